@@ -1,0 +1,1 @@
+"""mmlib: a thin PyTorch library for the Modality Equilibrium reproducibility book."""

@@ -1,0 +1,35 @@
+"""``python -m mmlib COMMAND ...``: one entry point, one module per command.
+
+    train     train one method on one dataset and store the run        (mmlib.cli)
+    chapter   run one book chapter with papermill parameters            (mmlib.chapters)
+    prepare   convert a real dataset into the tensor cache once         (mmlib.data.prepare)
+    bench     print speed ratios measured in one run                    (mmlib.benchmarks)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "train": "mmlib.cli",
+    "chapter": "mmlib.chapters",
+    "prepare": "mmlib.data.prepare",
+    "bench": "mmlib.benchmarks",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__.strip())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"mmlib: unknown command {command!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(COMMANDS[command]).main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Datasets: the batch type, the registry, and one module per dataset."""
+
+from mmlib.data.base import (
+    SPLITS,
+    Batch,
+    MultimodalDataset,
+    check_modalities,
+    missing_modality_mask,
+    stratified_split,
+)
+from mmlib.data.registry import available_datasets, dataset_options, load_dataset, register_dataset
+from mmlib.data import digits, mfeat, synthetic  # noqa: F401  (registers the embedded datasets)
+
+__all__ = [
+    "SPLITS", "Batch", "MultimodalDataset", "available_datasets", "check_modalities", "dataset_options",
+    "load_dataset", "missing_modality_mask", "register_dataset", "stratified_split",
+]

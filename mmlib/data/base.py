@@ -1,0 +1,210 @@
+"""The batch type, the in-memory dataset, stratified splits and missing-modality masks.
+
+Every dataset in the book, embedded or real, becomes a :class:`MultimodalDataset`: one array per
+modality (``(N, ...)``, a NumPy array or a read-only memory map), integer labels, named classes and
+a fixed train / val / test split. Training never sees files, only :class:`Batch` objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One minibatch.
+
+    inputs:   modality name -> tensor ``(B, ...)``
+    labels:   ``(B,)`` int64
+    present:  ``(B, n)`` bool, column ``k`` says whether ``modalities[k]`` is observed for that
+              sample (missing-modality experiments); all True otherwise.
+    """
+
+    inputs: dict[str, Tensor]
+    labels: Tensor
+    present: Tensor
+    modalities: tuple[str, ...]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        return Batch(
+            {m: x.to(device, non_blocking=non_blocking) for m, x in self.inputs.items()},
+            self.labels.to(device, non_blocking=non_blocking),
+            self.present.to(device, non_blocking=non_blocking),
+            self.modalities,
+        )
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class MultimodalDataset:
+    """Arrays for every modality, labels, class names and the split that is part of its identity."""
+
+    name: str
+    modalities: tuple[str, ...]
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    splits: dict[str, np.ndarray]
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        for m in self.modalities:
+            if m not in self.inputs:
+                raise ValueError(f"dataset {self.name!r}: no array for modality {m!r}; have {sorted(self.inputs)}")
+            if len(self.inputs[m]) != n:
+                raise ValueError(
+                    f"dataset {self.name!r}: modality {m!r} has {len(self.inputs[m])} samples but there are "
+                    f"{n} labels; every modality must hold one row per sample"
+                )
+        for s in SPLITS:
+            if s not in self.splits:
+                raise ValueError(f"dataset {self.name!r}: split {s!r} missing; expected splits {SPLITS}")
+            if len(self.splits[s]) == 0:
+                raise ValueError(
+                    f"dataset {self.name!r}: split {s!r} is empty; choose fractions that leave at least one "
+                    f"sample per split (sizes: { {k: len(v) for k, v in self.splits.items()} })"
+                )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def input_shape(self, modality: str) -> tuple[int, ...]:
+        return tuple(self.inputs[modality].shape[1:])
+
+    @property
+    def identity(self) -> dict:
+        """JSON-serialisable description that names exactly which samples are in which split."""
+        digest = hashlib.sha256()
+        for s in SPLITS:
+            digest.update(s.encode())
+            digest.update(np.asarray(self.splits[s], dtype=np.int64).tobytes())
+        return {
+            "name": self.name,
+            "modalities": list(self.modalities),
+            "params": json.loads(json.dumps(self.params, default=str)),
+            "split_sizes": {s: int(len(self.splits[s])) for s in SPLITS},
+            "split_sha256": digest.hexdigest()[:16],
+            "num_classes": self.num_classes,
+        }
+
+    def select(self, modalities: Sequence[str]) -> "MultimodalDataset":
+        """The same samples and split with only ``modalities`` (in the given order)."""
+        modalities = check_modalities(modalities, self.modalities, what=f"dataset {self.name!r}")
+        return MultimodalDataset(
+            self.name, modalities, {m: self.inputs[m] for m in modalities}, self.labels,
+            self.classes, self.splits, {**self.params, "modalities": list(modalities)},
+        )
+
+    def tensors(self, split: str, device: torch.device | str = "cpu") -> tuple[dict[str, Tensor], Tensor]:
+        """Every sample of ``split`` as tensors (float32 inputs; uint8 frames are scaled to [0, 1])."""
+        idx = self._split_indices(split)
+        inputs = {m: _as_float(self.inputs[m][idx]).to(device) for m in self.modalities}
+        return inputs, torch.as_tensor(np.asarray(self.labels[idx]), dtype=torch.long, device=device)
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        present: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        """Minibatches of ``split``. ``present`` is an optional ``(N, n)`` bool mask over the whole dataset."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        idx = self._split_indices(split)
+        if shuffle:
+            order = torch.randperm(len(idx), generator=generator).numpy()
+            idx = idx[order]
+        stop = len(idx) - (len(idx) % batch_size if drop_last else 0)
+        for start in range(0, stop, batch_size):
+            chunk = np.sort(idx[start : start + batch_size]) if not shuffle else idx[start : start + batch_size]
+            inputs = {m: _as_float(self.inputs[m][chunk]).to(device) for m in self.modalities}
+            labels = torch.as_tensor(np.asarray(self.labels[chunk]), dtype=torch.long, device=device)
+            if present is None:
+                mask = torch.ones(len(chunk), len(self.modalities), dtype=torch.bool, device=device)
+            else:
+                mask = torch.as_tensor(present[chunk], dtype=torch.bool, device=device)
+            yield Batch(inputs, labels, mask, self.modalities)
+
+    def _split_indices(self, split: str) -> np.ndarray:
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return np.asarray(self.splits[split], dtype=np.int64)
+
+
+def _as_float(array: np.ndarray) -> Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dtype == torch.uint8:
+        return tensor.float().div_(255.0)
+    return tensor.float()
+
+
+def check_modalities(requested: Sequence[str] | str, available: Sequence[str], what: str) -> tuple[str, ...]:
+    """Validate a modality list (``"a,b"`` or a sequence): known names, no repeats, at least one."""
+    if isinstance(requested, str):
+        requested = [m.strip() for m in requested.split(",") if m.strip()]
+    requested = tuple(requested)
+    if not requested:
+        raise ValueError(f"{what}: no modality given; choose from {list(available)}")
+    unknown = [m for m in requested if m not in available]
+    if unknown:
+        raise ValueError(f"{what}: unknown modality {unknown[0]!r}; valid choices are {list(available)}")
+    repeated = sorted({m for m in requested if requested.count(m) > 1})
+    if repeated:
+        raise ValueError(f"{what}: modality {repeated[0]!r} listed twice in {list(requested)}; list each once")
+    return requested
+
+
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Disjoint train / val / test index arrays with every class in the same proportion in each.
+
+    Deterministic: the same labels, fractions and seed give the same indices.
+    """
+    from sklearn.model_selection import train_test_split
+
+    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"{name} must lie in (0, 1), got {frac}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be below 1 to leave training data, got {val_fraction + test_fraction}"
+        )
+    labels = np.asarray(labels)
+    all_idx = np.arange(len(labels))
+    rest, test = train_test_split(all_idx, test_size=test_fraction, stratify=labels, random_state=seed)
+    val_share = val_fraction / (1.0 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=seed + 1)
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def missing_modality_mask(num_samples: int, num_modalities: int, rate: float, seed: int) -> np.ndarray:
+    """``(N, n)`` bool mask with each modality absent with probability ``rate``, never all absent.
+
+    A sample drawn with every modality missing keeps one modality chosen uniformly at random, the
+    convention of the missing-modality literature (MMIN, TATE), so every sample stays classifiable.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"missing rate must lie in [0, 1), got {rate}")
+    rng = np.random.default_rng(seed)
+    present = rng.random((num_samples, num_modalities)) >= rate
+    empty = ~present.any(axis=1)
+    present[np.flatnonzero(empty), rng.integers(0, num_modalities, size=int(empty.sum()))] = True
+    return present

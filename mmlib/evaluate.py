@@ -1,0 +1,107 @@
+"""Evaluation shared by every method: subset accuracies, Shapley values, EDM and linear probes.
+
+Encoders run once per split (:func:`encode_split`); the ``2**n`` modality subsets and the ``k!``
+fusion orders inside each reuse those cached features. ``v(S)`` is the accuracy (%) with only the
+modalities in ``S`` present; ``v(empty)`` is the accuracy of the classifier on a zero feature
+(``empty_value="zero"``) or chance level (``"chance"``).
+
+Unimodal accuracy is measured two ways, for every method:
+``head``   v({m}): the model's own classifier with only modality m present (absent ones zeroed);
+``probe``  a logistic regression fitted on the frozen encoder's training-split features of m.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmlib.data.base import MultimodalDataset
+from mmlib.methods.base import Method
+from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
+
+EMPTY_VALUES = ("zero", "chance")
+
+
+@torch.no_grad()
+def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device) -> tuple[dict[str, Tensor], Tensor]:
+    """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``."""
+    was_training = method.training
+    method.eval()
+    parts: dict[str, list[Tensor]] = {m: [] for m in method.modalities}
+    labels = []
+    for batch in dataset.batches(split, batch_size, device=device):
+        for m, f in method.encode(batch.inputs).items():
+            parts[m].append(f.float())
+        labels.append(batch.labels)
+    method.train(was_training)
+    return {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
+
+
+@torch.no_grad()
+def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int) -> np.ndarray:
+    """``(N, 2**n)`` bool: is sample s classified correctly with only the modalities of subset b?
+
+    Chunks of ``batch_size`` samples in split order, so batch-dependent fusion (sample-level
+    mapping) always sees the same batches.
+    """
+    was_training = method.training
+    method.eval()
+    n_samples, n = len(labels), len(method.modalities)
+    correct = np.zeros((n_samples, 2**n), dtype=bool)
+    for b in range(2**n):
+        present = subset_members(b, method.modalities)
+        for start in range(0, n_samples, batch_size):
+            chunk = {m: f[start : start + batch_size] for m, f in features.items()}
+            prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
+            correct[start : start + batch_size, b] = (prediction == labels[start : start + batch_size]).cpu().numpy()
+    method.train(was_training)
+    return correct
+
+
+def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classes: int, empty_value: str = "zero") -> dict:
+    """Subset accuracies, dataset-level Shapley values and both EDM readings from a correctness table."""
+    if empty_value not in EMPTY_VALUES:
+        raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {empty_value!r}")
+    accuracy = 100.0 * correct.mean(axis=0)
+    if empty_value == "chance":
+        accuracy[0] = 100.0 / num_classes
+    modalities = tuple(modalities)
+    phi = dict(zip(modalities, shapley_from_table(accuracy).tolist()))
+    edm_terms, edm_total = edm_sample(correct, modalities)
+    share_terms, share_total = edm_share(phi)
+    return {
+        "fused_acc": float(accuracy[-1]),
+        "unimodal_acc": {m: float(accuracy[1 << k]) for k, m in enumerate(modalities)},
+        "subset_acc": {"+".join(subset_members(b, modalities)) or "none": float(accuracy[b]) for b in range(len(accuracy))},
+        "shapley": phi,
+        "edm": edm_total,
+        "edm_terms": edm_terms,
+        "edm_share": share_total,
+        "edm_share_terms": share_terms,
+    }
+
+
+def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device, empty_value: str = "zero") -> dict:
+    """All subset-based metrics of ``method`` on ``split``."""
+    features, labels = encode_split(method, dataset, split, batch_size, device)
+    correct = subset_correct(method, features, labels, batch_size)
+    return summarize_correct(correct, method.modalities, dataset.num_classes, empty_value)
+
+
+def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size: int, device, split: str = "test") -> dict[str, float]:
+    """Per modality: accuracy (%) on ``split`` of a logistic regression fitted on frozen training features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_features, train_labels = encode_split(method, dataset, "train", batch_size, device)
+    eval_features, eval_labels = encode_split(method, dataset, split, batch_size, device)
+    scores = {}
+    for m in method.modalities:
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        probe.fit(train_features[m].cpu().numpy(), train_labels.cpu().numpy())
+        scores[m] = 100.0 * float(probe.score(eval_features[m].cpu().numpy(), eval_labels.cpu().numpy()))
+    return scores

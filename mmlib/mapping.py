@@ -1,0 +1,66 @@
+"""Cross-modal mapping: thresholded cosine-correlation alignment (paper Eq. 9-11).
+
+Given the running representation ``h`` (the weaker side, already fused) and the next modality's
+features ``x`` (the stronger side), a correlation matrix ``C`` is built, entries ``<= tau`` are set
+to zero (Eq. 10, ``tau`` is the correlation threshold), the diagonal is set to one, and ``x`` is
+re-expressed through ``C`` (Eq. 11). The paper's notation admits two readings (DESIGN.md §3):
+
+``sample``   C is ``(B, B)``: ``C[r, q] = cos(h_r, x_q)``; ``x_hat = C^T x``, so sample ``q`` adds the
+             strong features of the batch neighbours whose weak features correlate with it.
+             Predictions therefore depend on the batch: evaluate with a fixed batch size.
+``feature``  C is ``(d, d)`` over feature columns across the batch; ``x_hat = x C``.
+``none``     ``x_hat = x`` (the "w/o cross-modal mapping" ablation).
+
+``row_normalize`` divides each output row's weights by their sum, so ``x_hat`` stays on the scale
+of ``x`` whatever the batch size (the raw sum grows with ``B``). All functions accept any leading
+dimensions (e.g. ``(K, B, d)`` for ``K`` fusion orders at once).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MAPPING_MODES = ("sample", "feature", "none")
+
+
+def correlation_matrix(h: Tensor, x: Tensor, mode: str, tau: float) -> Tensor:
+    """Thresholded correlation with unit diagonal. ``(..., B, d), (..., B, d)`` -> ``(..., B, B)`` or ``(..., d, d)``."""
+    if mode == "sample":
+        corr = F.normalize(h, dim=-1) @ F.normalize(x, dim=-1).transpose(-1, -2)
+    elif mode == "feature":
+        corr = F.normalize(h, dim=-2).transpose(-1, -2) @ F.normalize(x, dim=-2)
+    else:
+        raise ValueError(f"correlation_matrix mode must be 'sample' or 'feature', got {mode!r}")
+    corr = corr * (corr > tau)
+    eye = torch.eye(corr.shape[-1], dtype=corr.dtype, device=corr.device)
+    return corr * (1 - eye) + eye
+
+
+class CrossModalMapping(nn.Module):
+    """``(h, x) -> x_hat``, shapes ``(..., B, d), (..., B, d) -> (..., B, d)``. Parameter-free."""
+
+    def __init__(self, mode: str = "sample", tau: float = 0.2, row_normalize: bool = False) -> None:
+        super().__init__()
+        if mode not in MAPPING_MODES:
+            raise ValueError(f"mapping mode must be one of {MAPPING_MODES}, got {mode!r}")
+        if not 0.0 <= tau <= 1.0:
+            raise ValueError(f"tau (the correlation threshold of Eq. 10) must lie in [0, 1], got {tau}")
+        self.mode, self.tau, self.row_normalize = mode, float(tau), bool(row_normalize)
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        if self.mode == "none":
+            return x
+        corr = correlation_matrix(h, x, self.mode, self.tau)
+        if self.mode == "sample":
+            weights = corr.transpose(-1, -2)  # row q: how much of each x_r flows into x_hat_q
+            if self.row_normalize:
+                weights = weights / weights.sum(dim=-1, keepdim=True)
+            return weights @ x
+        if self.row_normalize:
+            corr = corr / corr.sum(dim=-2, keepdim=True)
+        return x @ corr
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, tau={self.tau}, row_normalize={self.row_normalize}"

@@ -1,0 +1,44 @@
+"""Modality memory unit (paper Eq. 12-14): a gated, LSTM-like update of the running representation.
+
+``[f; i; o] = sigmoid(W [h; x_hat] + b)``, ``memory = f * h + i * x_hat``, ``h' = o * tanh(memory)``.
+As in the paper, ``x_hat`` enters the memory directly: there is no candidate-cell tanh. One unit
+is shared by every step of the chain, the way one LSTM cell is shared by every time step.
+
+``MEMORY_KINDS``: ``gated`` (the unit above) or ``none`` (the "w/o memory" ablation:
+``h' = (h + x_hat) / 2``, an ungated average that keeps both sides on the same scale).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+MEMORY_KINDS = ("gated", "none")
+
+
+class MemoryUnit(nn.Module):
+    """``(h, x_hat) -> h'``, ``(..., d), (..., d) -> (..., d)``."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gates = nn.Linear(2 * dim, 3 * dim)
+
+    def forward(self, h: Tensor, x_hat: Tensor) -> Tensor:
+        forget, inp, out = torch.sigmoid(self.gates(torch.cat([h, x_hat], dim=-1))).chunk(3, dim=-1)
+        memory = forget * h + inp * x_hat
+        return out * torch.tanh(memory)
+
+
+class AverageUnit(nn.Module):
+    """The ablation without memory: ``(h + x_hat) / 2``."""
+
+    def forward(self, h: Tensor, x_hat: Tensor) -> Tensor:
+        return 0.5 * (h + x_hat)
+
+
+def build_memory(kind: str, dim: int) -> nn.Module:
+    if kind == "gated":
+        return MemoryUnit(dim)
+    if kind == "none":
+        return AverageUnit()
+    raise ValueError(f"memory must be one of {MEMORY_KINDS}, got {kind!r}")

@@ -1,0 +1,120 @@
+"""The interface every training method implements, and the method registry.
+
+The shared loop (:mod:`mmlib.train`) asks a method four things, in the manner of BalanceBenchmark's
+trainers: its *step order* (``epoch_plan``: passes over the training data, each a list of steps
+taken on every batch), its *loss* for one step, its *gradient hook* (``after_backward``, called
+between ``backward`` and the optimizer step) and its *inference rule* (``logits_from_features``:
+logits from cached per-modality features when only a subset of modalities is present).
+
+A method's hyperparameters live in one dataclass, ``Options``, so the command line and the
+results store see them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmlib.data.base import Batch
+from mmlib.encoders import build_encoder
+
+JOINT = "joint"
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """This method has no hyperparameters of its own."""
+
+
+class Method(nn.Module):
+    """Encoders ``f_m`` (one per modality, each ``(B, ...) -> (B, d)``) plus what the method adds."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        input_shapes: dict[str, tuple[int, ...]],
+        num_classes: int,
+        dim: int,
+        options: Any,
+        seed: int = 0,
+        encoder_kinds: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.modalities = tuple(modalities)
+        self.num_classes, self.dim, self.options, self.seed = num_classes, dim, options, seed
+        kinds = encoder_kinds or {}
+        self.encoders = nn.ModuleDict(
+            {m: build_encoder(input_shapes[m], dim, kinds.get(m)) for m in self.modalities}
+        )
+
+    # ---- step order -------------------------------------------------------------------------
+    def epoch_plan(self, epoch: int) -> list[list[Any]]:
+        """Passes over the training data for ``epoch``; each pass lists the steps taken per batch."""
+        return [[JOINT]]
+
+    def end_epoch(self, epoch: int, validation: dict) -> None:
+        """Called after each epoch's validation with its metrics (Shapley values among them)."""
+
+    def describe_epoch(self) -> dict:
+        """Anything about the epoch worth recording (e.g. the order used)."""
+        return {}
+
+    # ---- loss and gradient hook ---------------------------------------------------------------
+    def loss(self, batch: Batch, step: Any, epoch: int) -> Tensor:
+        """Default: cross-entropy of the fused prediction with every modality present."""
+        return F.cross_entropy(self.logits_from_features(self.encode(batch.inputs), self.modalities), batch.labels)
+
+    def after_backward(self, batch: Batch, step: Any, epoch: int) -> None:
+        """Gradient hook, between ``backward`` and the optimizer step. Default: nothing."""
+
+    # ---- inference ----------------------------------------------------------------------------
+    def encode(self, inputs: dict[str, Tensor], modalities: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Per-modality features ``(B, d)``."""
+        return {m: self.encoders[m](inputs[m]) for m in (self.modalities if modalities is None else modalities)}
+
+    def logits_from_features(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
+        """Logits ``(B, C)`` when only the modalities in ``present`` are observed (may be empty)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+        return self.logits_from_features(self.encode(inputs), self.modalities)
+
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: makes ``cls`` reachable by ``cls.name`` on the command line and in records."""
+    if not cls.name or cls.name in _METHODS:
+        raise ValueError(f"method name {cls.name!r} is empty or registered twice")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    return list(_METHODS)
+
+
+def method_class(name: str) -> type[Method]:
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; valid choices are {available_methods()}")
+    return _METHODS[name]
+
+
+def build_options(name: str, values: dict[str, Any] | None = None) -> Any:
+    """The method's ``Options`` dataclass from a dict; an unknown key raises with the valid ones."""
+    options_cls = method_class(name).Options
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        valid = ", ".join(f"{k} (default {f.default!r})" for k, f in fields.items()) or "none"
+        raise ValueError(f"method {name!r} has no option {unknown[0]!r}; its options are: {valid}")
+    return options_cls(**values)

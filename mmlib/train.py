@@ -1,0 +1,210 @@
+"""The one training loop every method shares.
+
+Per epoch: the method's passes and steps over shuffled training batches (tqdm progress), then
+validation with every subset metric (fused and unimodal accuracy, Shapley values, EDM), the order
+used, and a checkpoint. The best epoch is chosen on validation fused accuracy, never on test.
+At the end the best weights are evaluated on the test split (and linear probes fitted), and the
+run becomes one record in the results store.
+
+Determinism: seeds for Python, NumPy and torch, deterministic algorithms, and a dedicated
+generator for shuffling, all saved in the checkpoint, so a run stopped after epoch k and resumed
+ends with exactly the metrics of an uninterrupted run. Mixed precision (bfloat16 autocast) is used
+on CUDA when ``amp`` is set; the CPU path is plain float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mmlib.data import load_dataset
+from mmlib.data.base import MultimodalDataset, check_modalities
+from mmlib.data.registry import dataset_options
+from mmlib.evaluate import EMPTY_VALUES, evaluate_split, linear_probe_accuracy
+from mmlib.methods import build_options, method_class
+from mmlib.methods.base import Method
+from mmlib.results import environment_info, find_record, next_free_name, save_record
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a run; its hash is the run's id in the results store."""
+
+    dataset: str = "mfeat"
+    modalities: str | None = None
+    dataset_options: dict = dataclasses.field(default_factory=dict)
+    method: str = "ours"
+    method_options: dict = dataclasses.field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"
+    hidden_dim: int = 64
+    seed: int = 0
+    empty_value: str = "zero"
+    probe: bool = True
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1 or self.hidden_dim < 1:
+            raise ValueError("epochs, batch_size, eval_batch_size and hidden_dim must be positive integers")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if self.empty_value not in EMPTY_VALUES:
+            raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {self.empty_value!r}")
+        self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
+
+    @property
+    def run_id(self) -> str:
+        identity = {k: v for k, v in dataclasses.asdict(self).items() if k not in {"device", "probe"}}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return f"{self.method}-{self.dataset}-s{self.seed}-{digest}"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
+    """The dataset of ``config``, restricted to ``config.modalities`` (validated against the dataset)."""
+    options = dict(config.dataset_options)
+    if config.modalities and "modalities" in dataset_options(config.dataset):
+        options["modalities"] = config.modalities
+    dataset = load_dataset(config.dataset, **options)
+    if config.modalities:
+        dataset = dataset.select(check_modalities(config.modalities, dataset.modalities, what=f"dataset {config.dataset!r}"))
+    return dataset
+
+
+def build_model(config: TrainConfig, dataset: MultimodalDataset) -> Method:
+    cls = method_class(config.method)
+    shapes = {m: dataset.input_shape(m) for m in dataset.modalities}
+    return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options), seed=config.seed)
+
+
+def build_optimizer(config: TrainConfig, model: Method) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _rng_state(shuffle: torch.Generator) -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+
+
+def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+
+
+def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
+                    shuffle: torch.Generator, device: torch.device, progress: bool) -> float:
+    """Every pass and step the method plans for ``epoch``; returns the mean training loss."""
+    model.train()
+    plan = model.epoch_plan(epoch)
+    batches_per_pass = -(-len(dataset.splits["train"]) // config.batch_size)
+    use_amp = config.amp and device.type == "cuda"
+    losses = []
+    bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
+    for steps in plan:
+        for batch in dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device):
+            for step in steps:
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss = model.loss(batch, step, epoch)
+                loss.backward()
+                model.after_backward(batch, step, epoch)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+            bar.update(1)
+    bar.close()
+    return float(np.mean(losses))
+
+
+def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
+          resume: bool = False, progress: bool = True, stop_after_epoch: int | None = None,
+          force: bool = False) -> dict | None:
+    """Train ``config`` and return its record (stored in ``results_dir`` when given).
+
+    ``checkpoint_dir``: a checkpoint is written after every epoch; with ``resume`` an existing one
+    is continued. ``stop_after_epoch`` ends the call after that epoch's checkpoint and returns None
+    (what a killed run leaves behind). With a stored record and no ``force``, that record is returned.
+    """
+    if results_dir is not None and not force:
+        stored = find_record(results_dir, config.run_id)
+        if stored is not None:
+            return stored
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    dataset = load_config_dataset(config)
+    model = build_model(config, dataset).to(device)
+    optimizer = build_optimizer(config, model)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    best: dict[str, Any] = {"epoch": 0, "acc": -1.0, "state": None}
+    elapsed = 0.0
+    checkpoint = Path(checkpoint_dir) / f"{config.run_id}.ckpt" if checkpoint_dir else None
+    if resume and checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        _set_rng_state(saved["rng"], shuffle)
+        history, best, elapsed = saved["history"], saved["best"], saved["elapsed"]
+    start = time.perf_counter() - elapsed
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress)
+        described = model.describe_epoch()
+        validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value)
+        model.end_epoch(epoch, validation)
+        history.append({"epoch": epoch, "train_loss": train_loss, **described, **validation})
+        if validation["fused_acc"] > best["acc"]:
+            best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = checkpoint.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(shuffle),
+                        "history": history, "best": best, "elapsed": time.perf_counter() - start, "config": dataclasses.asdict(config)}, tmp)
+            os.replace(tmp, checkpoint)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < config.epochs:
+            return None
+    model.load_state_dict(best["state"])
+    test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value)
+    probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device) if config.probe else None
+    record = {
+        "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),
+        "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
+        "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
+        "environment": environment_info(str(device)),
+    }
+    if results_dir is not None:
+        save_record(record, results_dir, next_free_name(results_dir, config.run_id))
+    return record
