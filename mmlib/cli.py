@@ -1,0 +1,116 @@
+"""``python -m mmlib train``: train one method on one dataset, print a summary, store the record.
+
+Every field of :class:`mmlib.train.TrainConfig` is a flag, every dataset option is reachable with
+``--data KEY=VALUE``, and every hyperparameter of every method is a flag of its own (grouped by
+method in ``--help``); passing a flag that the chosen method does not have is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from mmlib.data import available_datasets
+from mmlib.methods import available_methods, method_class
+from mmlib.train import TrainConfig, train
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if text.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _typed(default):
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, (int, float)):
+        return type(default)
+    return str
+
+
+def _parse_data_option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--data expects KEY=VALUE (e.g. noise=pix=2.0), got {text!r}")
+    return key, value
+
+
+def method_option_owners() -> dict[str, list[str]]:
+    """Option name -> the methods that have it."""
+    owners: dict[str, list[str]] = {}
+    for name in available_methods():
+        for f in dataclasses.fields(method_class(name).Options):
+            owners.setdefault(f.name, []).append(name)
+    return owners
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig()
+    parser.add_argument("--dataset", default=defaults.dataset, choices=available_datasets())
+    parser.add_argument("--modalities", default=None, help="comma-separated modality names, e.g. fou,mor (default: the dataset's)")
+    parser.add_argument("--data", action="append", type=_parse_data_option, default=[], metavar="KEY=VALUE",
+                        help="a dataset option, repeatable; e.g. --data noise=pix=2.0 --data split_seed=1")
+    parser.add_argument("--method", default=defaults.method, choices=available_methods())
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in {"dataset", "modalities", "dataset_options", "method", "method_options"}:
+            continue
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_typed(getattr(defaults, f.name)),
+                            default=getattr(defaults, f.name), help=f"(default: {getattr(defaults, f.name)})")
+    parser.add_argument("--results-dir", default="results/cli", help="where the run's record is stored (default: results/cli)")
+    parser.add_argument("--checkpoint-dir", default="results/checkpoints", help="per-epoch checkpoints (default: results/checkpoints)")
+    parser.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
+    parser.add_argument("--force", action="store_true", help="train again even if a record of this config exists (stored beside it)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    owners = method_option_owners()
+    for name in available_methods():
+        options = method_class(name).Options
+        fields = dataclasses.fields(options)
+        if not fields:
+            continue
+        group = parser.add_argument_group(f"options of --method {name}", (options.__doc__ or "").strip().split("\n")[0])
+        for f in fields:
+            if owners[f.name][0] != name:
+                continue  # documented under the first method that has it
+            also = f" (also: {', '.join(owners[f.name][1:])})" if len(owners[f.name]) > 1 else ""
+            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=_typed(f.default), default=None,
+                               help=f"default {f.default!r}{also}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
+    own = {f.name for f in dataclasses.fields(method_class(args.method).Options)}
+    method_options = {}
+    for key, value in vars(args).items():
+        if key.startswith("opt_") and value is not None:
+            name = key[4:]
+            if name not in own:
+                parser.error(f"--{name.replace('_', '-')} is not an option of --method {args.method}; "
+                             f"its options are {sorted(own) or 'none'}")
+            method_options[name] = value
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "modalities", "dataset_options", "method", "method_options"}
+    return TrainConfig(dataset=args.dataset, modalities=args.modalities, dataset_options=dict(args.data),
+                       method=args.method, method_options=method_options, **{k: getattr(args, k) for k in fields})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args, parser)
+        record = train(config, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
+                       resume=args.resume, progress=not args.quiet, force=args.force)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"mmlib train: {error}", file=sys.stderr)
+        return 2
+    test = record["test"]
+    unimodal = " ".join(f"{m}={a:.1f}" for m, a in test["unimodal_acc"].items())
+    probe = " ".join(f"{m}={a:.1f}" for m, a in (record["probe_acc"] or {}).items())
+    print(f"{config.method} on {config.dataset} [{','.join(record['modalities'])}] seed {config.seed}: "
+          f"test fused {test['fused_acc']:.2f}% | head {unimodal} | probe {probe or '-'} | EDM {test['edm']:.2f} "
+          f"| best epoch {record['best_epoch']} | {record['wall_time_s']:.1f} s | record {args.results_dir}/{record['run_id']}.json")
+    return 0

@@ -1,0 +1,72 @@
+"""Run a grid of configurations over seeds, reusing stored runs, and summarise across seeds.
+
+A chapter describes its runs as ``TrainConfig`` objects; :func:`run_grid` trains what the results
+store lacks (or everything, with ``force``) and returns the records. :func:`summarize` gives mean,
+std and count over seeds; :func:`paired_test` compares two methods seed by seed (the seeds give
+the pairing: same data split, same initial draw where shapes agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from mmlib.results import records_frame
+from mmlib.train import TrainConfig, train
+
+
+def with_seeds(config: TrainConfig, seeds: Iterable[int]) -> list[TrainConfig]:
+    return [dataclasses.replace(config, seed=int(s)) for s in seeds]
+
+
+def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: bool = False, progress: bool = True) -> list[dict]:
+    """Train every config whose record is not stored yet (all of them with ``force``); return all records."""
+    records = []
+    for config in tqdm(configs, desc="runs", disable=not progress):
+        records.append(train(config, results_dir=results_dir, force=force, progress=False))
+    return records
+
+
+def summarize(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, std and number of seeds of ``metrics`` for each group of ``by``."""
+    grouped = frame.groupby(list(by), sort=False)[list(metrics)]
+    out = grouped.agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out["seeds"] = frame.groupby(list(by), sort=False).size()
+    return out.reset_index()
+
+
+def mean_std(mean: float, std: float, digits: int = 1) -> str:
+    """``"83.4 ± 1.2"``; std of a single seed is shown as a dash."""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f} ± –"
+
+
+def paired_test(frame: pd.DataFrame, column: str, value: str, a: str, b: str, metric: str) -> dict:
+    """Paired comparison across seeds of rows ``frame[column] == a`` vs ``== b`` on ``metric``.
+
+    Returns the mean difference (a - b), its standard error, the Wilcoxon signed-rank p-value and
+    the paired t-test p-value, and the number of paired seeds.
+    """
+    left = frame[frame[column] == a].set_index("seed")[metric]
+    right = frame[frame[column] == b].set_index("seed")[metric]
+    seeds = left.index.intersection(right.index)
+    if len(seeds) < 2:
+        raise ValueError(f"paired_test needs at least two seeds run with both {a!r} and {b!r}; found {len(seeds)}")
+    diff = (left.loc[seeds] - right.loc[seeds]).to_numpy()
+    wilcoxon = stats.wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
+    ttest = stats.ttest_1samp(diff, 0.0).pvalue if np.std(diff) > 0 else (1.0 if np.all(diff == 0) else 0.0)
+    return {
+        "a": a, "b": b, "metric": metric, "seeds": int(len(seeds)), "mean_diff": float(diff.mean()),
+        "se_diff": float(diff.std(ddof=1) / np.sqrt(len(diff))), "p_wilcoxon": float(wilcoxon), "p_ttest": float(ttest),
+    }
+
+
+def grid_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """:func:`mmlib.results.records_frame` of the grid's records."""
+    return records_frame(records)
