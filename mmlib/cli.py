@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 
-from mmlib.data import available_datasets
+from mmlib.data import available_datasets, dataset_options
 from mmlib.methods import available_methods, method_class
 from mmlib.train import TrainConfig, train
 
@@ -37,6 +37,18 @@ def _parse_data_option(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--data expects KEY=VALUE (e.g. noise=pix=2.0), got {text!r}")
     return key, value
+
+
+def typed_data_options(dataset: str, pairs: list[tuple[str, str]]) -> dict:
+    """``--data`` pairs converted to the type of the loader's default (text when the default is text or None)."""
+    defaults = dataset_options(dataset)
+    typed = {}
+    for key, value in pairs:
+        if key not in defaults:
+            raise ValueError(f"dataset {dataset!r} has no option {key!r}; valid options are {sorted(defaults)}")
+        default = defaults[key]
+        typed[key] = _typed(default)(value) if isinstance(default, (bool, int, float)) else value
+    return typed
 
 
 def method_option_owners() -> dict[str, list[str]]:
@@ -93,7 +105,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                              f"its options are {sorted(own) or 'none'}")
             method_options[name] = value
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "modalities", "dataset_options", "method", "method_options"}
-    return TrainConfig(dataset=args.dataset, modalities=args.modalities, dataset_options=dict(args.data),
+    return TrainConfig(dataset=args.dataset, modalities=args.modalities, dataset_options=typed_data_options(args.dataset, args.data),
                        method=args.method, method_options=method_options, **{k: getattr(args, k) for k in fields})
 
 

@@ -1,0 +1,107 @@
+"""The shared training loop: determinism, resume, the Shapley schedule, errors, the results store."""
+
+import json
+
+import pytest
+
+from mmlib.results import history_frame, records_frame, save_record
+from mmlib.train import TrainConfig, train
+
+SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}
+
+
+def small_config(**changes) -> TrainConfig:
+    base = dict(dataset="synthetic", dataset_options=SMALL, method="ours", epochs=3, batch_size=32,
+                hidden_dim=16, seed=0, probe=False, device="cpu")
+    return TrainConfig(**{**base, **changes})
+
+
+def _metrics(record):
+    return record["test"], [{k: v for k, v in h.items()} for h in record["history"]]
+
+
+def test_same_seed_gives_identical_metrics():
+    first = train(small_config(), progress=False)
+    second = train(small_config(), progress=False)
+    assert _metrics(first) == _metrics(second)
+
+
+def test_other_seed_gives_other_run():
+    assert train(small_config(seed=1), progress=False)["history"] != train(small_config(), progress=False)["history"]
+
+
+@pytest.mark.parametrize("method", ["ours", "concat"])
+def test_resume_after_kill_matches_uninterrupted(tmp_path, method):
+    config = small_config(method=method, epochs=4)
+    uninterrupted = train(config, progress=False)
+    assert train(config, checkpoint_dir=tmp_path, progress=False, stop_after_epoch=2) is None
+    resumed = train(config, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert _metrics(resumed) == _metrics(uninterrupted)
+
+
+def test_weakest_modality_by_shapley_is_trained_first_next_epoch():
+    record = train(small_config(epochs=3), progress=False)
+    for previous, current in zip(record["history"], record["history"][1:]):
+        weakest = min(record["modalities"], key=lambda m: (previous["shapley"][m], record["modalities"].index(m)))
+        assert current["order"][0] == weakest
+
+
+def test_record_holds_config_split_identity_metrics_and_environment(tmp_path):
+    record = train(small_config(), results_dir=tmp_path, progress=False)
+    stored = json.loads((tmp_path / f"{record['run_id']}.json").read_text())
+    assert stored["config"]["method_options"]["tau"] == 0.2
+    assert stored["dataset_identity"]["split_sizes"]["test"] == 60
+    assert len(stored["history"]) == 3 and 1 <= stored["best_epoch"] <= 3
+    assert set(stored["test"]["shapley"]) == {"m0", "m1"}
+    assert stored["environment"]["torch"] and stored["wall_time_s"] > 0
+    # the best epoch is chosen on validation, never test
+    best = max(stored["history"], key=lambda h: h["fused_acc"])
+    assert best["epoch"] == stored["best_epoch"]
+
+
+def test_stored_run_is_reused_and_never_overwritten(tmp_path):
+    first = train(small_config(), results_dir=tmp_path, progress=False)
+    assert train(small_config(), results_dir=tmp_path, progress=False) == first
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        save_record(first, tmp_path)
+    train(small_config(), results_dir=tmp_path, progress=False, force=True)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{first['run_id']}-2.json", f"{first['run_id']}.json"]
+
+
+def test_frames_from_records():
+    record = train(small_config(probe=True), progress=False)
+    runs = records_frame([record])
+    assert runs.loc[0, "method"] == "ours" and 0 <= runs.loc[0, "probe_acc_m1"] <= 100
+    history = history_frame([record])
+    assert len(history) == 3 * 2 and history.groupby("epoch")["share"].sum().round(6).eq(100).all()
+
+
+def test_unimodal_accuracy_is_measured_two_ways():
+    record = train(small_config(method="concat", probe=True), progress=False)
+    assert set(record["test"]["unimodal_acc"]) == set(record["probe_acc"]) == {"m0", "m1"}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"method": "magic"}, "unknown method 'magic'; valid choices are"),
+    ({"method_options": {"taux": 0.1}}, "method 'ours' has no option 'taux'"),
+    ({"method_options": {"tau": 1.5}}, r"tau .* must lie in \[0, 1\]"),
+    ({"method_options": {"order": "best"}}, "option order='best' is not valid"),
+    ({"optimizer": "lion"}, "unknown optimizer 'lion'"),
+])
+def test_bad_config_is_a_clear_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**changes)
+
+
+@pytest.mark.parametrize("modalities, message", [
+    ("m0,m7", "unknown modality 'm7'; valid choices are"),
+    ("m0,m0", "modality 'm0' listed twice"),
+])
+def test_bad_modality_list_is_a_clear_error(modalities, message):
+    with pytest.raises(ValueError, match=message):
+        train(small_config(modalities=modalities), progress=False)
+
+
+def test_mfeat_view_names_are_checked():
+    with pytest.raises(ValueError, match=r"unknown modality 'pixel'; valid choices are \['fou'"):
+        train(TrainConfig(dataset="mfeat", modalities="pixel,fou", epochs=1), progress=False)
