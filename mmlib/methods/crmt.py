@@ -1,0 +1,196 @@
+"""CRMT: certifiable robust multi-modal training (Yang, Peng, Hu et al., ICLR 2024).
+
+Paper: "Quantifying and Enhancing Multi-modal Robustness with Modality Preference" (Zequn Yang,
+Yake Wei, Ce Liang, Di Hu; ICLR 2024). Public code: ``GeWu-Lab/Certifiable-Robust-Multi-modal-Training``
+(``models/fusion_model.py: orthogonal_linear, OWNNorm``; ``train.py: train_CRMT_JT, get_lip,
+the_second_step``). We implement CRMT-JT (joint training; the AT and mixup variants are not built).
+
+Model: encoders phi_m, one weight block V_m ``(C, d)`` per modality (slices of one linear layer),
+orthogonalised by orthogonal weight normalisation (OWN),
+
+    W~_m = (Z Z^T)^{-1/2} Z,   Z = V_m - rowmean(V_m)      so  W~_m W~_m^T = I_C,
+
+learnable modality scales a_m in R^C (init 0.1) and a bias b:
+
+    o_m = W~_m phi_m(x_m)  (B, C),      h(x) = sum_m a_m * o_m + b.
+
+Step 1 (epochs 1..``joint_epochs``): CE(h(x), y) + rho * mean_i log sum_m sum_{k != y} exp(o_mk - o_my)
+(the margin regulariser; the code writes sum_k exp(o_k) exp(-o_y) - 1, the same quantity).
+
+Step 2 (every later epoch): everything is frozen but the scales a_m. With L_m,k the Lipschitz
+constant of o_m,k in the input x_m (estimated as the largest ||d o_mk / d x_m|| over the training
+set, in eval mode, once at the start of step 2), j the most likely wrong class of h(x), and
+beta = b_y - b_j, the scales maximise the certified radius bound
+
+    loss = - mean_i (sum_m (a_m,y o_m,y - a_m,j o_m,j) + beta) / sqrt(sum_m (a_m,y L_m,y + a_m,j L_m,j)^2).
+
+Options
+    rho             weight of the margin regulariser (the code's configs: 2.0)
+    joint_epochs    epochs of step 1; later epochs are step 2. The code runs 140 joint epochs and
+                    then n_epochs // 3 - 1 = 45 scale epochs (about 3:1), so 15 of the default 20
+    orthogonalize   "full" (rows of each W~_m orthonormal: the paper) | "rows" (the code:
+                    ``OWNNorm(norm_groups=outdim)`` whitens each row on its own, i.e. only centres
+                    and normalises rows, which are then *not* mutually orthogonal)
+
+Deliberate differences from the public code
+- ``orthogonalize="full"`` by default: with ``norm_groups = outdim`` every OWN group is a single row,
+  so the code's W~_m is row-normalised but not orthogonal; the paper's bound assumes orthogonality.
+  Requires C < d.
+- The Lipschitz constants are those of the unscaled unimodal scores o_m,k (the paper's bound).
+  ``get_lip`` differentiates the fused output (which already contains a_m, then multiplies by a_m
+  again) and zeros only ``audio.grad`` between classes, so the visual gradients accumulate.
+- Step 2 uses the run's optimizer (Adam, the run's learning rate and weight decay) on the scales;
+  the code uses a fresh SGD (lr 0.03 * lr, momentum 0.9, weight decay 1e-2). The shared loop has
+  one optimizer, and parameters without gradient are not updated.
+- The margin term is computed with a log-sum-exp (no ``+ 1e-5`` inside the log).
+- Unimodal accuracy: ``present=(m,)`` gives a_m * o_m + b (other modalities' inputs zero, as for
+  every concat-style head here). No modality: b.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmlib.data.base import Batch
+from mmlib.methods.base import JOINT, Method, register_method
+
+ORTHOGONALIZE = ("full", "rows")
+LIPSCHITZ, SCALES = "lipschitz", "scales"
+
+
+@dataclass
+class CRMTOptions:
+    """CRMT: margin weight rho, the length of step 1 and the orthogonalisation."""
+
+    rho: float = 2.0
+    joint_epochs: int = 15
+    orthogonalize: str = "full"
+
+    def __post_init__(self) -> None:
+        if self.orthogonalize not in ORTHOGONALIZE:
+            raise ValueError(f"crmt: orthogonalize={self.orthogonalize!r} is not valid; choose one of {ORTHOGONALIZE}")
+        if self.joint_epochs < 1:
+            raise ValueError(f"crmt: joint_epochs must be >= 1, got {self.joint_epochs}")
+
+
+def orthogonalize(weight: Tensor, mode: str = "full") -> Tensor:
+    """OWN of a ``(C, d)`` block: ``(Z Z^T)^{-1/2} Z`` with Z row-centred ("full"), or each row alone ("rows")."""
+    z = weight.float() - weight.float().mean(dim=-1, keepdim=True)
+    if mode == "rows":
+        return z / z.norm(dim=-1, keepdim=True)
+    if z.shape[0] >= z.shape[1]:
+        raise ValueError(f"crmt: orthogonalize='full' needs fewer classes than feature width, got {z.shape[0]} >= {z.shape[1]}; "
+                         "raise --hidden-dim or use orthogonalize='rows'")
+    eigenvalues, vectors = torch.linalg.eigh(z @ z.T)
+    return (vectors * eigenvalues.clamp_min(1e-12).rsqrt()) @ vectors.T @ z
+
+
+def margin_regularizer(unimodal: Sequence[Tensor], labels: Tensor) -> Tensor:
+    """mean_i log sum_m sum_{k != y_i} exp(o_m,ik - o_m,iy_i). ``unimodal``: ``(B, C)`` each."""
+    o = torch.stack([u.float() for u in unimodal])  # (n, B, C)
+    gap = o - o.gather(2, labels[None, :, None].expand(o.shape[0], -1, 1))
+    gap = gap.masked_fill(F.one_hot(labels, o.shape[-1]).bool()[None], float("-inf"))
+    return torch.logsumexp(gap.permute(1, 0, 2).flatten(1), dim=1).mean()
+
+
+@register_method
+class CRMT(Method):
+    name = "crmt"
+    Options = CRMTOptions
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        n = len(self.modalities)
+        self.linear = nn.Linear(n * self.dim, self.num_classes)
+        self.scales = nn.Parameter(torch.full((n, self.num_classes), 0.1))
+        self.register_buffer("lipschitz", torch.zeros(n, self.num_classes))
+        self.register_buffer("lipschitz_ready", torch.zeros((), dtype=torch.bool))
+        self._phase = "joint"
+
+    # ---- model -------------------------------------------------------------------------------
+    def orthogonal_weights(self) -> list[Tensor]:
+        """W~_m ``(C, d)`` for every modality, in float32."""
+        with torch.autocast(self.linear.weight.device.type, enabled=False):
+            return [orthogonalize(self.linear.weight[:, k * self.dim : (k + 1) * self.dim], self.options.orthogonalize)
+                    for k in range(len(self.modalities))]
+
+    def unimodal_scores(self, features: dict[str, Tensor], weights: list[Tensor] | None = None) -> dict[str, Tensor]:
+        """o_m = W~_m X_m ``(B, C)`` for the modalities in ``features``."""
+        weights = self.orthogonal_weights() if weights is None else weights
+        return {m: features[m].float() @ weights[k].T for k, m in enumerate(self.modalities) if m in features}
+
+    def logits_from_features(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
+        ref = next(iter(features.values()))
+        out = self.linear.bias.float().expand(ref.shape[0], -1)
+        scores = self.unimodal_scores({m: features[m] for m in self.modalities if m in present})
+        for k, m in enumerate(self.modalities):
+            if m in scores:
+                out = out + self.scales[k] * scores[m]
+        return out
+
+    # ---- training ----------------------------------------------------------------------------
+    def epoch_plan(self, epoch: int) -> list[list[str]]:
+        if epoch <= self.options.joint_epochs:
+            self._phase = "joint"
+            return [[JOINT]]
+        self._phase = "scales"
+        return [[SCALES]] if bool(self.lipschitz_ready) else [[LIPSCHITZ], [SCALES]]
+
+    def describe_epoch(self) -> dict:
+        return {"crmt_phase": self._phase}
+
+    def loss(self, batch: Batch, step: str, epoch: int) -> Tensor:
+        if step == LIPSCHITZ:
+            self.accumulate_lipschitz(batch)
+            return (self.scales * 0.0).sum()
+        if step == SCALES:
+            return self.scale_loss(batch)
+        features = self.encode(batch.inputs)
+        scores = self.unimodal_scores(features)
+        out = self.logits_from_features(features, self.modalities)
+        return F.cross_entropy(out, batch.labels) + self.options.rho * margin_regularizer(list(scores.values()), batch.labels)
+
+    def accumulate_lipschitz(self, batch: Batch) -> None:
+        """L_m,k <- max(L_m,k, max_i ||d o_m,ik / d x_m,i||) over this batch (eval mode: samples independent)."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            weights = [w.detach() for w in self.orthogonal_weights()]
+        for k, m in enumerate(self.modalities):
+            x = batch.inputs[m].detach().float().requires_grad_(True)
+            with torch.enable_grad():
+                scores = self.encoders[m](x).float() @ weights[k].T
+                for c in range(self.num_classes):
+                    (grad,) = torch.autograd.grad(scores[:, c].sum(), x, retain_graph=c < self.num_classes - 1)
+                    self.lipschitz[k, c] = torch.maximum(self.lipschitz[k, c], grad.flatten(1).norm(dim=1).max())
+        self.lipschitz_ready.fill_(True)
+        self.train(was_training)
+
+    def scale_loss(self, batch: Batch) -> Tensor:
+        """Negative certified-radius bound of step 2; only ``scales`` receive a gradient."""
+        with torch.no_grad():
+            scores = self.unimodal_scores(self.encode(batch.inputs))
+            bias = self.linear.bias.float()
+        o = torch.stack([scores[m] for m in self.modalities])  # (n, B, C)
+        out = (self.scales[:, None, :] * o).sum(0) + bias
+        y = batch.labels
+        rows = torch.arange(len(y), device=y.device)
+        j = out.detach().masked_fill(F.one_hot(y, self.num_classes).bool(), float("-inf")).argmax(dim=1)
+        a_y, a_j = self.scales[:, y], self.scales[:, j]  # (n, B)
+        numer = (a_y * o[:, rows, y] - a_j * o[:, rows, j]).sum(0) + bias[y] - bias[j]
+        denom = ((a_y * self.lipschitz[:, y] + a_j * self.lipschitz[:, j]) ** 2).sum(0).sqrt()
+        return -(numer / denom.clamp_min(1e-12)).mean()
+
+    def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
+        if step == LIPSCHITZ:
+            for p in self.parameters():
+                p.grad = None  # an estimation pass: nothing is updated
+        elif step == SCALES:
+            for name, p in self.named_parameters():
+                if name != "scales":
+                    p.grad = None

@@ -1,0 +1,154 @@
+"""MLA: multimodal learning with alternating unimodal adaptation (Zhang, Latham, Yao; CVPR 2024).
+
+Paper: "Multimodal Representation Learning by Alternating Unimodal Adaptation". Public code:
+``Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation`` (``main.py``,
+``utils/utils.py: GSPlugin``).
+
+Model: encoders f_m and ONE linear head g(X) = W X + b shared by every modality.
+
+Training (paper Sec. 3.2): every batch steps through the modalities in turn; the step for m
+minimises CE(g(f_m(x_m)), y) and updates f_m and g. Between backward and the optimizer step the
+head's weight gradient is projected (paper Sec. 3.3, gradient modification after OWM): with r the
+batch mean of the features that entered the head at a previous step and P the projector
+(P_0 = I) updated by the recursive least-squares rule
+
+    k = P r,    P <- P - k k^T / (alpha + r^T k),
+
+the gradient becomes  dW <- dW P  (``(C, d) @ (d, d)``). P is symmetric, so dW P r ~ 0 for every
+stored r: the head's update leaves the logits of the previously seen feature directions (almost:
+up to the regulariser alpha) unchanged, so one modality's step does not overwrite what the head
+learnt from the others. P is updated after each step with that step's r, so the projection at a
+step uses the directions of every earlier step (all modalities, as the code's single shared P).
+The bias gradient is not projected (as in the code).
+
+Inference (paper Sec. 3.4): test-time dynamic fusion weighted by uncertainty. Per sample,
+H_m = -sum_c p_mc log p_mc with p_m = softmax(g(X_m)), weights w_m = softmax_m(-H_m) (equal to the
+code's exp(max H - H_m) / sum), logits = sum_m w_m g(X_m) over the present modalities.
+
+Options
+    projection_alpha   alpha of the RLS update (regulariser; smaller = closer to exact orthogonality)
+    projection         "previous" (project with the directions of earlier steps, then store the
+                       current one: OWM) | "code" (store the current direction first, then
+                       project, and divide P by its Frobenius norm, as ``GSPlugin.before_update``)
+                       | "none" (no projection: an ablation)
+    entropy_weights    "sample" (one weight per sample, the paper) | "batch" (the code's
+                       ``calculate_entropy``: a softmax over the *batch* axis, entropy summed over
+                       the whole batch, one scalar weight per modality per batch)
+
+Deliberate differences from the public code
+- The code's projection never fires: ``GSPlugin.before_update`` looks for a parameter named
+  ``"module.weight"`` in ``fusion_module.fc_out.named_parameters()``, whose weight is named
+  ``"weight"``. Here the projection is applied.
+- The code updates P with the *current* step's mean feature before projecting, and renormalises P
+  by its Frobenius norm; our default uses only earlier steps' directions (OWM, the paper's intent:
+  protect what was learnt from the other modalities). ``projection="code"`` gives the code's order.
+- The code decays alpha within each epoch, alpha = 0.1 ** (1 + batch_index / len(loader)), from
+  0.1 to 0.01; a method here does not see the number of batches, so alpha is a constant option.
+- Per-sample entropy weights by default (the paper's description); the code's per-batch scalar
+  (which makes a prediction depend on the other samples in the batch) is ``entropy_weights="batch"``.
+- The code's modality order is fixed (audio, visual[, text]); ours is the dataset's listed order.
+
+Unimodal accuracy: ``present=(m,)`` is g(X_m), the shared head on modality m alone (the weights
+reduce to 1). No modality: g(0) = b.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmlib.data.base import Batch
+from mmlib.methods.base import Method, register_method
+
+PROJECTIONS = ("previous", "code", "none")
+ENTROPY_WEIGHTS = ("sample", "batch")
+
+
+@dataclass
+class MLAOptions:
+    """MLA: the head-gradient projection and the test-time entropy weights."""
+
+    projection_alpha: float = 0.1
+    projection: str = "previous"
+    entropy_weights: str = "sample"
+
+    def __post_init__(self) -> None:
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"mla: projection={self.projection!r} is not valid; choose one of {PROJECTIONS}")
+        if self.entropy_weights not in ENTROPY_WEIGHTS:
+            raise ValueError(f"mla: entropy_weights={self.entropy_weights!r} is not valid; choose one of {ENTROPY_WEIGHTS}")
+        if self.projection_alpha <= 0:
+            raise ValueError(f"mla: projection_alpha must be > 0, got {self.projection_alpha}")
+
+
+def update_projector(P: Tensor, r: Tensor, alpha: float) -> Tensor:
+    """One RLS step: ``P - (P r)(P r)^T / (alpha + r^T P r)``. ``P: (d, d)``, ``r: (d,)``."""
+    k = P @ r
+    return P - torch.outer(k, k) / (alpha + r @ k)
+
+
+def entropy_weights(logits: Sequence[Tensor], mode: str = "sample") -> Tensor:
+    """Fusion weights ``(n, B, 1)`` from unimodal logits ``(B, C)`` each: softmax over modalities of -entropy."""
+    if mode == "sample":
+        p = torch.stack([F.softmax(z.float(), dim=-1) for z in logits])  # (n, B, C)
+        entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1, keepdim=True)  # (n, B, 1)
+        return F.softmax(-entropy, dim=0)
+    p = torch.stack([F.softmax(z.float(), dim=0) for z in logits])  # the code: softmax over the batch
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(dim=(1, 2))  # (n,)
+    batch = logits[0].shape[0]
+    return F.softmax(-entropy, dim=0)[:, None, None].expand(len(logits), batch, 1)
+
+
+@register_method
+class MLA(Method):
+    name = "mla"
+    Options = MLAOptions
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.head = nn.Linear(self.dim, self.num_classes)
+        self.register_buffer("projector", torch.eye(self.dim))  # P, saved with the checkpoint
+        self._direction: Tensor | None = None
+
+    def epoch_plan(self, epoch: int) -> list[list[str]]:
+        return [list(self.modalities)]
+
+    def loss(self, batch: Batch, step: str, epoch: int) -> Tensor:
+        feature = self.encoders[step](batch.inputs[step])
+        self._direction = feature.detach().float().mean(dim=0)
+        return F.cross_entropy(self.head(feature), batch.labels)
+
+    @torch.no_grad()
+    def project_head_gradient(self, direction: Tensor) -> None:
+        """Project ``head.weight.grad`` and store ``direction`` in P, in the order the option says."""
+        mode, alpha = self.options.projection, self.options.projection_alpha
+        if mode == "none":
+            return
+        grad = self.head.weight.grad
+        if mode == "code":
+            P = update_projector(self.projector, direction, alpha)
+            self.projector.copy_(P / torch.linalg.matrix_norm(P))
+            if grad is not None:
+                grad.copy_(grad @ self.projector.T)
+            return
+        if grad is not None:
+            grad.copy_(grad @ self.projector)
+        self.projector.copy_(update_projector(self.projector, direction, alpha))
+
+    def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
+        self.project_head_gradient(self._direction)
+
+    def logits_from_features(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
+        present = [m for m in self.modalities if m in present]
+        if not present:
+            ref = next(iter(features.values()))
+            return self.head(torch.zeros(ref.shape[0], self.dim, device=ref.device, dtype=ref.dtype))
+        logits = [self.head(features[m]) for m in present]
+        if len(logits) == 1:
+            return logits[0]
+        weights = entropy_weights(logits, self.options.entropy_weights).to(logits[0].dtype)
+        return (weights * torch.stack(logits)).sum(dim=0)

@@ -1,0 +1,28 @@
+"""Sum: joint training of all encoders through one linear head per modality, logits summed.
+
+The "Sum" baseline of the paper's Table 1 (Eq. 5 with Fusion = sum of per-modality classifiers,
+``g(X) = sum_m (W_m X_m + b_m)``), as OGM-GE's ``SumFusion`` (``fc_x(x) + fc_y(y)``).
+
+Unimodal accuracy: ``logits_from_features(features, (m,))`` is modality m's own head
+``W_m X_m + b_m``; an absent modality's head is left out of the sum (equivalently, its feature
+is zero and its bias dropped). With no modality present the logits are zero.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from mmlib.fusion import SumHead
+from mmlib.methods.base import Method, register_method
+
+
+@register_method
+class Sum(Method):
+    name = "sum"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.head = SumHead(self.modalities, self.dim, self.num_classes)
+
+    def logits_from_features(self, features: dict[str, Tensor], present) -> Tensor:
+        return self.head(features, present)
