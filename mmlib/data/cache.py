@@ -1,0 +1,298 @@
+"""The tensor cache: a real dataset decoded once into memory-mapped NumPy files.
+
+A cache is a folder::
+
+    manifest.json     dataset, modalities (shape, dtype), classes, split index lists, every
+                      preprocessing parameter, source files (path, size, sha256), bad files
+                      skipped, notes, library versions, and ``"complete": true`` written last
+    labels.npy        (N,) int64
+    <modality>.npy    (N, ...) uint8 frames / images, float16 spectrograms / features
+
+While :func:`build_cache` runs, each sample's arrays go straight into preallocated ``.npy``
+memory maps (``np.lib.format.open_memmap``) and ``progress.json`` records which samples are done,
+so an interrupted preparation resumes where it stopped. The manifest is written only when every
+sample is done; :func:`load_cache` refuses a folder without it. A complete cache is never
+overwritten. Writing is deterministic: the same raw files and parameters give byte-identical
+``.npy`` files, whether or not the run was interrupted.
+
+``load_dataset("cache", path=...)`` opens any cache; each real dataset is also registered under its
+own name (``load_dataset("cremad", cache=...)``), which checks that the cache holds that dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from mmlib.data.base import SPLITS, MultimodalDataset, check_modalities
+from mmlib.data.media import MediaError
+from mmlib.data.registry import register_dataset
+
+MANIFEST = "manifest.json"
+PROGRESS = "progress.json"
+
+
+@dataclass
+class Sample:
+    """One raw sample: its id, integer label, the files it is decoded from, and any text it carries."""
+
+    id: str
+    label: int
+    files: dict[str, Path]
+    text: str = ""
+
+
+@dataclass
+class Plan:
+    """Everything :func:`build_cache` needs: what to decode, into which shapes, and how to split it.
+
+    ``process(sample)`` returns one array per modality, of exactly ``modalities[m] = (shape, dtype)``.
+    ``sources`` are files read for every sample (label tables, list files), hashed into the manifest.
+    """
+
+    dataset: str
+    root: Path
+    modalities: dict[str, tuple[tuple[int, ...], str]]
+    samples: list[Sample]
+    classes: tuple[str, ...]
+    splits: dict[str, np.ndarray]
+    params: dict
+    process: Callable[[Sample], dict[str, np.ndarray]]
+    sources: list[Path] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of what determines the cache's bytes: dataset, parameters, samples, shapes."""
+        content = {
+            "dataset": self.dataset,
+            "params": self.params,
+            "modalities": {m: [list(s), d] for m, (s, d) in self.modalities.items()},
+            "samples": [[s.id, s.label] for s in self.samples],
+            "splits": {k: np.asarray(v).tolist() for k, v in self.splits.items()},
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_record(path: Path, root: Path) -> dict:
+    """``{"path", "size", "sha256"}`` of one source file, its path relative to the raw root."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    try:
+        name = str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        name = str(path)
+    return {"path": name, "size": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+
+
+def library_versions() -> dict[str, str]:
+    import cv2
+    import torch
+    import torchaudio
+
+    return {"numpy": np.__version__, "torch": torch.__version__, "torchaudio": torchaudio.__version__, "opencv": cv2.__version__}
+
+
+def build_cache(plan: Plan, out: str | Path, skip_bad: bool = False, progress: bool = True, flush_every: int = 32) -> Path:
+    """Decode every sample of ``plan`` into the cache folder ``out``; resume if it was interrupted.
+
+    ``skip_bad``: a sample whose media cannot be decoded (:class:`MediaError`) is left out and listed
+    under ``"bad"`` in the manifest instead of stopping the run.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if (out / MANIFEST).exists():
+        raise FileExistsError(
+            f"cache {out} is already complete and is never overwritten; delete the folder yourself or "
+            f"choose another --out"
+        )
+    state = _open_progress(plan, out)
+    arrays = _open_arrays(plan, out, fresh=not state["done"] and not state["bad"])
+    finished = set(state["done"]) | {b["index"] for b in state["bad"]}
+    todo = [i for i in range(len(plan.samples)) if i not in finished]
+    since_flush = 0
+    try:
+        for i in tqdm(todo, desc=f"prepare {plan.dataset}", unit="sample", disable=not progress,
+                      initial=len(finished), total=len(plan.samples)):
+            sample = plan.samples[i]
+            try:
+                result = plan.process(sample)
+            except MediaError as error:
+                if not skip_bad:
+                    raise
+                state["bad"].append({"index": i, "id": sample.id, "error": str(error)})
+                continue
+            for m, (shape, dtype) in plan.modalities.items():
+                value = np.asarray(result[m])
+                if value.shape != tuple(shape):
+                    raise ValueError(f"{plan.dataset} sample {sample.id}: modality {m!r} has shape {value.shape}, expected {tuple(shape)}")
+                arrays[m][i] = value.astype(dtype)
+            state["sources"][str(i)] = [file_record(p, plan.root) for p in sample.files.values()]
+            state["done"].append(i)
+            since_flush += 1
+            if since_flush >= flush_every:
+                _save_progress(out, arrays, state)
+                since_flush = 0
+    finally:
+        _save_progress(out, arrays, state)
+    _finalise(plan, out, arrays, state)
+    return out
+
+
+def _open_progress(plan: Plan, out: Path) -> dict:
+    path = out / PROGRESS
+    if path.exists():
+        state = json.loads(path.read_text())
+        if state["fingerprint"] != plan.fingerprint:
+            raise ValueError(
+                f"{out} holds an unfinished cache prepared with other samples or parameters; rerun prepare "
+                f"with the same options to finish it, or delete the folder to start again"
+            )
+        return state
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a cache being prepared; choose a new or empty --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return {"fingerprint": plan.fingerprint, "num_samples": len(plan.samples), "done": [], "bad": [], "sources": {}}
+
+
+def _open_arrays(plan: Plan, out: Path, fresh: bool) -> dict[str, np.memmap]:
+    n = len(plan.samples)
+    arrays = {}
+    for m, (shape, dtype) in plan.modalities.items():
+        path = out / f"{m}.npy"
+        if fresh or not path.exists():
+            arrays[m] = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(n, *shape))
+        else:
+            arrays[m] = np.lib.format.open_memmap(path, mode="r+")
+    return arrays
+
+
+def _save_progress(out: Path, arrays: dict[str, np.memmap], state: dict) -> None:
+    for array in arrays.values():
+        array.flush()
+    tmp = out / (PROGRESS + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, out / PROGRESS)
+
+
+def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) -> None:
+    bad = {b["index"] for b in state["bad"]}
+    keep = np.array([i for i in range(len(plan.samples)) if i not in bad], dtype=np.int64)
+    new_index = np.full(len(plan.samples), -1, dtype=np.int64)
+    new_index[keep] = np.arange(len(keep))
+    if bad:
+        for m, array in arrays.items():
+            compact = np.ascontiguousarray(array[keep])
+            np.save(out / f"{m}.npy.tmp.npy", compact)
+            os.replace(out / f"{m}.npy.tmp.npy", out / f"{m}.npy")
+    arrays.clear()
+    labels = np.array([s.label for s in plan.samples], dtype=np.int64)[keep]
+    np.save(out / "labels.npy", labels)
+    splits = {s: [int(new_index[i]) for i in plan.splits[s] if new_index[i] >= 0] for s in SPLITS}
+    sources = [r for i in keep for r in state["sources"][str(int(i))]]
+    sources += [file_record(p, plan.root) for p in plan.sources]
+    manifest = {
+        "dataset": plan.dataset,
+        "num_samples": int(len(keep)),
+        "modalities": {m: {"shape": list(s), "dtype": d} for m, (s, d) in plan.modalities.items()},
+        "classes": list(plan.classes),
+        "sample_ids": [plan.samples[i].id for i in keep],
+        "splits": splits,
+        "params": plan.params,
+        "fingerprint": plan.fingerprint,
+        "sources": sources,
+        "bad": sorted(state["bad"], key=lambda b: b["index"]),
+        "notes": plan.notes,
+        "versions": library_versions(),
+        "complete": True,
+    }
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, default=str))
+    os.replace(tmp, out / MANIFEST)
+    (out / PROGRESS).unlink()
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of a complete cache; a clear error for an unfinished or missing one."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        progress = path / PROGRESS
+        if progress.exists():
+            state = json.loads(progress.read_text())
+            done = len(state["done"]) + len(state["bad"])
+            raise ValueError(
+                f"cache {path} is incomplete ({done} of {state['num_samples']} samples); rerun prepare to finish it"
+            )
+        raise FileNotFoundError(
+            f"{path} is not a tensor cache (no {MANIFEST}); make one with "
+            f"`python -m mmlib prepare DATASET --root RAW --out {path}` (see data/README.md)"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("complete") is not True:
+        raise ValueError(f"cache {path} is incomplete; rerun prepare to finish it")
+    return manifest
+
+
+def load_cache(path: str | Path, modalities: Sequence[str] | str | None = None, expect: str | None = None) -> MultimodalDataset:
+    """A prepared cache as a :class:`MultimodalDataset` whose arrays are read-only memory maps."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if expect is not None and manifest["dataset"] != expect:
+        raise ValueError(f"cache {path} holds dataset {manifest['dataset']!r}, not {expect!r}; pass the cache made for {expect!r}")
+    available = list(manifest["modalities"])
+    chosen = check_modalities(modalities, available, what=f"cache {path}") if modalities else tuple(available)
+    inputs = {m: np.load(path / f"{m}.npy", mmap_mode="r") for m in chosen}
+    labels = np.load(path / "labels.npy")
+    splits = {s: np.asarray(manifest["splits"][s], dtype=np.int64) for s in SPLITS}
+    params = {**manifest["params"], "fingerprint": manifest["fingerprint"], "modalities": list(chosen)}
+    return MultimodalDataset(manifest["dataset"], chosen, inputs, labels, tuple(manifest["classes"]), splits, params)
+
+
+def require_cache(cache: str | Path | None, dataset: str) -> Path:
+    """``cache`` as a path, or the error that tells the user how to make one."""
+    if cache is None:
+        raise ValueError(
+            f"dataset {dataset!r} is read from a prepared tensor cache; pass cache=PATH to a folder made by "
+            f"`python -m mmlib prepare {dataset} --root RAW --out PATH` (see data/README.md)"
+        )
+    return Path(cache)
+
+
+@register_dataset("cache")
+def load_any_cache(path: str | None = None, modalities: str | tuple[str, ...] | None = None) -> MultimodalDataset:
+    """Any prepared cache, whatever dataset it holds."""
+    return load_cache(require_cache(path, "cache"), modalities)
+
+
+def carve_validation(labels: np.ndarray, train: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split the training indices ``train`` into (train, val), stratified by ``labels``, deterministic."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    try:
+        kept, val = train_test_split(train, test_size=val_fraction, stratify=labels[train], random_state=seed)
+    except ValueError as error:
+        raise ValueError(
+            f"cannot carve a stratified validation set of {val_fraction:.0%} from {len(train)} training samples "
+            f"({error}); use more data or a larger val_fraction"
+        ) from error
+    return np.sort(kept), np.sort(val)
+
+
+def read_list_file(path: Path, what: str) -> list[list[str]]:
+    """Non-empty lines of a split list, each split on commas (OGM-GE's ``train.csv`` / ``my_train.txt``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} list file {path} does not exist")
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    return [[cell.strip() for cell in line.split(",")] for line in lines if line.strip()]

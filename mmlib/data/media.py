@@ -1,0 +1,133 @@
+"""Decoding raw media into fixed-shape arrays: audio spectrograms, video frames, images.
+
+These functions run once, when a dataset is prepared into the tensor cache (:mod:`mmlib.data.cache`);
+a training epoch never calls them. Every failure raises :class:`MediaError` naming the file.
+
+Defaults follow the public code of the papers the book reproduces:
+
+* :func:`log_spectrogram` is OGM-GE's CREMA-D audio (GeWu-Lab/OGM-GE_CVPR2022,
+  ``dataset/CramedDataset.py``): 22050 Hz, the clip tiled to 3 s, clipped to [-1, 1],
+  ``stft(n_fft=512, hop=353)``, ``log(|S| + 1e-7)``: ``(1, 257, 188)``. We use ``torch.stft`` with
+  a Hann window and zero padding at the edges (what ``librosa.stft`` does since librosa 0.10).
+* :func:`fbank` is the Kaldi filterbank of the AST-style loaders used for Kinetics-Sounds and
+  IEMOCAP (Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation,
+  ``data/extract_fbank.py``): waveform minus its mean, 128 mel bins, 25 ms Hanning windows every
+  10 ms, zero-padded or cut to ``target_frames``, then ``(x - norm_mean) / norm_std`` with the
+  AudioSet statistics -4.27 / 4.57 of AST. Stored transposed, ``(1, 128, target_frames)``.
+* :func:`video_frames` takes ``k`` frames at the centres of ``k`` equal segments of the clip (OGM-GE
+  extracts frames first and picks 3 evenly spaced ones), resized to ``size x size`` without keeping
+  the aspect ratio (OGM-GE's test transform ``Resize((224, 224))``), RGB ``uint8``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class MediaError(ValueError):
+    """A media file that cannot be decoded into the expected array (corrupt, empty, unreadable)."""
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 waveform ``(n,)`` at ``sample_rate`` (channels averaged, resampled if needed)."""
+    import soundfile
+    import torchaudio.functional
+
+    path = Path(path)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:  # soundfile raises LibsndfileError, RuntimeError or TypeError
+        raise MediaError(f"cannot decode audio file {path}: {error}; re-copy it or pass --skip-bad") from error
+    if samples.shape[0] == 0:
+        raise MediaError(f"audio file {path} holds no samples; re-copy it or pass --skip-bad")
+    wave = samples.mean(axis=1)
+    if rate != sample_rate:
+        wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def fit_length(wave: np.ndarray, length: int, mode: str = "tile") -> np.ndarray:
+    """``(n,) -> (length,)``: repeat the clip (``"tile"``, OGM-GE) or zero-pad it (``"pad"``), then cut."""
+    if mode == "tile":
+        reps = -(-length // len(wave))
+        return np.tile(wave, reps)[:length]
+    if mode == "pad":
+        out = np.zeros(length, dtype=wave.dtype)
+        out[: min(length, len(wave))] = wave[:length]
+        return out
+    raise ValueError(f"fit mode must be 'tile' or 'pad', got {mode!r}")
+
+
+def log_spectrogram(
+    wave: np.ndarray, sample_rate: int = 22050, duration: float = 3.0, n_fft: int = 512, hop: int = 353,
+    fit: str = "tile",
+) -> np.ndarray:
+    """``(n,) -> (1, n_fft // 2 + 1, 1 + L // hop)`` float32 log-magnitude STFT, ``L = duration * sr``.
+
+    The OGM-GE CREMA-D recipe by default: ``(1, 257, 188)``.
+    """
+    length = int(round(duration * sample_rate))
+    clip = np.clip(fit_length(wave, length, fit), -1.0, 1.0)
+    spec = torch.stft(
+        torch.from_numpy(clip), n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft),
+        center=True, pad_mode="constant", return_complex=True,
+    )
+    return torch.log(spec.abs() + 1e-7).numpy()[None].astype(np.float32)
+
+
+def fbank(
+    wave: np.ndarray, sample_rate: int = 16000, num_mel_bins: int = 128, target_frames: int = 1024,
+    norm_mean: float = -4.27, norm_std: float = 4.57,
+) -> np.ndarray:
+    """``(n,) -> (1, num_mel_bins, target_frames)`` float32 normalised Kaldi filterbank (10 ms frames)."""
+    import torchaudio.compliance.kaldi
+
+    signal = torch.from_numpy(wave - wave.mean())[None]
+    feats = torchaudio.compliance.kaldi.fbank(
+        signal, htk_compat=True, sample_frequency=sample_rate, use_energy=False, window_type="hanning",
+        num_mel_bins=num_mel_bins, dither=0.0, frame_shift=10,
+    )
+    out = torch.zeros(target_frames, num_mel_bins)
+    keep = min(target_frames, feats.shape[0])
+    out[:keep] = feats[:keep]
+    out = (out - norm_mean) / norm_std
+    return out.T.numpy()[None].astype(np.float32)
+
+
+def video_frames(path: str | Path, count: int = 3, size: int = 224) -> np.ndarray:
+    """``(count, 3, size, size)`` uint8 RGB frames at the centres of ``count`` equal segments of the clip."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"video file {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+    finally:
+        capture.release()
+    if not frames:
+        raise MediaError(f"cannot decode any frame of video file {path} (corrupt or empty); re-copy it or pass --skip-bad")
+    picks = [((2 * i + 1) * len(frames)) // (2 * count) for i in range(count)]
+    chosen = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in picks])
+    return np.ascontiguousarray(chosen.transpose(0, 3, 1, 2))
+
+
+def read_image(path: str | Path, size: int = 224) -> np.ndarray:
+    """``(3, size, size)`` uint8 RGB image, resized without keeping the aspect ratio."""
+    import cv2
+
+    path = Path(path)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MediaError(f"cannot decode image file {path} (missing, corrupt or empty); re-copy it or pass --skip-bad")
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).transpose(2, 0, 1))

@@ -1,0 +1,72 @@
+"""``python -m mmlib prepare DATASET --root RAW --out CACHE [--skip-bad] [options]``.
+
+Decodes a real dataset once into the tensor cache (:mod:`mmlib.data.cache`). Rerunning the same
+command after an interruption continues where it stopped; a complete cache is never overwritten.
+Each dataset's options are the keyword arguments of its ``plan_*`` function, listed by
+``python -m mmlib prepare DATASET --help``; ``data/README.md`` says where to get the raw files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from typing import Callable
+
+from mmlib.data.cache import Plan, build_cache
+from mmlib.data.cremad import plan_cremad
+from mmlib.data.iemocap import plan_iemocap, plan_iemocap_mmin
+from mmlib.data.kinetics import plan_kinetics_sounds
+from mmlib.data.mvsa import plan_mvsa
+
+PLANNERS: dict[str, Callable[..., Plan]] = {
+    "cremad": plan_cremad,
+    "kinetics_sounds": plan_kinetics_sounds,
+    "mvsa": plan_mvsa,
+    "iemocap": plan_iemocap,
+    "iemocap_mmin": plan_iemocap_mmin,
+}
+
+
+def build_parser(dataset: str) -> argparse.ArgumentParser:
+    """The option parser of one dataset, generated from its planner's keyword arguments."""
+    planner = PLANNERS[dataset]
+    parser = argparse.ArgumentParser(
+        prog=f"python -m mmlib prepare {dataset}",
+        description=(inspect.getmodule(planner).__doc__ or "").strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--root", required=True, help="folder holding the raw dataset (layout in data/README.md)")
+    parser.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
+    parser.add_argument("--skip-bad", action="store_true", help="leave out undecodable media and list them in the manifest")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, param in inspect.signature(planner).parameters.items():
+        if name in {"root", "embed_text"}:
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = param.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
+                                help=f"(default: {default})")
+        else:
+            kind = type(default) if default is not None else str
+            parser.add_argument(flag, dest=name, type=kind, default=default, help=f"(default: {default})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__.strip())
+        print(f"\ndatasets: {', '.join(PLANNERS)}")
+        return 0 if argv else 2
+    dataset = argv[0]
+    if dataset not in PLANNERS:
+        print(f"prepare: unknown dataset {dataset!r}; choose one of {sorted(PLANNERS)}", file=sys.stderr)
+        return 2
+    args = vars(build_parser(dataset).parse_args(argv[1:]))
+    out, skip_bad, quiet = args.pop("out"), args.pop("skip_bad"), args.pop("quiet")
+    plan = PLANNERS[dataset](**args)
+    path = build_cache(plan, out, skip_bad=skip_bad, progress=not quiet)
+    print(f"prepared {dataset}: {len(plan.samples)} samples into {path}")
+    return 0
