@@ -65,3 +65,70 @@ def fabricate_cremad(root: Path, names: list[str] | None = None, frames: int = 6
         write_wav(root / "AudioWAV" / f"{name}.wav", seconds, rate, seed)
         write_video(root / "VideoFlash" / f"{name}.flv", frames, seed)
     return root
+
+
+def ks_clip_names(per_class: int, classes: int) -> list[tuple[str, int]]:
+    """YouTube-style clip ids ``ytid_start`` with a class index, ``per_class`` of each class."""
+    return [(f"-a{c:02d}x_Y{k}Zq_{10 * k}", c) for c in range(classes) for k in range(per_class)]
+
+
+def fabricate_kinetics(root: Path, train: list[tuple[str, int]], test: list[tuple[str, int]], seconds: float = 0.3) -> Path:
+    """OGM-GE list files ``my_train.txt`` / ``my_test.txt`` plus ``video/*.mp4`` and ``audio/*.wav``."""
+    for name, entries in (("my_train.txt", train), ("my_test.txt", test)):
+        root.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("".join(f"{clip},10,{label}\n" for clip, label in entries))
+    for seed, (clip, _) in enumerate(train + test):
+        write_wav(root / "audio" / f"{clip}.wav", seconds, 16000, seed)
+        write_video(root / "video" / f"{clip}.mp4", 5, seed, fourcc="mp4v")
+    return root
+
+
+def fabricate_mvsa(root: Path, labels: list[tuple[str, str]]) -> Path:
+    """``labelResultAll.txt`` (header, then ``ID<TAB>text,image``) and ``data/{ID}.jpg`` + ``data/{ID}.txt``."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    lines = ["ID\ttext,image"] + [f"{i + 1}\t{t},{v}" for i, (t, v) in enumerate(labels)]
+    (root / "labelResultAll.txt").write_text("\n".join(lines) + "\n")
+    for i in range(len(labels)):
+        write_image(root / "data" / f"{i + 1}.jpg", i)
+        (root / "data" / f"{i + 1}.txt").write_text(f"tweet number {i + 1} #mood")
+    return root
+
+
+def fake_embedder(texts: list[str]) -> np.ndarray:
+    """A 4-d deterministic stand-in for a sentence encoder: length, vowels, digits, hashes."""
+    return np.array([[len(t), sum(c in "aeiou" for c in t), sum(c.isdigit() for c in t), t.count("#")] for t in texts], dtype=np.float32)
+
+
+def fabricate_iemocap_mla(root: Path, train: list[tuple[str, str]], test: list[tuple[str, str]]) -> Path:
+    """MLA lists ``my_train_iemo.txt`` / ``my_test_iemo.txt`` plus ``video/*.mp4`` and ``audio/*.wav``."""
+    sep = " [split|sign] "
+    root.mkdir(parents=True, exist_ok=True)
+    for name, entries in (("my_train_iemo.txt", train), ("my_test_iemo.txt", test)):
+        (root / name).write_text("".join(f"{u}.mp4{sep}What a day, {u}.{sep}{label}\n" for u, label in entries))
+    for seed, (utt, _) in enumerate(train + test):
+        write_wav(root / "audio" / f"{utt}.wav", 0.3, 16000, seed)
+        write_video(root / "video" / f"{utt}.mp4", 4, seed, fourcc="mp4v")
+    return root
+
+
+def fabricate_iemocap_mmin(root: Path, per_split: dict[str, int], dims=(5, 3, 4), cv: int = 1) -> Path:
+    """MMIN layout: ``A/comparE.h5``, ``V/denseface.h5``, ``L/bert_large.h5`` and ``target/{cv}/*``."""
+    import h5py
+
+    rng = np.random.default_rng(0)
+    names = {}
+    target = root / "target" / str(cv)
+    target.mkdir(parents=True, exist_ok=True)
+    for split, n in per_split.items():
+        ids = [f"Ses0{1 + k % 5}F_impro0{k % 9}_{split}{k:03d}" for k in range(n)]
+        names[split] = ids
+        onehot = np.eye(4)[np.arange(n) % 4]
+        np.save(target / f"{split}_label.npy", onehot)
+        np.save(target / f"{split}_int2name.npy", np.array([[i.encode()] for i in ids]))
+    for folder, file, dim in (("A", "comparE", dims[0]), ("V", "denseface", dims[1]), ("L", "bert_large", dims[2])):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        with h5py.File(root / folder / f"{file}.h5", "w") as handle:
+            for ids in names.values():
+                for k, utt in enumerate(ids):
+                    handle[utt] = rng.standard_normal((3 + k % 4, dim)).astype(np.float32)
+    return root
