@@ -107,27 +107,45 @@ def fbank(
 
 
 def video_frames(path: str | Path, count: int = 3, size: int = 224) -> np.ndarray:
-    """``(count, 3, size, size)`` uint8 RGB frames at the centres of ``count`` equal segments of the clip."""
+    """``(count, 3, size, size)`` uint8 RGB frames at the centres of ``count`` equal segments of the clip.
+
+    One decoding pass picks the frames from the container's frame count; if the pass finds another
+    number of frames (FLV headers can be wrong), a second pass picks them from the true count.
+    """
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"video file {path} does not exist")
     capture = cv2.VideoCapture(str(path))
-    frames = []
+    expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    frames, total = _pick_frames(path, expected, count, size)
+    if total != expected:
+        frames, total = _pick_frames(path, total, count, size)
+    if total == 0:
+        raise MediaError(f"cannot decode any frame of video file {path} (corrupt or empty); re-copy it or pass --skip-bad")
+    return np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
+
+
+def _pick_frames(path: Path, total: int, count: int, size: int) -> tuple[list[np.ndarray], int]:
+    """Frames ``((2i + 1) * total) // (2 * count)`` resized to RGB ``size x size``, and the frames decoded."""
+    import cv2
+
+    picks = [((2 * i + 1) * total) // (2 * count) for i in range(count)] if total > 0 else []
+    capture = cv2.VideoCapture(str(path))
+    frames, index = [], 0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+        while capture.grab():
+            for _ in range(picks.count(index)):
+                ok, frame = capture.retrieve()
+                if not ok:
+                    raise MediaError(f"cannot decode frame {index} of video file {path}; re-copy it or pass --skip-bad")
+                frames.append(cv2.cvtColor(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+            index += 1
     finally:
         capture.release()
-    if not frames:
-        raise MediaError(f"cannot decode any frame of video file {path} (corrupt or empty); re-copy it or pass --skip-bad")
-    picks = [((2 * i + 1) * len(frames)) // (2 * count) for i in range(count)]
-    chosen = np.stack([cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in picks])
-    return np.ascontiguousarray(chosen.transpose(0, 3, 1, 2))
+    return frames, index
 
 
 def read_image(path: str | Path, size: int = 224) -> np.ndarray:
