@@ -162,14 +162,27 @@ class CRMT(Method):
         with torch.no_grad():
             weights = [w.detach() for w in self.orthogonal_weights()]
         for k, m in enumerate(self.modalities):
-            x = batch.inputs[m].detach().float().requires_grad_(True)
+            x = batch.inputs[m].detach().float()
             with torch.enable_grad():
-                scores = self.encoders[m](x).float() @ weights[k].T
-                for c in range(self.num_classes):
-                    (grad,) = torch.autograd.grad(scores[:, c].sum(), x, retain_graph=c < self.num_classes - 1)
-                    self.lipschitz[k, c] = torch.maximum(self.lipschitz[k, c], grad.flatten(1).norm(dim=1).max())
+                norms = self._score_gradient_norms(self.encoders[m], weights[k], x).detach()  # (B, C)
+            self.lipschitz[k].copy_(torch.maximum(self.lipschitz[k], norms.max(dim=0).values))
         self.lipschitz_ready.fill_(True)
         self.train(was_training)
+
+    def _score_gradient_norms(self, encoder: nn.Module, weight: Tensor, x: Tensor) -> Tensor:
+        """``||d o_k / d x_i||`` for every sample i and class k, ``(B, C)``: per-sample Jacobians with
+        ``torch.func`` (one call), or one backward per class where the encoder does not support vmap."""
+        def scores(sample: Tensor) -> Tensor:
+            return (encoder(sample.unsqueeze(0)).float() @ weight.T).squeeze(0)
+
+        try:
+            jacobian = torch.func.vmap(torch.func.jacrev(scores))(x)  # (B, C, *input)
+            return jacobian.flatten(2).norm(dim=2)
+        except RuntimeError:
+            x = x.clone().requires_grad_(True)
+            out = encoder(x).float() @ weight.T
+            grads = [torch.autograd.grad(out[:, c].sum(), x, retain_graph=True)[0].flatten(1).norm(dim=1) for c in range(out.shape[1])]
+            return torch.stack(grads, dim=1)
 
     def scale_loss(self, batch: Batch) -> Tensor:
         """Negative certified-radius bound of step 2; only ``scales`` receive a gradient."""

@@ -1,0 +1,288 @@
+"""Baselines (sum, ogm, ogm_ge, lfm, crmt, late_fusion, mla): hand-checkable properties of each, and
+every method training two epochs on mfeat (2 and 3 views), synthetic and digits-sized inputs."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mmlib.train as train_module
+from mmlib.data.base import Batch, MultimodalDataset
+from mmlib.methods import build_options, method_class
+from mmlib.methods.crmt import margin_regularizer, orthogonalize
+from mmlib.methods.lfm import alignment, fitted_weights
+from mmlib.methods.mla import entropy_weights, update_projector
+from mmlib.methods.ogm import confidence_scores, modulate_gradient, modulation_coefficients
+from mmlib.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ("sum", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla")
+# crmt's scale phase starts after epoch 1 here, so a two-epoch run goes through both of its steps
+TEST_OPTIONS = {"crmt": {"joint_epochs": 1}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine: intra-op threads only add contention (10-100x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(name: str, modalities=("a", "v"), dim: int = 8, num_classes: int = 3, in_dim: int = 5, **options):
+    torch.manual_seed(0)
+    cls = method_class(name)
+    return cls(modalities, {m: (in_dim,) for m in modalities}, num_classes, dim, build_options(name, options), seed=0)
+
+
+# ---- OGM / OGM-GE -------------------------------------------------------------------------------
+def test_ogm_coefficients_paper_and_code_forms():
+    # true-class probabilities: a: 0.75 on both samples (s_a = 1.5); v: 0.5 (s_v = 1.0) -> rho_a = 1.5
+    labels = torch.tensor([0, 0])
+    logits = {"a": torch.tensor([[math.log(3.0), 0.0]] * 2), "v": torch.zeros(2, 2)}
+    scores = confidence_scores(logits, labels)
+    assert scores == pytest.approx({"a": 1.5, "v": 1.0})
+    paper = modulation_coefficients(scores, alpha=0.5, form="paper")
+    code = modulation_coefficients(scores, alpha=0.5, form="code")
+    assert paper == pytest.approx({"a": 1 - math.tanh(0.5 * 0.5), "v": 1.0})
+    assert code == pytest.approx({"a": 1 - math.tanh(0.5 * 1.5), "v": 1.0})
+
+
+def test_ogm_coefficients_for_three_modalities_compare_with_mean_of_others():
+    scores = {"a": 3.0, "b": 1.0, "c": 2.0}  # rho_a = 3 / 1.5 = 2, rho_b = 1 / 2.5, rho_c = 2 / 2 = 1
+    k = modulation_coefficients(scores, alpha=1.0, form="paper")
+    assert k == pytest.approx({"a": 1 - math.tanh(1.0), "b": 1.0, "c": 1.0})
+
+
+def test_ogm_confidence_uses_head_slice_plus_half_bias():
+    model = build("ogm", dim=2, num_classes=2)
+    with torch.no_grad():
+        model.head.linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]]))
+        model.head.linear.bias.copy_(torch.tensor([2.0, 0.0]))
+    features = {"a": torch.tensor([[1.0, 5.0]]), "v": torch.tensor([[7.0, 1.0]])}
+    out = model.unimodal_logits(features)
+    assert torch.allclose(out["a"], torch.tensor([[1.0 + 1.0, 0.0]]))  # W_a x_a + b / 2
+    assert torch.allclose(out["v"], torch.tensor([[0.0 + 1.0, 2.0]]))
+
+
+def test_ogm_ge_noise_has_the_gradients_std():
+    torch.manual_seed(0)
+    grad = torch.linspace(-3.0, 5.0, 200_000)
+    modulated = modulate_gradient(grad, coefficient=0.4, noise=True)
+    noise = modulated - 0.4 * grad
+    assert float(noise.std()) == pytest.approx(float(grad.std()), rel=0.01)
+    assert abs(float(noise.mean())) < 0.01 * float(grad.std())
+    assert torch.equal(modulate_gradient(grad, 0.4, noise=False), 0.4 * grad)
+
+
+def test_ogm_modulates_encoder_gradients_only_inside_the_window():
+    model = build("ogm", modulation_starts=2, modulation_ends=3)
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    for epoch, inside in ((1, False), (2, True)):
+        model.zero_grad()
+        model.loss(batch, "joint", epoch).backward()
+        before = {n: p.grad.clone() for n, p in model.named_parameters()}
+        model._coefficients = {"a": 0.25, "v": 1.0}
+        model.after_backward(batch, "joint", epoch)
+        for n, p in model.named_parameters():
+            factor = 0.25 if inside and n.startswith("encoders.a.") else 1.0
+            assert torch.allclose(p.grad, factor * before[n]), n
+
+
+# ---- MLA ----------------------------------------------------------------------------------------
+def test_mla_projection_changes_head_gradient_and_is_orthogonal_to_stored_directions():
+    model = build("mla", dim=4, num_classes=3, projection_alpha=1e-8)
+    r1, r2, r3 = torch.tensor([1.0, 2.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 1.0, 0.0]), torch.tensor([0.5, 0.0, 0.0, 3.0])
+    grads = []
+    for r in (r1, r2, r3):
+        model.head.weight.grad = torch.arange(12.0).view(3, 4) - 5.0
+        grads.append(model.head.weight.grad.clone())
+        model.project_head_gradient(r)
+    projected = model.head.weight.grad  # the third step's gradient, projected with the directions r1, r2
+    assert not torch.allclose(projected, grads[-1])
+    assert torch.allclose(projected @ r1, torch.zeros(3), atol=1e-5)
+    assert torch.allclose(projected @ r2, torch.zeros(3), atol=1e-5)
+    # the component outside span(r1, r2) is kept: G P = G (I - Q Q^T) with Q an orthonormal basis
+    q, _ = torch.linalg.qr(torch.stack([r1, r2], dim=1))
+    assert torch.allclose(projected, grads[-1] @ (torch.eye(4) - q @ q.T), atol=1e-4)
+
+
+def test_mla_projection_fires_in_training_steps():
+    model = build("mla", dim=4, num_classes=3)
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    for step in ("a", "v"):
+        model.zero_grad()
+        model.loss(batch, step, 1).backward()
+        raw = model.head.weight.grad.clone()
+        model.after_backward(batch, step, 1)
+    assert not torch.allclose(model.head.weight.grad, raw)  # the second step's gradient was projected
+    assert not torch.allclose(model.projector, torch.eye(4))
+
+
+def test_rls_projector_of_one_direction():
+    r = torch.tensor([3.0, 4.0])
+    P = update_projector(torch.eye(2), r, alpha=1.0)
+    assert torch.allclose(P, torch.eye(2) - torch.outer(r, r) / 26.0)
+
+
+def test_mla_entropy_weights_per_sample_and_per_batch():
+    confident, uniform = torch.tensor([[20.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 20.0]])
+    w = entropy_weights([confident, uniform], "sample")[..., 0]  # (n, B)
+    # sample 0: modality 0 is certain (H = 0), modality 1 uniform (H = ln 2): weights e^0 : e^-ln2 = 2 : 1
+    assert torch.allclose(w[:, 0], torch.tensor([2 / 3, 1 / 3]), atol=1e-6)
+    assert torch.allclose(w[:, 1], torch.tensor([1 / 3, 2 / 3]), atol=1e-6)
+    wb = entropy_weights([confident, uniform], "batch")[..., 0]
+    assert torch.allclose(wb[:, 0], wb[:, 1])  # one scalar per modality per batch
+    assert torch.allclose(wb.sum(0), torch.ones(2))
+
+
+# ---- LFM ----------------------------------------------------------------------------------------
+def test_lfm_fitted_schedule_values():
+    assert fitted_weights(0) == pytest.approx((0.204623704, 0.795376296))
+    e = 10  # by hand: c0 + 10 c1 + 100 c2 + 1000 c3 + 1e4 c4 + 1e5 c5
+    a1 = 0.204623704 + 0.0335472727 + 0.0122989557 - 0.00292947416 + 0.000223835486 - 0.00000539717505
+    assert fitted_weights(e) == pytest.approx((a1, 1 - a1))
+    model = build("lfm", schedule_scale=10.0)
+    assert model.weights(2) == pytest.approx((a1, 1 - a1))  # epoch 2 -> index (2 - 1) * 10
+    assert build("lfm", schedule="constant", cls_weight=0.3).weights(7) == pytest.approx((0.3, 0.7))
+
+
+def test_lfm_jensen_shannon_values():
+    same = torch.tensor([[1.0, 2.0, 0.5]])
+    assert float(alignment([same, same])) == pytest.approx(0.0, abs=1e-7)
+    far = [torch.tensor([[50.0, 0.0]]), torch.tensor([[0.0, 50.0]])]  # disjoint supports: JS = ln 2
+    assert float(alignment(far, "js")) == pytest.approx(math.log(2), rel=1e-5)
+
+
+# ---- CRMT ---------------------------------------------------------------------------------------
+def test_crmt_weight_slices_are_orthonormal():
+    model = build("crmt", dim=8, num_classes=3)
+    for w in model.orthogonal_weights():
+        assert torch.allclose(w @ w.T, torch.eye(3), atol=1e-5)
+        assert torch.allclose(w.sum(dim=1), torch.zeros(3), atol=1e-5)  # OWN centres each row
+    rows = orthogonalize(torch.randn(3, 8), "rows")  # the code's per-row whitening: unit rows only
+    assert torch.allclose(rows.norm(dim=1), torch.ones(3), atol=1e-6)
+
+
+def test_crmt_margin_regularizer_value():
+    labels = torch.tensor([0])
+    o1, o2 = torch.tensor([[0.0, math.log(2.0)]]), torch.tensor([[0.0, math.log(3.0)]])
+    assert float(margin_regularizer([o1, o2], labels)) == pytest.approx(math.log(5.0))
+
+
+def test_crmt_second_step_updates_only_the_scales():
+    model = build("crmt", dim=8, num_classes=3, joint_epochs=1)
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    assert model.epoch_plan(2) == [["lipschitz"], ["scales"]]
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    before = copy.deepcopy(model.state_dict())
+    for step in ("lipschitz", "scales"):
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(batch, step, 2).backward()
+        model.after_backward(batch, step, 2)
+        optimizer.step()
+    after = model.state_dict()
+    assert bool(model.lipschitz_ready) and bool((model.lipschitz > 0).all())
+    for name in before:
+        changed = not torch.equal(before[name], after[name])
+        assert changed == (name in {"scales", "lipschitz", "lipschitz_ready"}), name
+
+
+# ---- Late Fusion --------------------------------------------------------------------------------
+def test_late_fusion_is_the_mean_of_the_unimodal_softmaxes():
+    model = build("late_fusion").eval()
+    x = {m: torch.randn(4, 5) for m in ("a", "v")}
+    p = [F.softmax(model.head.heads[m](model.encoders[m](x[m])), dim=-1) for m in ("a", "v")]
+    fused = model.logits_from_features(model.encode(x), ("a", "v"))
+    assert torch.allclose(fused.exp(), (p[0] + p[1]) / 2, atol=1e-6)
+    assert torch.allclose(model.logits_from_features(model.encode(x), ("v",)).exp(), p[1], atol=1e-6)
+
+
+def test_late_fusion_training_equals_separately_trained_models():
+    model = build("late_fusion").eval()  # eval: no dropout, so both paths see the same function
+    separate = {m: copy.deepcopy(model) for m in ("a", "v")}
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    joint_opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
+    alone_opt = {m: torch.optim.Adam(list(s.encoders[m].parameters()) + list(s.head.heads[m].parameters()), lr=0.01, weight_decay=1e-4)
+                 for m, s in separate.items()}
+    for _ in range(3):
+        joint_opt.zero_grad(set_to_none=True)
+        model.loss(batch, "joint", 1).backward()
+        joint_opt.step()
+        for m, s in separate.items():
+            alone_opt[m].zero_grad(set_to_none=True)
+            F.cross_entropy(s.head.heads[m](s.encoders[m](batch.inputs[m])), batch.labels).backward()
+            alone_opt[m].step()
+    for m, s in separate.items():
+        for a, b in zip(list(model.encoders[m].parameters()) + list(model.head.heads[m].parameters()),
+                        list(s.encoders[m].parameters()) + list(s.head.heads[m].parameters())):
+            assert torch.allclose(a, b, atol=1e-6)
+
+
+# ---- every method trains on every kind of input ------------------------------------------------
+def _quick(method: str, **kwargs) -> TrainConfig:
+    return TrainConfig(method=method, method_options=TEST_OPTIONS.get(method, {}), epochs=2, probe=False, device="cpu", **kwargs)
+
+
+def _check_record(record: dict, modalities) -> None:
+    assert set(record["test"]["unimodal_acc"]) == set(modalities)
+    assert 0.0 <= record["test"]["fused_acc"] <= 100.0
+    assert len(record["history"]) == 2 and all(np.isfinite(h["train_loss"]) for h in record["history"])
+
+
+def test_every_baseline_trains_through_the_command_line_on_mfeat_two_views(tmp_path):
+    """``python -m mmlib train --method NAME --epochs 2`` for every baseline, the processes run side by side."""
+    if not (ROOT / "mmlib" / "cli.py").exists():
+        pytest.skip("mmlib/cli.py not written yet")
+    runs = {}
+    for method in BASELINES:
+        extra = ["--joint-epochs", "1"] if method == "crmt" else []
+        out = tmp_path / method
+        runs[method] = subprocess.Popen(
+            [sys.executable, "-m", "mmlib", "train", "--dataset", "mfeat", "--modalities", "fou,mor", "--method", method,
+             "--epochs", "2", "--seed", "0", "--probe", "false", "--device", "cpu", "--quiet",
+             "--results-dir", str(out / "results"), "--checkpoint-dir", str(out / "ckpt"), *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+    for method, process in runs.items():
+        stdout, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, f"{method}: {stderr[-2000:]}"
+        assert f"{method} on mfeat [fou,mor]" in stdout
+        assert list((tmp_path / method / "results").glob("*.json")), method
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_method_trains_on_mfeat_three_views_and_synthetic(method):
+    record = train(_quick(method, dataset="mfeat", modalities="pix,fou,mor", dataset_options={"noise": "pix=2.0"}), progress=False)
+    _check_record(record, ("pix", "fou", "mor"))
+    record = train(_quick(method, dataset="synthetic", dataset_options={"num_samples": 200}), progress=False)
+    _check_record(record, ("m0", "m1"))
+
+
+def _digits_sized_dataset() -> MultimodalDataset:
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = np.arange(n) % 4
+    inputs = {m: (rng.normal(size=(n, 1, 8, 8)) + labels[:, None, None, None] * scale).astype(np.float32)
+              for m, scale in (("left", 0.5), ("right", 0.2))}
+    order = rng.permutation(n)
+    splits = {"train": order[:80], "val": order[80:100], "test": order[100:]}
+    return MultimodalDataset("digits_pair", ("left", "right"), inputs, labels.astype(np.int64), ("0", "1", "2", "3"), splits)
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_method_trains_on_digits_sized_two_modality_input(method, monkeypatch):
+    dataset = _digits_sized_dataset()
+    monkeypatch.setattr(train_module, "load_config_dataset", lambda config: dataset)
+    record = train(_quick(method, dataset="digits"), progress=False)
+    _check_record(record, ("left", "right"))
