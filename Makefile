@@ -39,7 +39,9 @@ endif
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	@status=0; $(PYTHON) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$status
 
 book: $(STAMP)
 	$(PYTHON) -m mmlib chapter --all
