@@ -13,6 +13,8 @@ import inspect
 import sys
 from typing import Callable
 
+import torch
+
 from mmlib.data.cache import Plan, build_cache
 from mmlib.data.cremad import plan_cremad
 from mmlib.data.iemocap import plan_iemocap, plan_iemocap_mmin
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = vars(build_parser(dataset).parse_args(argv[1:]))
     out, skip_bad, quiet = args.pop("out"), args.pop("skip_bad"), args.pop("quiet")
+    torch.set_num_threads(1)  # one small tensor per sample: a thread pool only adds contention
     plan = PLANNERS[dataset](**args)
     path = build_cache(plan, out, skip_bad=skip_bad, progress=not quiet)
     print(f"prepared {dataset}: {len(plan.samples)} samples into {path}")
