@@ -237,10 +237,12 @@ def glued_values(notebook: Path | str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            scrapbook = out.get("metadata", {}).get("scrapbook", {})
+            key = scrapbook.get("name")
             if key is None:
                 continue
-            data = out.get("data", {})
+            prefix = scrapbook.get("mime_prefix", "")  # glue(..., display=False) prefixes the mime types
+            data = {mime.removeprefix(prefix): value for mime, value in out.get("data", {}).items()}
             text = data.get("text/plain")
             if text is None:
                 found[key] = data

@@ -1,0 +1,23 @@
+"""Smoke run of the quickstart chapter through papermill with tiny parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quickstart_runs_and_stores_its_accuracies(run_notebook):
+    run = run_notebook("quickstart", {"modalities": "fou,mor", "split_seeds": 1, "max_iter": 200})
+    stored = json.loads((run.output_dir / "quickstart.json").read_text())
+    assert set(stored["per_view_accuracy"]) == {"fou", "mor"}
+    assert 50.0 < stored["all_views_accuracy"] <= 100.0
+    assert stored["per_view_accuracy"]["fou"] > stored["per_view_accuracy"]["mor"]
+    assert run.glued["quickstart_all_views_accuracy"] == pytest.approx(stored["all_views_accuracy"])
+    assert "quickstart_views_fig" in run.glued
+    figure = run.output_dir.parent / "figure_dir" / "quickstart_views.png"
+    assert figure.is_file() and figure.stat().st_size > 1000
+    image_outputs = [o for c in run.notebook.cells for o in c.get("outputs", [])
+                     if "image/png" in o.get("data", {})]
+    assert image_outputs, "the figure must be captured as a PNG output for the book"
