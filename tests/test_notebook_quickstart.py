@@ -19,5 +19,5 @@ def test_quickstart_runs_and_stores_its_accuracies(run_notebook):
     figure = run.output_dir.parent / "figure_dir" / "quickstart_views.png"
     assert figure.is_file() and figure.stat().st_size > 1000
     image_outputs = [o for c in run.notebook.cells for o in c.get("outputs", [])
-                     if "image/png" in o.get("data", {})]
+                     if any(mime.endswith("image/png") for mime in o.get("data", {}))]
     assert image_outputs, "the figure must be captured as a PNG output for the book"
