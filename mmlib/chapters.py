@@ -155,7 +155,7 @@ def check_parameters(name: str, declared: dict[str, Parameter], given: dict[str,
     if unknown:
         valid = "\n  ".join(p.describe() for p in declared.values())
         raise ChapterError(
-            f"chapter {name!r} has no parameter {', '.join(map(repr, unknown))}; valid parameters "
+            f"chapter {name!r} has no parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; valid parameters "
             f"(with defaults) are:\n  {valid}"
         )
     return {key: coerce(declared[key], value) for key, value in given.items()}
