@@ -27,7 +27,7 @@
 # %% tags=["parameters"]
 dataset: str = "mfeat"  # registered dataset name (mfeat ships with the project)
 modalities: str = "pix,fou,mor"  # exactly three modalities, comma-separated; every non-empty subset is trained
-noise: str = "pix=2.0"  # mfeat only: Gaussian noise per view as a comma list of VIEW, equals sign, STD; applied when the view is in the subset
+pix_noise: float = 2.0  # mfeat only: std of the Gaussian noise added to the pix view (0 for none), applied when pix is in the run
 data_root: str = ""  # folder of a prepared cache for real datasets (e.g. cremad); empty for embedded data
 seeds: int = 5  # seeds 0..seeds-1 per subset; tables show mean ± std over seeds
 epochs: int = 15  # training epochs per run
@@ -70,7 +70,7 @@ subsets = [c for k in (1, 2, 3) for c in itertools.combinations(views, k)]
 configs = []
 for subset in subsets:
     mods = ",".join(subset)
-    base = TrainConfig(dataset=dataset, modalities=mods, dataset_options=data_options(dataset, mods, noise, data_root),
+    base = TrainConfig(dataset=dataset, modalities=mods, dataset_options=data_options(dataset, mods, f"pix={pix_noise}" if pix_noise else "", data_root),
                        method="ours", epochs=epochs, probe=False)
     configs += with_seeds(base, range(seeds))
 records = run_grid(configs, runs_dir, force=force, progress=False)
