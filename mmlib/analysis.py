@@ -66,8 +66,9 @@ def model_at_epoch(config: TrainConfig, dataset: MultimodalDataset, checkpoint_d
     Call with epochs in increasing order; the checkpoint keeps the latest epoch's weights.
     """
     config = dataclasses.replace(config, device="cpu", probe=False)
-    if epoch == 0:
+    if epoch == 0:  # the initial weights of train(): same seeding, same RNG use before the model is built
         seed_everything(config.seed)
+        load_config_dataset(config)
         return build_model(config, dataset).eval()
     if not 1 <= epoch <= config.epochs:
         raise ValueError(f"epoch must lie in 0..{config.epochs} (the config's epochs), got {epoch}")
