@@ -1,0 +1,71 @@
+"""Smoke runs of the model-analysis chapters through papermill with tiny parameters (2 seeds, 2 epochs).
+
+Each run writes into the test's tmp folder: the results store (``results_dir``), the chapter's
+summary JSON (``<results_dir>/../chapters/NAME.json``) and its figures (``figures_dir``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TINY = {"seeds": 2, "epochs": 2}
+
+
+def _run(run_notebook, tmp_path, name, **extra):
+    params = {**TINY, "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures"), **extra}
+    run = run_notebook(name, params)
+    stored = json.loads((tmp_path / "results" / "chapters" / f"{name}.json").read_text())
+    return run, stored
+
+
+def _figures(tmp_path):
+    return {p.name for p in (tmp_path / "figures").glob("*.png") if p.stat().st_size > 1000}
+
+
+@pytest.mark.slow
+def test_modality_ablation_trains_every_subset_and_glues_the_full_set(run_notebook, tmp_path):
+    run, stored = _run(run_notebook, tmp_path, "modality_ablation")
+    assert len(stored["fused"]) == 7  # every non-empty subset of three modalities
+    assert run.glued["modality_ablation_full_acc"] == pytest.approx(stored["fused"]["pix + fou + mor"])
+    assert set(stored["gain"]) == {"pix + fou", "pix + mor", "fou + mor", "pix + fou + mor"}
+    assert "modality_ablation.png" in _figures(tmp_path)
+
+
+@pytest.mark.slow
+def test_order_upper_bound_oracle_is_at_least_every_fixed_order(run_notebook, tmp_path):
+    run, stored = _run(run_notebook, tmp_path, "order_upper_bound")
+    acc = stored["mean_accuracy"]
+    assert acc["oracle"] >= acc["best fixed (per seed)"] >= acc["mean fixed"]
+    assert run.glued["order_upper_bound_hybrid"] == pytest.approx(acc["hybrid"])
+    assert "order_upper_bound.png" in _figures(tmp_path)
+
+
+@pytest.mark.slow
+def test_feature_distributions_scores_every_snapshot(run_notebook, tmp_path):
+    run, stored = _run(run_notebook, tmp_path, "feature_distributions")
+    assert stored["snapshots"] == [0, 1, 2]
+    assert {r["features"] for r in stored["silhouette"]} == {"pix", "fou", "mor", "fused"}
+    assert -1.0 <= run.glued["feature_distributions_first_fused"] <= 1.0
+    assert {"feature_distributions_modalities.png", "feature_distributions_fused.png",
+            "feature_distributions_silhouette.png"} <= _figures(tmp_path)
+
+
+@pytest.mark.slow
+def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_path):
+    run, stored = _run(run_notebook, tmp_path, "ambiguities", eval_batch_sizes="1,64,0")
+    assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch", "row_normalize = on"}
+    assert run.glued["ambiguities_paper_two_rows"] >= 1
+    assert run.glued["ambiguities_range_default"] >= 0.0
+    assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(tmp_path)
+
+
+@pytest.mark.slow
+def test_missing_modalities_rate_zero_is_the_complete_data_accuracy(run_notebook, tmp_path):
+    run, stored = _run(run_notebook, tmp_path, "missing_modalities", methods="ours,concat", rates="0,0.5")
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").rglob("*.json")]
+    ours = [r["test"]["fused_acc"] for r in runs if r["config"]["method"] == "ours"]
+    assert stored["mean"]["ours"]["0.0"] == pytest.approx(sum(ours) / len(ours))
+    assert run.glued["missing_modalities_first_lo"] == pytest.approx(stored["mean"]["ours"]["0.0"])
+    assert "missing_modalities.png" in _figures(tmp_path)
