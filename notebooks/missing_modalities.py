@@ -44,6 +44,11 @@ figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
 
 # %%
+import warnings
+
+from tqdm import TqdmWarning
+
+warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel; progress bars are off anyway
 import dataclasses
 import json
 
