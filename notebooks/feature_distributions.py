@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown
 from myst_nb import glue
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -196,8 +197,8 @@ results = {"dataset": dataset, "seeds": seeds, "epochs": epochs, "snapshots": sn
 out = runs_dir.parent / "chapters"
 out.mkdir(parents=True, exist_ok=True)
 (out / "feature_distributions.json").write_text(json.dumps(results, indent=1, default=float))
-glue("feature_distributions_first_method", method_list[0], display=False)
-glue("feature_distributions_second_method", method_list[-1], display=False)
+glue("feature_distributions_first_method", Markdown(f"`{method_list[0]}`"), display=False)
+glue("feature_distributions_second_method", Markdown(f"`{method_list[-1]}`"), display=False)
 glue("feature_distributions_first_fused", mean_of(method_list[0], "fused"), display=False)
 glue("feature_distributions_second_fused", mean_of(method_list[-1], "fused"), display=False)
 glue("feature_distributions_first_initial",
@@ -211,10 +212,10 @@ pd.DataFrame([test]) if test else None
 #
 # ## Conclusion
 #
-# The fused features of {glue:text}`feature_distributions_first_method` go from a class silhouette of
+# The fused features of {glue:md}`feature_distributions_first_method` go from a class silhouette of
 # {glue:text}`feature_distributions_first_initial:.3f` at initialisation to
 # {glue:text}`feature_distributions_first_fused:.3f` after training, against
-# {glue:text}`feature_distributions_second_fused:.3f` for {glue:text}`feature_distributions_second_method`'s
+# {glue:text}`feature_distributions_second_fused:.3f` for {glue:md}`feature_distributions_second_method`'s
 # concatenated features (paired Wilcoxon p = {glue:text}`feature_distributions_p:.3f` over
 # {glue:text}`feature_distributions_seeds` seeds; same seeds and same snapshots for both methods).
 # The paper's Fig. 4 makes the qualitative claim only (clusters tighten, fusion moves to the centre

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown
 from myst_nb import glue
 
 from mmlib.analysis import data_options, repo_path
@@ -163,13 +164,13 @@ out = runs_dir.parent / "chapters"
 out.mkdir(parents=True, exist_ok=True)
 (out / "modality_ablation.json").write_text(json.dumps(results, indent=1, default=float))
 glue("modality_ablation_full_acc", float(table.loc[full, "fused_mean"]), display=False)
-glue("modality_ablation_best_pair", best_pair, display=False)
+glue("modality_ablation_best_pair", Markdown(f"`{best_pair}`"), display=False)
 glue("modality_ablation_best_pair_acc", float(table.loc[best_pair, "fused_mean"]), display=False)
-glue("modality_ablation_best_single", max(singles, key=singles.get), display=False)
+glue("modality_ablation_best_single", Markdown(f"`{max(singles, key=singles.get)}`"), display=False)
 glue("modality_ablation_best_single_acc", float(max(singles.values())), display=False)
 glue("modality_ablation_full_gain", float(gain(tuple(views))), display=False)
 glue("modality_ablation_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
-glue("modality_ablation_all_gains_positive", "yes" if all_gain_positive else "no", display=False)
+glue("modality_ablation_all_gains_positive", Markdown('`yes`' if all_gain_positive else '`no`'), display=False)
 glue("modality_ablation_seeds", seeds, display=False)
 pd.DataFrame([test]) if test else None
 
@@ -180,10 +181,10 @@ pd.DataFrame([test]) if test else None
 # ## Conclusion
 #
 # On {glue:text}`modality_ablation_seeds` seeds of the embedded mfeat views, the best single
-# modality ({glue:text}`modality_ablation_best_single`) reaches
+# modality ({glue:md}`modality_ablation_best_single`) reaches
 # {glue:text}`modality_ablation_best_single_acc:.1f`% fused accuracy, the best pair
-# ({glue:text}`modality_ablation_best_pair`) {glue:text}`modality_ablation_best_pair_acc:.1f`%, and all three
+# ({glue:md}`modality_ablation_best_pair`) {glue:text}`modality_ablation_best_pair_acc:.1f`%, and all three
 # {glue:text}`modality_ablation_full_acc:.1f`% (gain {glue:text}`modality_ablation_full_gain:+.2f` points
 # over the best pair, paired Wilcoxon p = {glue:text}`modality_ablation_p:.3f`). Every addition raised
-# the mean accuracy: {glue:text}`modality_ablation_all_gains_positive`. The paper reports the same
+# the mean accuracy: {glue:md}`modality_ablation_all_gains_positive`. The paper reports the same
 # pattern on IEMOCAP (all three 75.07% vs the best pair 72.99%, +2.08).
