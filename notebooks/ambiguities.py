@@ -155,7 +155,7 @@ edm = pd.DataFrame(edm_rows)
 edm_table = edm.groupby(["reading", "modality"])["term"].agg(["mean", "std"]).unstack("modality")
 edm_table = pd.DataFrame({m: [mean_std(edm_table[("mean", m)][r], edm_table[("std", m)][r], 2) for r in edm_table.index]
                           for m in views}, index=edm_table.index)
-edm_table
+edm_table.style.set_caption("Per-modality EDM terms (%), mean ± std over seeds")
 
 # %% [markdown]
 # Per-modality EDM terms of the default model under each reading (mean ± std over seeds).

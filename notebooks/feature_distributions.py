@@ -181,7 +181,7 @@ last = scores[scores["epoch"] == epochs]
 table = last.groupby(["features", "method"])["silhouette"].agg(["mean", "std"]).unstack("method")
 table = pd.DataFrame({m: [mean_std(table[("mean", m)][f], table[("std", m)][f], 3) for f in table.index] for m in method_list},
                      index=table.index)
-table
+table.style.set_caption("Class silhouette at the last epoch, mean ± std over seeds")
 
 # %% [markdown]
 # Silhouette at the last epoch, mean ± std over seeds.
@@ -205,7 +205,7 @@ glue("feature_distributions_first_initial",
      float(scores.query("method == @first and epoch == 0 and features == 'fused'")["silhouette"].mean()), display=False)
 glue("feature_distributions_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
 glue("feature_distributions_seeds", seeds, display=False)
-pd.DataFrame([test]) if test else None
+pd.DataFrame([test]).style.format(precision=3) if test else None
 
 # %% [markdown]
 # The paired comparison (same seeds) of the fused features' silhouette at the last epoch.

@@ -99,7 +99,7 @@ summary = runs.groupby(["method", "rate"])["accuracy"].agg(["mean", "std"]).rese
 table = summary.assign(cell=[mean_std(a, b, 2) for a, b in zip(summary["mean"], summary["std"])]) \
     .pivot(index="method", columns="rate", values="cell").loc[method_list]
 table.columns = [f"{int(round(100 * r))}%" for r in table.columns]
-table
+table.style.set_caption("Test accuracy (%) by missing rate, mean ± std over seeds (mfeat)")
 
 # %% [markdown]
 # Test accuracy (%) at each missing rate, mean ± std over seeds (our data: mfeat).
@@ -138,7 +138,7 @@ if "ours" in method_list and seeds >= 2:
             part = runs[runs["rate"] == rate]
             tests.append({"rate": rate, **paired_test(part, "method", "accuracy", "ours", other, "accuracy")})
 tests = pd.DataFrame(tests)
-tests
+tests.style.format(precision=3)
 
 # %% [markdown]
 # Paired tests over seeds (same model seed, same mask) of the method against each baseline at each rate.

@@ -172,7 +172,7 @@ glue("modality_ablation_full_gain", float(gain(tuple(views))), display=False)
 glue("modality_ablation_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
 glue("modality_ablation_all_gains_positive", Markdown('`yes`' if all_gain_positive else '`no`'), display=False)
 glue("modality_ablation_seeds", seeds, display=False)
-pd.DataFrame([test]) if test else None
+pd.DataFrame([test]).style.format(precision=3) if test else None
 
 # %% [markdown]
 # The paired comparison (same seeds) of all three modalities against the best pair: mean

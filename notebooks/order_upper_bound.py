@@ -93,7 +93,7 @@ wide["best fixed (per seed)"] = wide[fixed_rules].max(axis=1)
 wide["mean fixed"] = wide[fixed_rules].mean(axis=1)
 summary = pd.DataFrame({"test accuracy (%)": [mean_std(wide[c].mean(), wide[c].std(), 2) for c in wide.columns]},
                        index=wide.columns)
-summary.loc[fixed_rules + ["mean fixed", "best fixed (per seed)", "hybrid", "oracle"]]
+summary.loc[fixed_rules + ["mean fixed", "best fixed (per seed)", "hybrid", "oracle"]].style.set_caption("Test accuracy (%), mean ± std over seeds")
 
 # %% [markdown]
 # Mean ± std over seeds of each fixed order (named first > second > third), of the hybrid order
@@ -125,7 +125,7 @@ tests = pd.DataFrame([
     paired_test(long, "rule", "accuracy", "hybrid", "mean fixed", "accuracy"),
     paired_test(long, "rule", "accuracy", "oracle", "hybrid", "accuracy"),
 ]) if seeds >= 2 else pd.DataFrame()
-tests
+tests.style.format(precision=3)
 
 # %% [markdown]
 # Paired tests over seeds: hybrid against the best fixed order of the same seed (chosen on test,
