@@ -32,6 +32,11 @@ from typing import Any, Sequence
 # The book's chapters, in reading order. One line per chapter.
 CHAPTERS: list[str] = [
     "quickstart",
+    "modality_ablation",
+    "feature_distributions",
+    "order_upper_bound",
+    "missing_modalities",
+    "ambiguities",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

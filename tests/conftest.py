@@ -42,12 +42,13 @@ class NotebookRun:
     notebook: Any
     glued: dict[str, Any]
     output_dir: Path
+    results_dir: Path
 
 
 def execute_chapter(name: str, params: dict[str, Any] | None, tmp_path: Path) -> NotebookRun:
     """Run ``notebooks/NAME.py`` with ``params`` into ``tmp_path``.
 
-    ``output_dir`` and ``figure_dir`` default to folders under ``tmp_path`` when the chapter declares
+    ``output_dir``, ``figures_dir`` and ``results_dir`` default to folders under ``tmp_path`` when the chapter declares
     them, so a smoke run never writes into ``results/`` or ``book/``.
     """
     import nbformat
@@ -56,11 +57,12 @@ def execute_chapter(name: str, params: dict[str, Any] | None, tmp_path: Path) ->
 
     declared = chapter_parameters(name)
     params = dict(params or {})
-    for key in ("output_dir", "figure_dir", "results_dir"):
+    for key in ("output_dir", "figures_dir", "results_dir"):
         if key in declared and key not in params:
             params[key] = str(tmp_path / key)
     path = run_chapter(name, params, output_dir=tmp_path / "executed")
-    return NotebookRun(path, nbformat.read(str(path), as_version=4), glued_values(path), Path(params.get("output_dir", tmp_path)))
+    return NotebookRun(path, nbformat.read(str(path), as_version=4), glued_values(path),
+                       Path(params.get("output_dir", tmp_path)), Path(params.get("results_dir", tmp_path)))
 
 
 @pytest.fixture
