@@ -37,6 +37,7 @@ CHAPTERS: list[str] = [
     "order_upper_bound",
     "missing_modalities",
     "ambiguities",
+    "performance",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,9 @@ import time
 import torch
 
 from mmlib.methods import available_methods
-from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, resolve_device, seed_everything, train_one_epoch
+from mmlib.train import (
+    TrainConfig, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device, seed_everything, train_one_epoch,
+)
 
 TARGET_OURS_OVER_MLA = 1.2
 
@@ -41,52 +43,65 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden-dim", type=int, default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave torch's default)")
+
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is a warm-up)")
     return args
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+def epoch_times(methods: list[str], dataset: str = "mfeat", modalities: str = "pix,fou,mor", noise: str = "pix=2.0",
+                epochs: int = 4, batch_size: int = 64, hidden_dim: int = 64, device: str = "auto") -> dict[str, float]:
+    """Median epoch time (s, epochs 2..``epochs``) of each method, epochs interleaved across methods; Concat always included."""
     unknown = [m for m in methods if m not in available_methods()]
     if unknown:
-        print(f"bench methods: unknown method {unknown[0]!r}; choose from {available_methods()}")
-        return 2
-    if "concat" not in methods:
-        methods.insert(0, "concat")
-    options = {"noise": args.noise} if args.dataset == "mfeat" and args.noise else {}
-    device = resolve_device(args.device)
+        raise ValueError(f"bench methods: unknown method {unknown[0]!r}; choose from {available_methods()}")
+    if epochs < 2:
+        raise ValueError("epochs must be at least 2 (the first epoch is a warm-up)")
+    methods = methods if "concat" in methods else ["concat", *methods]
+    options = {"noise": noise} if dataset == "mfeat" and noise else {}
+    torch_device = resolve_device(device)
     runs = {}
     for method in methods:
-        config = TrainConfig(dataset=args.dataset, modalities=args.modalities, dataset_options=options, method=method,
-                             epochs=args.epochs, batch_size=args.batch_size, hidden_dim=args.hidden_dim, device=str(device), probe=False)
+        config = TrainConfig(dataset=dataset, modalities=modalities, dataset_options=options, method=method,
+                             epochs=epochs, batch_size=batch_size, hidden_dim=hidden_dim, device=str(torch_device), probe=False)
         seed_everything(config.seed)
-        dataset = load_config_dataset(config)
-        model = build_model(config, dataset).to(device)
-        runs[method] = {"config": config, "dataset": dataset, "model": model, "optimizer": build_optimizer(config, model),
+        data = load_config_dataset(config)
+        model = build_model(config, data).to(torch_device)
+        runs[method] = {"config": config, "dataset": data, "model": model, "optimizer": build_optimizer(config, model),
                         "shuffle": torch.Generator().manual_seed(config.seed), "times": []}
-    for epoch in range(1, args.epochs + 1):
+    with cpu_threads(torch_device):
+        _interleave_epochs(runs, epochs, torch_device)
+    return {m: statistics.median(run["times"][1:]) for m, run in runs.items()}
+
+
+def _interleave_epochs(runs: dict, epochs: int, torch_device: torch.device) -> None:
+    for epoch in range(1, epochs + 1):
         for method, run in runs.items():
-            if device.type == "cuda":
+            if torch_device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], device, progress=False)
-            if device.type == "cuda":
+            train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], torch_device, progress=False)
+            if torch_device.type == "cuda":
                 torch.cuda.synchronize()
             run["times"].append(time.perf_counter() - start)
-    median = {m: statistics.median(run["times"][1:]) for m, run in runs.items()}
-    dataset = runs["concat"]["dataset"]
-    print(f"epoch time / concat's, {args.dataset} [{','.join(dataset.modalities)}] (n = {len(dataset.modalities)}), "
-          f"batch {args.batch_size}, {device}, torch threads {torch.get_num_threads()}, median of epochs 2..{args.epochs}")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        median = epoch_times(methods, args.dataset, args.modalities, args.noise, args.epochs, args.batch_size,
+                             args.hidden_dim, args.device)
+    except ValueError as error:
+        print(error)
+        return 2
+    n = len([m for m in args.modalities.split(",") if m.strip()])
+    print(f"epoch time / concat's, {args.dataset} [{args.modalities}] (n = {n}), batch {args.batch_size}, "
+          f"{resolve_device(args.device)}, CPU threads MMLIB_CPU_THREADS (default 1), median of epochs 2..{args.epochs}")
     print(f"{'method':<12} {'epoch (s)':>10} {'/ concat':>9}")
-    for method in methods:
+    for method in median:
         print(f"{method:<12} {median[method]:>10.3f} {median[method] / median['concat']:>9.2f}")
-    n = len(dataset.modalities)
     print(f"expected: joint methods ~1x; mla up to {n}x ({n} unimodal steps per batch); "
           f"ours ({n} passes, 1+..+{n} encoder forwards per batch) at most {TARGET_OURS_OVER_MLA}x mla")
     if "ours" in median and "mla" in median:
