@@ -161,14 +161,13 @@ edm_table.style.set_caption("Per-modality EDM terms (%), mean ± std over seeds"
 # Per-modality EDM terms of the default model under each reading (mean ± std over seeds).
 
 # %%
-paper_path = repo_path("../shared/paper/tables/table1_main.csv")
+paper_path = repo_path("data/paper_reference/table1_main.csv")
 spread_rows = []
-if paper_path.exists():
-    paper = pd.read_csv(paper_path)
-    for (ds, method), part in paper[paper["row"] != "Multi"].groupby(["dataset", "method"]):
-        terms = part["edm"].to_numpy(dtype=float)
-        if len(terms) >= 2 and terms.mean() > 0:
-            spread_rows.append({"source": f"paper, {ds} ({len(terms)} modalities)", "relative spread": (terms.max() - terms.min()) / terms.mean()})
+paper = pd.read_csv(paper_path)
+for (ds, method), part in paper[paper["row"] != "Multi"].groupby(["dataset", "method"]):
+    terms = part["edm"].to_numpy(dtype=float)
+    if len(terms) >= 2 and terms.mean() > 0:
+        spread_rows.append({"source": f"paper, {ds} ({len(terms)} modalities)", "relative spread": (terms.max() - terms.min()) / terms.mean()})
 for reading in ("sample", "share"):
     for seed, part in edm[edm["reading"] == reading].groupby("seed"):
         terms = part["term"].to_numpy()

@@ -105,12 +105,8 @@ table.style.set_caption("Test accuracy (%) by missing rate, mean ± std over see
 # Test accuracy (%) at each missing rate, mean ± std over seeds (our data: mfeat).
 
 # %%
-paper_path = repo_path("../shared/paper/tables/table4_robustness_iemocap.csv")
-paper = pd.read_csv(paper_path).set_index("method") if paper_path.exists() else pd.DataFrame(
-    {"missing_0": [74.07, 74.53, 72.72, 73.53, 75.07], "missing_10": [67.75, 66.85, 67.39, 69.65, 69.83],
-     "missing_20": [66.12, 65.04, 65.22, 66.58, 67.39], "missing_30": [63.60, 61.25, 60.98, 63.41, 62.60],
-     "missing_40": [58.08, 57.09, 55.83, 58.90, 58.90], "missing_50": [53.03, 53.57, 51.94, 53.30, 52.39]},
-    index=pd.Index(["QMF", "MMIN", "TATE", "MLA", "Ours"], name="method"))
+paper_path = repo_path("data/paper_reference/table4_robustness_iemocap.csv")
+paper = pd.read_csv(paper_path).set_index("method")
 paper.columns = [c.replace("missing_", "") + "%" for c in paper.columns]
 paper.style.format("{:.2f}").set_caption("Paper, Table 4 (IEMOCAP, different data)")
 

@@ -119,12 +119,7 @@ table.drop(columns="fused_mean").style.format({"gain over best smaller subset": 
 # the best model on one modality fewer, the way the paper's gain column does.
 
 # %%
-paper = pd.read_csv(repo_path("../shared/paper/tables/table2_modality_ablation_iemocap.csv")) \
-    if repo_path("../shared/paper/tables/table2_modality_ablation_iemocap.csv").exists() else None
-if paper is None:  # the paper's numbers, copied from its Table 2 (right), IEMOCAP
-    paper = pd.DataFrame({
-        "modalities": ["Audio Only", "Text Only", "Visual Only", "Audio + Text", "Audio + Visual", "Text + Visual", "All Modalities (Ours)"],
-        "multi": [68.56, 55.37, 31.26, 72.81, 72.99, 68.29, 75.07], "gain": [None, None, None, "+4.25", "+4.43", "+12.92", "+2.08"]})
+paper = pd.read_csv(repo_path("data/paper_reference/table2_modality_ablation_iemocap.csv"))
 paper.rename(columns={"modalities": "IEMOCAP subset (paper)"}).set_index("IEMOCAP subset (paper)").style.format(na_rep="", precision=2)
 
 # %% [markdown]
