@@ -20,6 +20,29 @@ from tqdm.auto import tqdm
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig, train
 
+# Table 2 (left): the variants of the paper's method, as options of ``ours``.
+ABLATION_VARIANTS: dict[str, dict] = {
+    "full": {},
+    "w/o mapping": {"mapping": "none"},
+    "w/o memory": {"memory": "none"},
+    "random order": {"order": "random"},
+    "fixed order": {"order": "fixed"},
+}
+
+
+def comparison_configs(methods: Sequence[str], dataset: str, modalities: str, dataset_options: dict,
+                       seeds: int, epochs: int) -> list[TrainConfig]:
+    """Table 1's runs for one modality set: every method, seeds ``0 .. seeds - 1``."""
+    return [TrainConfig(dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options), method=m,
+                        epochs=epochs, seed=s) for m in methods for s in range(seeds)]
+
+
+def ablation_configs(dataset: str, modalities: str, dataset_options: dict, seeds: int, epochs: int) -> dict[str, list[TrainConfig]]:
+    """Table 2 (left)'s runs: each variant of ``ours``, seeds ``0 .. seeds - 1`` (``full`` is Table 1's ``ours``)."""
+    return {variant: [TrainConfig(dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
+                                  method="ours", method_options=dict(options), epochs=epochs, seed=s) for s in range(seeds)]
+            for variant, options in ABLATION_VARIANTS.items()}
+
 
 def with_seeds(config: TrainConfig, seeds: Iterable[int]) -> list[TrainConfig]:
     return [dataclasses.replace(config, seed=int(s)) for s in seeds]

@@ -1,0 +1,25 @@
+"""Smoke runs of the main comparison, component ablation and report chapters with tiny parameters."""
+
+import json
+
+import pytest
+
+TINY = {"seeds": 2, "epochs": 2}
+
+
+@pytest.mark.slow
+def test_main_comparison_stores_every_method_and_set(run_notebook):
+    run = run_notebook("main_comparison", {**TINY, "methods": "concat,ours", "view_sets": "fou,mor|pix,fou,mor"})
+    stored = json.loads((run.output_dir / "main_comparison.json").read_text())
+    assert set(stored["tables"]) == {"fou,mor", "pix,fou,mor"}
+    assert set(stored["tables"]["fou,mor"]) == {"concat", "ours"}
+    records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
+    assert len(records) == 2 * 2 * 2
+    ours = [r["test"]["fused_acc"] for r in records if r["config"]["method"] == "ours" and r["modalities"] == ["fou", "mor"]]
+    assert run.glued["main_ours_fused_0"] == pytest.approx(sum(ours) / len(ours))
+    assert len(stored["paired_tests"]) == 2 * 2  # (concat) x (fused, edm) x 2 sets
+
+
+def test_main_comparison_rejects_unknown_method(run_notebook):
+    with pytest.raises(Exception, match="unknown method 'magic'"):
+        run_notebook("main_comparison", {**TINY, "methods": "concat,magic"})
