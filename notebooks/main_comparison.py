@@ -176,8 +176,8 @@ glue("main_best_fused_first", summary[key]["best_fused"], display=False)
 glue("main_lowest_edm_first", summary[key]["lowest_edm"], display=False)
 if "ours" in chosen:
     for i, views in enumerate(sets):
-        glue(f"main_ours_fused_{i}", summary[views]["means"]["ours"]["fused_acc"], display=False)
-        glue(f"main_ours_edm_{i}", summary[views]["means"]["ours"]["edm"], display=False)
+        glue(f"main_ours_fused_{i}", float(summary[views]["means"]["ours"]["fused_acc"]), display=False)
+        glue(f"main_ours_edm_{i}", float(summary[views]["means"]["ours"]["edm"]), display=False)
         glue(f"main_best_fused_{i}", summary[views]["best_fused"], display=False)
         glue(f"main_lowest_edm_{i}", summary[views]["lowest_edm"], display=False)
 out = repo_path(output_dir)

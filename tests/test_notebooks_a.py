@@ -23,3 +23,14 @@ def test_main_comparison_stores_every_method_and_set(run_notebook):
 def test_main_comparison_rejects_unknown_method(run_notebook):
     with pytest.raises(Exception, match="unknown method 'magic'"):
         run_notebook("main_comparison", {**TINY, "methods": "concat,magic"})
+
+
+@pytest.mark.slow
+def test_component_ablation_tests_every_variant_against_full(run_notebook):
+    run = run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
+    stored = json.loads((run.output_dir / "component_ablation.json").read_text())
+    assert set(stored["paired_vs_full"]) == {"w/o mapping", "w/o memory", "random order", "fixed order"}
+    records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
+    assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "shapley"]
+    assert len(records) == 5 * 2
+    assert run.glued["ablation_fixed_delta"] == pytest.approx(stored["paired_vs_full"]["fixed order"]["mean_diff"])

@@ -1,0 +1,109 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Component ablation: what each part of the method buys (Table 2, left)
+#
+# The paper removes one component at a time on CREMA-D: the cross-modal mapping, the memory
+# unit, and the Shapley-guided order (replaced by a random order each epoch, or by a fixed
+# order). It reports that every removal costs fused accuracy, and the fixed order most of all
+# (8.7 points). This chapter trains the same five variants on the book's embedded data (mfeat,
+# not CREMA-D) over many seeds and tests each against the full method seed by seed.
+
+# %% tags=["parameters"]
+dataset: str = "mfeat"  # a registered dataset (mfeat, synthetic, or a prepared real one such as cremad)
+modalities: str = "pix,fou,mor"  # modalities to train on, comma-separated
+pix_noise: float = 2.0  # mfeat: std of the Gaussian noise on the pix view (0: none)
+data_root: str = ""  # folder of a prepared cache for real datasets; empty for embedded data
+seeds: int = 10  # seeds 0 .. seeds-1 per variant; verdicts use paired tests over them
+epochs: int = 15  # training epochs per run
+results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
+figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+output_dir: str = "results/chapters"  # where component_ablation.json is written
+force: bool = False  # retrain even when the results store has the run
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from myst_nb import glue
+
+from mmlib.analysis import data_options, repo_path
+from mmlib.experiments import ablation_configs, mean_std, paired_test, run_grid
+from mmlib.plots import save_figure, use_book_style
+from mmlib.results import records_frame
+
+use_book_style()
+noise = f"pix={pix_noise}" if pix_noise else ""
+views = [m.strip() for m in modalities.split(",") if m.strip()]
+runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
+
+# %%
+grid = ablation_configs(dataset, modalities, data_options(dataset, modalities, noise, data_root), seeds, epochs)
+frame = pd.concat([records_frame(run_grid(configs, runs_dir, force=force, progress=False)).assign(variant=variant)
+                   for variant, configs in grid.items()], ignore_index=True)
+columns = {"fused": "fused_acc", **{f"head {m}": f"head_acc_{m}" for m in views}, "EDM": "edm"}
+table = pd.DataFrame({variant: {label: mean_std(part[col].mean(), part[col].std()) for label, col in columns.items()}
+                      for variant, part in frame.groupby("variant", sort=False)}).T
+table.style.set_caption(f"{dataset} [{modalities}]: test accuracy (%) and EDM per variant, mean ± std over {seeds} seeds")
+
+# %% [markdown]
+# Each row removes one component from the full method (the first row). The `head` columns are
+# each modality through the shared classifier alone.
+
+# %%
+tests = pd.DataFrame([{"variant": v, **{k: paired_test(frame, "variant", "variant", v, "full", "fused_acc")[k]
+                                        for k in ("mean_diff", "se_diff", "p_wilcoxon")}}
+                      for v in grid if v != "full"]).set_index("variant")
+paper = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))
+paper_delta = dict(zip(["w/o mapping", "w/o memory", "random order", "fixed order"], paper["delta"].dropna()))
+tests["paper Δ (CREMA-D)"] = pd.Series(paper_delta)
+tests.rename(columns={"mean_diff": "Δ fused vs full", "se_diff": "std. error", "p_wilcoxon": "p (Wilcoxon)"}).style.format("{:.3g}")
+
+# %% [markdown]
+# Differences are variant − full on fused test accuracy, paired by seed; the last column is the
+# paper's change on CREMA-D (different data) for the same removal.
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+sns.pointplot(data=frame, x="variant", y="fused_acc", errorbar="sd", capsize=0.2, linestyle="none", ax=ax)
+ax.set_xlabel("variant of the method")
+ax.set_ylabel("fused test accuracy (%)")
+ax.set_title(f"Component ablation on {dataset} [{modalities}] (mean ± std, {seeds} seeds)")
+save_figure(fig, fig_dir / "component_ablation.png")
+plt.show()
+
+# %%
+worst = tests["mean_diff"].idxmin()
+glue("ablation_full_fused", float(frame[frame["variant"] == "full"]["fused_acc"].mean()), display=False)
+glue("ablation_worst_variant", worst, display=False)
+glue("ablation_worst_delta", float(tests.loc[worst, "mean_diff"]), display=False)
+glue("ablation_worst_p", float(tests.loc[worst, "p_wilcoxon"]), display=False)
+glue("ablation_fixed_delta", float(tests.loc["fixed order", "mean_diff"]), display=False)
+glue("ablation_fixed_p", float(tests.loc["fixed order", "p_wilcoxon"]), display=False)
+out = repo_path(output_dir)
+out.mkdir(parents=True, exist_ok=True)
+(out / "component_ablation.json").write_text(json.dumps(
+    {"table": table.to_dict(orient="index"), "paired_vs_full": tests.drop(columns="paper Δ (CREMA-D)").to_dict(orient="index"),
+     "seeds": seeds, "epochs": epochs}, indent=1))
+
+# %% [markdown]
+# ## Conclusion
+#
+# The full method reaches {glue:text}`ablation_full_fused:.2f`% on this data. The largest loss
+# comes from removing {glue:text}`ablation_worst_variant` ({glue:text}`ablation_worst_delta:.2f`
+# points, p = {glue:text}`ablation_worst_p:.3f`); a fixed order changes fused accuracy by
+# {glue:text}`ablation_fixed_delta:.2f` points (p = {glue:text}`ablation_fixed_p:.3f`), against the
+# paper's −8.74 on CREMA-D.
