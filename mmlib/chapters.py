@@ -32,12 +32,15 @@ from typing import Any, Sequence
 # The book's chapters, in reading order. One line per chapter.
 CHAPTERS: list[str] = [
     "quickstart",
+    "main_comparison",
+    "component_ablation",
     "modality_ablation",
     "feature_distributions",
     "order_upper_bound",
     "missing_modalities",
     "ambiguities",
     "performance",
+    "report",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

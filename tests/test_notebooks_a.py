@@ -34,3 +34,15 @@ def test_component_ablation_tests_every_variant_against_full(run_notebook):
     assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "shapley"]
     assert len(records) == 5 * 2
     assert run.glued["ablation_fixed_delta"] == pytest.approx(stored["paired_vs_full"]["fixed order"]["mean_diff"])
+
+
+@pytest.mark.slow
+def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook):
+    run = run_notebook("report", {**TINY, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"})
+    stored = json.loads((run.output_dir / "report.json").read_text())
+    assert {c["verdict"] for c in stored["claims"]} <= {"reproduced", "not reproduced", "inconclusive"}
+    assert len(stored["claims"]) == 5 + 4  # five per modality set, four ablation claims
+    mismatched = {(m["dataset"], m["method"]) for m in stored["paper_mismatches"]}
+    assert mismatched == {("IEMOCAP", "Late Fusion"), ("Kinetics-400", "CRMT"), ("Kinetics-400", "LFM"),
+                          ("Kinetics-400", "Late Fusion"), ("Kinetics-400", "MLA"), ("MVSA-Single", "LFM")}
+    assert run.glued["report_mismatches"] == 6
