@@ -32,6 +32,7 @@ from typing import Any, Sequence
 # The book's chapters, in reading order. One line per chapter.
 CHAPTERS: list[str] = [
     "quickstart",
+    "method",
     "main_comparison",
     "component_ablation",
     "modality_ablation",

@@ -46,3 +46,18 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     assert mismatched == {("IEMOCAP", "Late Fusion"), ("Kinetics-400", "CRMT"), ("Kinetics-400", "LFM"),
                           ("Kinetics-400", "Late Fusion"), ("Kinetics-400", "MLA"), ("MVSA-Single", "LFM")}
     assert run.glued["report_mismatches"] == 6
+
+
+def test_method_chapter_computes_its_worked_examples(run_notebook):
+    run = run_notebook("method", {"tau": 1.0})
+    assert run.glued["method_phi_audio"] == pytest.approx(34.1666667)
+    assert run.glued["method_phi_sum"] == pytest.approx(60.0)
+    assert run.glued["method_edm_lazy"] == pytest.approx(100.0)
+    assert run.glued["method_hybrid_max_diff"] < 1e-5
+    assert run.glued["method_kept_fraction"] == pytest.approx(0.0, abs=1e-6)  # tau = 1 keeps only the diagonal
+
+
+def test_method_chapter_glues_the_hand_worked_shapley_value(run_notebook):
+    run = run_notebook("method", {"tau": 0.2})
+    assert run.glued["toy_phi_a"] == pytest.approx((50 + 50 + 35 + 40 + 30 + 30) / 6)
+    assert run.glued["edm_demo_lopsided"] > 0
