@@ -36,6 +36,7 @@ CHAPTERS: list[str] = [
     "main_comparison",
     "component_ablation",
     "modality_ablation",
+    "contribution_evolution",
     "feature_distributions",
     "order_upper_bound",
     "missing_modalities",

@@ -61,3 +61,12 @@ def test_method_chapter_glues_the_hand_worked_shapley_value(run_notebook):
     run = run_notebook("method", {"tau": 0.2})
     assert run.glued["toy_phi_a"] == pytest.approx((50 + 50 + 35 + 40 + 30 + 30) / 6)
     assert run.glued["edm_demo_lopsided"] > 0
+
+
+@pytest.mark.slow
+def test_contribution_evolution_correlates_gap_and_accuracy(run_notebook):
+    run = run_notebook("contribution_evolution", {**TINY, "methods": "concat,ours", "correlation_methods": "concat,ours"})
+    stored = json.loads((run.output_dir / "contribution_evolution.json").read_text())
+    assert stored["runs"] == 4 and -1.0 <= stored["pearson_r"] <= 1.0
+    assert run.glued["evolution_r"] == pytest.approx(stored["pearson_r"])
+    assert set(stored["share_gap_last_epoch"]) == {"concat", "ours"}
