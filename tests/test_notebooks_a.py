@@ -57,13 +57,6 @@ def test_method_chapter_computes_its_worked_examples(run_notebook):
     assert run.glued["method_kept_fraction"] == pytest.approx(0.0, abs=1e-6)  # tau = 1 keeps only the diagonal
 
 
-def test_method_chapter_glues_the_hand_worked_shapley_value(run_notebook):
-    run = run_notebook("method", {"tau": 0.2})
-    # audio's marginal gains over the six orders of the toy game: 30, 30, 35, 30, 40, 40
-    assert run.glued["method_phi_audio"] == pytest.approx((30 + 30 + 35 + 30 + 40 + 40) / 6)
-    assert run.glued["method_phi_sum"] == pytest.approx(70 - 10)  # efficiency: v(N) - v(empty)
-
-
 @pytest.mark.slow
 def test_contribution_evolution_correlates_gap_and_accuracy(run_notebook):
     run = run_notebook("contribution_evolution", {**TINY, "methods": "concat,ours", "correlation_methods": "concat,ours"})
