@@ -131,12 +131,12 @@ ratios.set_index("kind").style.format("{:.2f}", subset=["Shapley / validation pa
 ours_over_mla = times["ours"] / times["mla"] if {"ours", "mla"} <= set(times) else float("nan")
 resnet = ratios.set_index("kind").loc["spectrogram"]
 mlp = ratios.set_index("kind").loc["mfeat"]
-glue("perf_ours_over_concat", times.get("ours", float("nan")) / times["concat"], display=False)
-glue("perf_ours_over_mla", ours_over_mla, display=False)
-glue("perf_resnet_shapley_ratio", resnet["Shapley / validation pass"], display=False)
-glue("perf_resnet_hybrid_ratio", resnet["hybrid / single order"], display=False)
-glue("perf_mlp_shapley_ratio", mlp["Shapley / validation pass"], display=False)
-glue("perf_mlp_hybrid_ratio", mlp["hybrid / single order"], display=False)
+glue("perf_ours_over_concat", float(times.get("ours", float("nan")) / times["concat"]), display=False)
+glue("perf_ours_over_mla", float(ours_over_mla), display=False)
+glue("perf_resnet_shapley_ratio", float(resnet["Shapley / validation pass"]), display=False)
+glue("perf_resnet_hybrid_ratio", float(resnet["hybrid / single order"]), display=False)
+glue("perf_mlp_shapley_ratio", float(mlp["Shapley / validation pass"]), display=False)
+glue("perf_mlp_hybrid_ratio", float(mlp["hybrid / single order"]), display=False)
 Path(output_dir).mkdir(parents=True, exist_ok=True)
 Path(output_dir, "performance.json").write_text(json.dumps(
     {"epoch_times_s": times, "scaling": scaling.to_dict(orient="records"), "ratios": ratios.to_dict(orient="records"),
