@@ -70,7 +70,7 @@ def mean_std(mean: float, std: float, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f} ± –"
 
 
-def paired_test(frame: pd.DataFrame, column: str, value: str, a: str, b: str, metric: str) -> dict:
+def paired_test(frame: pd.DataFrame, column: str, a: str, b: str, metric: str) -> dict:
     """Paired comparison across seeds of rows ``frame[column] == a`` vs ``== b`` on ``metric``.
 
     Returns the mean difference (a - b), its standard error, the Wilcoxon signed-rank p-value and

@@ -109,7 +109,7 @@ for name in variants:
     row = {"variant": name, "fused accuracy (%)": mean_std(part["fused_acc"].mean(), part["fused_acc"].std(), 2),
            "EDM (sample reading)": mean_std(part["edm"].mean(), part["edm"].std(), 2)}
     if name != "default (sample, epoch)" and seeds >= 2:
-        t = paired_test(frame, "variant", "fused_acc", name, "default (sample, epoch)", "fused_acc")
+        t = paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc")
         row.update({"Δ accuracy vs default": t["mean_diff"], "± se": t["se_diff"], "p (Wilcoxon)": t["p_wilcoxon"]})
     rows.append(row)
 variant_table = pd.DataFrame(rows).set_index("variant")
@@ -230,7 +230,7 @@ batch_table.style.format("{:.2f}")
 
 # %%
 def diff(name: str) -> dict:
-    return paired_test(frame, "variant", "fused_acc", name, "default (sample, epoch)", "fused_acc") if seeds >= 2 else \
+    return paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc") if seeds >= 2 else \
         {"mean_diff": float("nan"), "p_wilcoxon": float("nan")}
 
 

@@ -64,7 +64,7 @@ table.style.set_caption(f"{dataset} [{modalities}]: test accuracy (%) and EDM pe
 # each modality through the shared classifier alone.
 
 # %%
-tests = pd.DataFrame([{"variant": v, **{k: paired_test(frame, "variant", "variant", v, "full", "fused_acc")[k]
+tests = pd.DataFrame([{"variant": v, **{k: paired_test(frame, "variant", v, "full", "fused_acc")[k]
                                         for k in ("mean_diff", "se_diff", "p_wilcoxon")}}
                       for v in grid if v != "full"]).set_index("variant")
 paper = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))

@@ -188,7 +188,7 @@ table.style.set_caption("Class silhouette at the last epoch, mean ± std over se
 
 # %%
 fused_last = last[last["features"] == "fused"]
-test = paired_test(fused_last, "method", "silhouette", method_list[0], method_list[1], "silhouette") \
+test = paired_test(fused_last, "method", method_list[0], method_list[1], "silhouette") \
     if len(method_list) > 1 and seeds >= 2 else None
 mean_of = lambda m, part: float(last.query("method == @m and features == @part")["silhouette"].mean())  # noqa: E731
 results = {"dataset": dataset, "seeds": seeds, "epochs": epochs, "snapshots": snapshots,

@@ -131,7 +131,7 @@ for views, frame in frames.items():
         break
     for baseline in [m for m in chosen if m != "ours"]:
         for metric in ("fused_acc", "edm"):
-            result = paired_test(frame, "method", "method", "ours", baseline, metric)
+            result = paired_test(frame, "method", "ours", baseline, metric)
             tests.append({"modalities": views, "baseline": baseline, "metric": metric,
                           "ours − baseline": result["mean_diff"], "p (Wilcoxon)": result["p_wilcoxon"]})
 tests = pd.DataFrame(tests)

@@ -132,7 +132,7 @@ if "ours" in method_list and seeds >= 2:
     for other in [m for m in method_list if m != "ours"]:
         for rate in rate_list:
             part = runs[runs["rate"] == rate]
-            tests.append({"rate": rate, **paired_test(part, "method", "accuracy", "ours", other, "accuracy")})
+            tests.append({"rate": rate, **paired_test(part, "method", "ours", other, "accuracy")})
 tests = pd.DataFrame(tests)
 tests.style.format(precision=3)
 

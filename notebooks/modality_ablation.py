@@ -150,7 +150,7 @@ pairs = [" + ".join(c) for c in itertools.combinations(views, 2)]
 best_pair = max(pairs, key=lambda s: table.loc[s, "fused_mean"])
 singles = {m: table.loc[m, "fused_mean"] for m in views}
 frame["group"] = frame["subset"]
-test = paired_test(frame, "group", "fused_acc", full, best_pair, "fused_acc") if seeds >= 2 else None
+test = paired_test(frame, "group", full, best_pair, "fused_acc") if seeds >= 2 else None
 all_gain_positive = bool(all(gain(s) > 0 for s in subsets if len(s) > 1))
 results = {"dataset": dataset, "modalities": views, "seeds": seeds, "epochs": epochs,
            "fused": {s: float(table.loc[s, "fused_mean"]) for s in table.index},

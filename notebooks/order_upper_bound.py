@@ -121,9 +121,9 @@ plt.show()
 # %%
 long = wide.reset_index().melt(id_vars="seed", var_name="rule", value_name="accuracy")
 tests = pd.DataFrame([
-    paired_test(long, "rule", "accuracy", "hybrid", "best fixed (per seed)", "accuracy"),
-    paired_test(long, "rule", "accuracy", "hybrid", "mean fixed", "accuracy"),
-    paired_test(long, "rule", "accuracy", "oracle", "hybrid", "accuracy"),
+    paired_test(long, "rule", "hybrid", "best fixed (per seed)", "accuracy"),
+    paired_test(long, "rule", "hybrid", "mean fixed", "accuracy"),
+    paired_test(long, "rule", "oracle", "hybrid", "accuracy"),
 ]) if seeds >= 2 else pd.DataFrame()
 tests.style.format(precision=3)
 

@@ -108,24 +108,24 @@ for views, frame in frames.items():
     means = frame.groupby("method")[["fused_acc", "edm"]].mean()
     for metric, label, positive in (("fused_acc", "highest fused accuracy", True), ("edm", "lowest EDM", False)):
         rival = (means[metric].drop("ours").idxmax() if positive else means[metric].drop("ours").idxmin())
-        test = paired_test(frame, "method", "method", "ours", rival, metric)
+        test = paired_test(frame, "method", "ours", rival, metric)
         claims.append({"claim": f"ours has the {label} of all methods", "data": f"{dataset} [{views}]",
                        "evidence": f"ours {mean_std(means.loc['ours', metric], frame[frame.method == 'ours'][metric].std(), 2)} "
                                    f"vs best other ({rival}) {mean_std(means.loc[rival, metric], frame[frame.method == rival][metric].std(), 2)}",
                        "mean diff": test["mean_diff"], "p": test["p_wilcoxon"], "verdict": verdict(test["mean_diff"], test["p_wilcoxon"], positive)})
     for metric, label, positive in (("fused_acc", "higher fused accuracy than joint training (concat)", True),
                                     ("edm", "lower EDM than joint training (concat)", False)):
-        test = paired_test(frame, "method", "method", "ours", "concat", metric)
+        test = paired_test(frame, "method", "ours", "concat", metric)
         claims.append({"claim": f"ours has {label}", "data": f"{dataset} [{views}]",
                        "evidence": f"mean difference ours − concat {test['mean_diff']:+.2f} over {test['seeds']} seeds",
                        "mean diff": test["mean_diff"], "p": test["p_wilcoxon"], "verdict": verdict(test["mean_diff"], test["p_wilcoxon"], positive)})
     weakest = min(frame["modalities"].iloc[0].split(","), key=lambda m: frame[f"head_acc_{m}"].mean())
-    test = paired_test(frame, "method", "method", "ours", "concat", f"head_acc_{weakest}")
+    test = paired_test(frame, "method", "ours", "concat", f"head_acc_{weakest}")
     claims.append({"claim": "ours keeps the weak modality usable alone better than joint training", "data": f"{dataset} [{views}]",
                    "evidence": f"head accuracy of {weakest}: ours − concat {test['mean_diff']:+.2f}",
                    "mean diff": test["mean_diff"], "p": test["p_wilcoxon"], "verdict": verdict(test["mean_diff"], test["p_wilcoxon"])})
 for variant, paper_row in zip(["w/o mapping", "w/o memory", "random order", "fixed order"], paper_ablation["variant"].iloc[1:]):
-    test = paired_test(ablation, "variant", "variant", "full", variant, "fused_acc")
+    test = paired_test(ablation, "variant", "full", variant, "fused_acc")
     paper_delta = float(paper_ablation.set_index("variant").loc[paper_row, "delta"])
     claims.append({"claim": f"{variant} costs fused accuracy (paper: {paper_delta:+.2f} on CREMA-D)",
                    "data": f"{dataset} [{ablation_modalities}]", "evidence": f"full − variant {test['mean_diff']:+.2f}",

@@ -1,0 +1,30 @@
+"""Grids and paired tests across seeds (mmlib.experiments)."""
+
+import pandas as pd
+import pytest
+
+from mmlib.experiments import ABLATION_VARIANTS, ablation_configs, comparison_configs, mean_std, paired_test
+
+
+def test_paired_test_pairs_by_seed():
+    frame = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2, 2, 1, 0], "acc": [10, 12, 14, 11, 10, 9]})
+    result = paired_test(frame, "method", "a", "b", "acc")  # per seed: 10-9, 12-10, 14-11
+    assert result["seeds"] == 3 and result["mean_diff"] == pytest.approx(2.0)
+    assert result["se_diff"] == pytest.approx(1.0 / 3**0.5)
+
+
+def test_paired_test_needs_two_shared_seeds():
+    frame = pd.DataFrame({"method": ["a", "b"], "seed": [0, 0], "acc": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="at least two seeds run with both 'a' and 'b'"):
+        paired_test(frame, "method", "a", "b", "acc")
+
+
+def test_grids_share_run_ids_across_chapters():
+    full = ablation_configs("mfeat", "fou,mor", {}, seeds=2, epochs=3)
+    ours = [c for c in comparison_configs(["concat", "ours"], "mfeat", "fou,mor", {}, seeds=2, epochs=3) if c.method == "ours"]
+    assert [c.run_id for c in full["full"]] == [c.run_id for c in ours]
+    assert list(full) == list(ABLATION_VARIANTS) and full["fixed order"][1].method_options["order"] == "fixed"
+
+
+def test_mean_std_formats_single_seed_with_a_dash():
+    assert mean_std(83.4567, 1.234) == "83.5 ± 1.2" and mean_std(80.0, float("nan")) == "80.0 ± –"
