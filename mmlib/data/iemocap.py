@@ -24,8 +24,22 @@ from the training list, stratified.
 
 MMIN's A / V / L become ``audio`` / ``visual`` / ``text``. Each sequence is either averaged over time
 (``pool="mean"``, ``(d,)``) or zero-padded / cut to ``max_len`` steps (``pool="pad"``, ``(max_len, d)``),
-stored float16. Class names follow the usual 4-class index order ang 0, hap(+exc) 1, neu 2, sad 3;
-we could not check MMIN's preprocessing for it, so pass ``classes`` if yours differs.
+stored float16.
+
+Class names (``MMIN_CLASSES``) default to angry 0, happy (+excited) 1, neutral 2, sad 3. MMIN's public
+code does not define this order, so it stays unverified: in AIM3-RUC/MMIN (branch ``master`` at
+69a45fedff66fa0da74205ad425440c1ee8f6d1f, 2022-11-09; branch ``main`` holds only README.md and LICENSE)
+the labels are only read, never made. ``data/multimodal_dataset.py`` lines 64-68 (and the same lines of
+``data/multimodal_miss_dataset.py``) load ``target/{cv}/{set}_label.npy`` and take ``np.argmax(label,
+axis=1)``; ``preprocess/IEMOCAP/*.py`` (make_comparE.py, make_aligned.py, migrate_VL_feat.py, ...) only
+read those files too (``get_trn_val_tst``). No file in any commit maps IEMOCAP emotion names to
+indices (the only ang/hap/neu/sad names are the FER classes in ``preprocess/tools/denseface*``); the
+one-hot files come only inside the released feature archive (README, "Download the features"). Check
+your copy by class counts, which differ enough to tell the classes apart: IEMOCAP's 4-class set has
+5531 utterances, angry 1103, happy + excited 1636 (595 + 1041), neutral 1708, sad 1084, and MMIN takes
+trn + val + tst of fold 1 as all utterances (``preprocess/IEMOCAP/make_comparE.py`` line 62), so
+``sum(np.load(f"target/1/{s}_label.npy").sum(axis=0) for s in ("trn", "val", "tst"))`` should show
+about these counts; pass ``classes`` in the order they show if it differs.
 """
 
 from __future__ import annotations

