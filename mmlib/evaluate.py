@@ -26,18 +26,30 @@ EMPTY_VALUES = ("zero", "chance")
 
 
 @torch.no_grad()
-def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device) -> tuple[dict[str, Tensor], Tensor]:
-    """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``."""
+def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
+                modalities: Sequence[str] | None = None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    """Dataset rows ``(N,)``, features ``(N, d)`` of ``modalities`` (default all) and labels ``(N,)`` of ``split``.
+
+    Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.
+    """
     was_training = method.training
     method.eval()
-    parts: dict[str, list[Tensor]] = {m: [] for m in method.modalities}
-    labels = []
+    modalities = method.modalities if modalities is None else tuple(modalities)
+    parts: dict[str, list[Tensor]] = {m: [] for m in modalities}
+    rows, labels = [], []
     for batch in dataset.batches(split, batch_size, device=device):
-        for m, f in method.encode(batch.inputs).items():
+        for m, f in method.encode(batch.inputs, modalities).items():
             parts[m].append(f.float())
+        rows.append(batch.index)
         labels.append(batch.labels)
     method.train(was_training)
-    return {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
+    return torch.cat(rows), {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
+
+
+def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device) -> tuple[dict[str, Tensor], Tensor]:
+    """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``."""
+    _, features, labels = encode_rows(method, dataset, split, batch_size, device)
+    return features, labels
 
 
 @torch.no_grad()

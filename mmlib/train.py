@@ -37,9 +37,9 @@ from tqdm.auto import tqdm
 from mmlib.data import load_dataset
 from mmlib.data.base import MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
-from mmlib.evaluate import EMPTY_VALUES, evaluate_split, linear_probe_accuracy
+from mmlib.evaluate import EMPTY_VALUES, encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import build_options, method_class
-from mmlib.methods.base import Method
+from mmlib.methods.base import Method, PassContext
 from mmlib.results import environment_info, find_record, next_free_name, save_record
 
 OPTIMIZERS = ("adam", "sgd")
@@ -159,7 +159,16 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     use_amp = config.amp and device.type == "cuda"
     losses = []
     bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
+    def train_features(modalities):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, device, modalities)
+        return rows, features
+
+    def validation_batch():
+        return next(dataset.batches("val", config.eval_batch_size, device=device))
+
     for steps in plan:
+        model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
         for batch in dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device):
             for step in steps:
                 optimizer.zero_grad(set_to_none=True)

@@ -138,3 +138,13 @@ def test_digits_are_1797_single_channel_8x8_images():
     assert data.inputs["image"].shape == (1797, 1, 8, 8)
     assert sum(len(v) for v in data.splits.values()) == 1797
     assert 0.0 <= data.inputs["image"].min() and data.inputs["image"].max() <= 1.0
+
+
+def test_batches_carry_the_dataset_row_of_every_sample(mfeat_all):
+    import torch
+
+    for shuffle in (False, True):
+        for batch in mfeat_all.batches("val", 64, shuffle=shuffle, generator=torch.Generator().manual_seed(0)):
+            rows = batch.index.numpy()
+            assert np.array_equal(batch.labels.numpy(), np.asarray(mfeat_all.labels)[rows])
+            assert np.allclose(batch.inputs["fou"].numpy(), np.asarray(mfeat_all.inputs["fou"])[rows])

@@ -27,12 +27,15 @@ class Batch:
     labels:   ``(B,)`` int64
     present:  ``(B, n)`` bool, column ``k`` says whether ``modalities[k]`` is observed for that
               sample (missing-modality experiments); all True otherwise.
+    index:    ``(B,)`` int64 row of each sample in the dataset (None for a hand-made batch), so a
+              method can look up per-sample values it computed earlier (e.g. frozen features).
     """
 
     inputs: dict[str, Tensor]
     labels: Tensor
     present: Tensor
     modalities: tuple[str, ...]
+    index: Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         return Batch(
@@ -40,6 +43,7 @@ class Batch:
             self.labels.to(device, non_blocking=non_blocking),
             self.present.to(device, non_blocking=non_blocking),
             self.modalities,
+            None if self.index is None else self.index.to(device, non_blocking=non_blocking),
         )
 
     def __len__(self) -> int:
@@ -140,7 +144,8 @@ class MultimodalDataset:
                 mask = torch.ones(len(chunk), len(self.modalities), dtype=torch.bool, device=device)
             else:
                 mask = torch.as_tensor(present[chunk], dtype=torch.bool, device=device)
-            yield Batch(inputs, labels, mask, self.modalities)
+            index = torch.as_tensor(chunk, dtype=torch.long, device=device)
+            yield Batch(inputs, labels, mask, self.modalities, index)
 
     def _split_indices(self, split: str) -> np.ndarray:
         if split not in self.splits:

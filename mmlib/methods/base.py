@@ -4,7 +4,8 @@ The shared loop (:mod:`mmlib.train`) asks a method four things, in the manner of
 trainers: its *step order* (``epoch_plan``: passes over the training data, each a list of steps
 taken on every batch), its *loss* for one step, its *gradient hook* (``after_backward``, called
 between ``backward`` and the optimizer step) and its *inference rule* (``logits_from_features``:
-logits from cached per-modality features when only a subset of modalities is present).
+logits from cached per-modality features when only a subset of modalities is present). Before
+each pass it tells the method what the pass holds (``begin_pass`` with a :class:`PassContext`).
 
 A method's hyperparameters live in one dataclass, ``Options``, so the command line and the
 results store see them all.
@@ -13,7 +14,7 @@ results store see them all.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,25 @@ from mmlib.data.base import Batch
 from mmlib.encoders import build_encoder
 
 JOINT = "joint"
+
+
+@dataclasses.dataclass(frozen=True)
+class PassContext:
+    """What the loop tells a method before one pass over the training data.
+
+    epoch           1-based epoch
+    steps           the steps this pass takes on every batch (one entry of ``epoch_plan``)
+    batches         batches in this pass
+    train_features  ``modalities -> (rows (N,), {m: (N, d)})``: features of the whole training split,
+                    encoders in eval mode and without gradient, with the dataset row of each
+    validation_batch  ``() -> Batch``: the first ``eval_batch_size`` samples of the validation split
+    """
+
+    epoch: int
+    steps: list
+    batches: int
+    train_features: Callable[[Sequence[str]], tuple[Tensor, dict[str, Tensor]]]
+    validation_batch: Callable[[], Batch]
 
 
 @dataclasses.dataclass
@@ -58,6 +78,9 @@ class Method(nn.Module):
     def epoch_plan(self, epoch: int) -> list[list[Any]]:
         """Passes over the training data for ``epoch``; each pass lists the steps taken per batch."""
         return [[JOINT]]
+
+    def begin_pass(self, context: PassContext) -> None:
+        """Called before every pass over the training data. Default: nothing."""
 
     def end_epoch(self, epoch: int, validation: dict) -> None:
         """Called after each epoch's validation with its metrics (Shapley values among them)."""
