@@ -24,16 +24,22 @@ def chain_orders(features: dict[str, Tensor], orders: Sequence[Sequence[str]], m
     length = len(orders[0])
     if length == 0 or any(len(o) != length for o in orders):
         raise ValueError(f"orders must be non-empty and of equal length, got {list(orders)}")
-    h = torch.stack([features[o[0]] for o in orders])
-    for step in range(1, length):
-        x = torch.stack([features[o[step]] for o in orders])
-        h = memory(h, mapping(h, x))
-    return h
+    return _fold([torch.stack([features[o[step]] for o in orders]) for step in range(length)], mapping, memory)
 
 
 def chain(features: dict[str, Tensor], order: Sequence[str], mapping: nn.Module, memory: nn.Module) -> Tensor:
     """Fused representation for one order, ``(B, d)``."""
-    return chain_orders(features, [tuple(order)], mapping, memory)[0]
+    if not order:
+        raise ValueError("chain needs a non-empty order")
+    return _fold([features[m] for m in order], mapping, memory)
+
+
+def _fold(steps: list[Tensor], mapping: nn.Module, memory: nn.Module) -> Tensor:
+    """``h = steps[0]``, then ``h = memory(h, mapping(h, x))`` for each next ``x``."""
+    h = steps[0]
+    for x in steps[1:]:
+        h = memory(h, mapping(h, x))
+    return h
 
 
 def hybrid_order(features: dict[str, Tensor], modalities: Sequence[str], mapping: nn.Module, memory: nn.Module) -> Tensor:

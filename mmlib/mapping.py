@@ -19,7 +19,6 @@ dimensions (e.g. ``(K, B, d)`` for ``K`` fusion orders at once).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 MAPPING_MODES = ("sample", "feature", "none")
@@ -28,14 +27,21 @@ MAPPING_MODES = ("sample", "feature", "none")
 def correlation_matrix(h: Tensor, x: Tensor, mode: str, tau: float) -> Tensor:
     """Thresholded correlation with unit diagonal. ``(..., B, d), (..., B, d)`` -> ``(..., B, B)`` or ``(..., d, d)``."""
     if mode == "sample":
-        corr = F.normalize(h, dim=-1) @ F.normalize(x, dim=-1).transpose(-1, -2)
+        corr = _unit(h, -1) @ _unit(x, -1).mT
     elif mode == "feature":
-        corr = F.normalize(h, dim=-2).transpose(-1, -2) @ F.normalize(x, dim=-2)
+        corr = _unit(h, -2).mT @ _unit(x, -2)
     else:
         raise ValueError(f"correlation_matrix mode must be 'sample' or 'feature', got {mode!r}")
-    corr = corr * (corr > tau)
-    eye = torch.eye(corr.shape[-1], dtype=corr.dtype, device=corr.device)
-    return corr * (1 - eye) + eye
+    return torch.where(corr > tau, corr, 0.0).diagonal_scatter(_ones(corr), dim1=-2, dim2=-1)
+
+
+def _unit(t: Tensor, dim: int) -> Tensor:
+    """``t`` scaled to unit L2 norm along ``dim`` (``F.normalize`` in fewer operations)."""
+    return t / torch.linalg.vector_norm(t, dim=dim, keepdim=True).clamp_min(1e-12)
+
+
+def _ones(corr: Tensor) -> Tensor:
+    return torch.ones(corr.shape[:-1], dtype=corr.dtype, device=corr.device)
 
 
 class CrossModalMapping(nn.Module):
