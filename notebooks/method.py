@@ -76,7 +76,9 @@ pd.DataFrame({"training step": [" + ".join(p) for p in sum(prefix_plan(order, "e
 # After each epoch the method computes these values on the validation split and trains the
 # modalities in ascending order in the next epoch. Pass $k$ of the epoch trains the $k$-th
 # modality of the order on top of the fused representation of the ones before it, whose
-# encoders stay frozen during that pass. Text, the weakest here, goes first.
+# encoders stay frozen during that pass: they run in inference mode (no dropout, BatchNorm
+# running statistics), so their features are computed once at the start of the pass and looked
+# up per batch. Text, the weakest here, goes first.
 #
 # ## 3. Cross-modal mapping
 #

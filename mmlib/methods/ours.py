@@ -7,6 +7,15 @@ Memory Enhancement". Implements Eq. 7-8 (order by Shapley value, weakest first),
 Training the modality at position k of the order (DESIGN.md §3): build the chain over the prefix
 ``pi_1 .. pi_k`` with the encoders of ``pi_1 .. pi_{k-1}`` frozen for that step, loss
 ``CE(g(h_k), y)``; the step updates encoder ``pi_k``, the memory unit and the shared classifier g.
+A frozen encoder runs in inference mode (no gradient, dropout off, BatchNorm running statistics).
+With granularity "epoch" a frozen encoder does not change during a pass, so its features are
+computed once for the whole training split at the start of the pass (``begin_pass``) and looked up
+per batch; they stay valid until that encoder is trained again. Each epoch then costs n trained
+encoder passes plus n - 1 frozen forward passes (instead of n (n - 1) / 2 forward passes per batch).
+``prefix_features="recorded"`` drops those n - 1 forward passes: the features pi_k's encoder
+produced for each sample while it was trained in pass k (training mode, detached) serve as its
+frozen features in the later passes of the epoch. They are up to one pass stale, as in a memory
+bank (Wu et al., CVPR 2018); the ambiguities chapter compares the two.
 No public code exists; every choice the paper leaves open is an option below and is settled by
 experiment in the book's ambiguities chapter.
 
@@ -17,11 +26,15 @@ Options
     memory         "gated" (Eq. 12-14) | "none" (w/o memory ablation)
     order          "shapley" | "random" | "fixed"
     granularity    "epoch" (each prefix gets a full pass) | "batch" (each batch steps through all)
+    prefix_features  "recompute" (frozen features from the encoder as it is, once per pass) |
+                   "recorded" (the features recorded while that encoder trained; epoch granularity)
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +44,10 @@ from mmlib.data.base import Batch
 from mmlib.fusion import chain, hybrid_order
 from mmlib.mapping import MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, PassContext, register_method
 from mmlib.scheduler import GRANULARITIES, ORDER_POLICIES, next_order, prefix_plan
+
+PREFIX_FEATURES = ("recompute", "recorded")
 
 
 @dataclass
@@ -43,14 +58,18 @@ class OursOptions:
     memory: str = "gated"
     order: str = "shapley"
     granularity: str = "epoch"
+    prefix_features: str = "recompute"
 
     def __post_init__(self) -> None:
         for name, value, valid in (
             ("mapping", self.mapping, MAPPING_MODES), ("memory", self.memory, MEMORY_KINDS),
             ("order", self.order, ORDER_POLICIES), ("granularity", self.granularity, GRANULARITIES),
+            ("prefix_features", self.prefix_features, PREFIX_FEATURES),
         ):
             if value not in valid:
                 raise ValueError(f"ours: option {name}={value!r} is not valid; choose one of {valid}")
+        if self.prefix_features == "recorded" and self.granularity != "epoch":
+            raise ValueError("ours: prefix_features='recorded' needs granularity='epoch' (with 'batch' the encoders change every step)")
         if not 0.0 <= float(self.tau) <= 1.0:
             raise ValueError(f"ours: tau (the correlation threshold of Eq. 10) must lie in [0, 1], got {self.tau}")
 
@@ -68,6 +87,8 @@ class Ours(Method):
         self.head = nn.Linear(self.dim, self.num_classes)
         self.order: tuple[str, ...] = self.modalities
         self._shapley: dict[str, float] | None = None
+        self._frozen_features: dict[str, Tensor] = {}  # modality -> (rows, d) table indexed by dataset row
+        self._trained_last: str | None = None
 
     def epoch_plan(self, epoch: int) -> list[list[tuple[str, ...]]]:
         self.order = next_order(self.options.order, self.modalities, epoch, self._shapley, self.seed)
@@ -79,11 +100,47 @@ class Ours(Method):
     def describe_epoch(self) -> dict:
         return {"order": list(self.order)}
 
+    def begin_pass(self, context: PassContext) -> None:
+        """Epoch granularity: tabulate the frozen prefix's training features the pass will need."""
+        recorded = self.options.prefix_features == "recorded"
+        if self._trained_last is not None and not recorded:
+            self._frozen_features.pop(self._trained_last, None)
+        if self.options.granularity != "epoch":
+            self._frozen_features.clear()
+            self._trained_last = None
+            return
+        (step,) = context.steps
+        *frozen, self._trained_last = step
+        missing = [m for m in frozen if m not in self._frozen_features]
+        if missing:
+            rows, features = context.train_features(missing)
+            for m in missing:
+                self._tabulate(m, rows, features[m])
+
+    def _tabulate(self, modality: str, rows: Tensor, features: Tensor) -> None:
+        """Write ``features`` into ``modality``'s table at dataset ``rows``, growing the table as needed."""
+        table = self._frozen_features.get(modality)
+        needed = int(rows.max()) + 1
+        if table is None or table.shape[0] < needed:
+            grown = features.new_zeros(needed, features.shape[1], dtype=torch.float32)
+            if table is not None:
+                grown[: table.shape[0]] = table
+            table = self._frozen_features[modality] = grown
+        table[rows] = features.float()
+
+    def frozen_features(self, batch: Batch, frozen: Sequence[str]) -> dict[str, Tensor]:
+        """Features of the frozen encoders for ``batch``: from the pass's table, else computed in eval mode."""
+        if batch.index is not None and all(m in self._frozen_features for m in frozen):
+            return {m: self._frozen_features[m][batch.index] for m in frozen}
+        with torch.no_grad(), _eval_mode([self.encoders[m] for m in frozen]):
+            return self.encode(batch.inputs, frozen)
+
     def loss(self, batch: Batch, step: tuple[str, ...], epoch: int) -> Tensor:
         *frozen, trained = step
-        with torch.no_grad():
-            features = self.encode(batch.inputs, frozen) if frozen else {}
+        features = self.frozen_features(batch, frozen)
         features[trained] = self.encoders[trained](batch.inputs[trained])
+        if self.options.prefix_features == "recorded" and batch.index is not None:
+            self._tabulate(trained, batch.index, features[trained].detach())
         return F.cross_entropy(self.head(chain(features, step, self.mapping, self.memory)), batch.labels)
 
     def logits_from_features(self, features: dict[str, Tensor], present) -> Tensor:
@@ -98,3 +155,17 @@ class Ours(Method):
 
     def set_extra_state(self, state: dict) -> None:
         self._shapley = state["shapley"]
+        self._frozen_features.clear()  # new weights: tabulated features are stale
+
+
+@contextlib.contextmanager
+def _eval_mode(modules: Sequence[nn.Module]):
+    """Put ``modules`` in eval mode for the block, then restore each one's mode."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)

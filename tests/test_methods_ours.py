@@ -1,0 +1,112 @@
+"""Ours: the frozen prefix (eval mode, tabulated once per pass with epoch granularity)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmlib.methods.base import PassContext
+from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train_one_epoch
+from mmlib.evaluate import encode_rows
+
+SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}
+
+
+def setup(granularity: str = "epoch"):
+    config = TrainConfig(dataset="synthetic", dataset_options=SMALL, method="ours", method_options={"granularity": granularity},
+                         epochs=2, batch_size=32, hidden_dim=16, probe=False, device="cpu")
+    seed_everything(0)
+    dataset = load_config_dataset(config)
+    model = build_model(config, dataset)
+    return config, dataset, model
+
+
+def context(model, dataset, steps, config) -> PassContext:
+    def train_features(modalities):
+        rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, "cpu", modalities)
+        return rows, features
+
+    return PassContext(1, steps, 1, train_features, lambda: next(dataset.batches("val", 8)))
+
+
+def eval_mode_features(model, batch, modality):
+    model.eval()
+    with torch.no_grad():
+        features = model.encoders[modality](batch.inputs[modality])
+    model.train()
+    return features
+
+
+def test_frozen_prefix_features_are_the_eval_mode_encoder_output():
+    config, dataset, model = setup()
+    first, second = model.modalities
+    model.train()
+    model.begin_pass(context(model, dataset, [(first,)], config))
+    model.begin_pass(context(model, dataset, [(first, second)], config))
+    batch = next(dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    tabulated = model.frozen_features(batch, (first,))[first]
+    assert torch.allclose(tabulated, eval_mode_features(model, batch, first), atol=1e-6)
+    # dropout is active in training mode, so the frozen features are not the training-mode output
+    assert not torch.allclose(tabulated, model.encoders[first](batch.inputs[first]))
+
+
+def test_a_modality_trained_in_a_pass_is_tabulated_again_afterwards():
+    config, dataset, model = setup()
+    first, second = model.modalities
+    optimizer = build_optimizer(config, model)
+    generator = torch.Generator().manual_seed(0)
+    train_one_epoch(model, dataset, optimizer, config, 1, generator, torch.device("cpu"), progress=False)
+    # epoch 2, pass 1 trains `first` again; pass 2 must see its new weights, not epoch 1's table
+    model.begin_pass(context(model, dataset, [(first,)], config))
+    with torch.no_grad():
+        for p in model.encoders[first].parameters():
+            p.add_(0.5)
+    model.begin_pass(context(model, dataset, [(first, second)], config))
+    batch = next(dataset.batches("train", 32))
+    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first), atol=1e-6)
+
+
+def test_batch_granularity_computes_frozen_features_per_batch_in_eval_mode():
+    config, dataset, model = setup("batch")
+    first, second = model.modalities
+    model.train()
+    model.begin_pass(context(model, dataset, [(first,), (first, second)], config))
+    batch = next(dataset.batches("train", 32))
+    assert not model._frozen_features
+    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first), atol=1e-6)
+    assert model.encoders[first].training  # the mode is restored
+
+
+@pytest.mark.parametrize("granularity", ["epoch", "batch"])
+def test_frozen_encoder_gets_no_gradient(granularity):
+    config, dataset, model = setup(granularity)
+    first, second = model.modalities
+    model.train()
+    model.begin_pass(context(model, dataset, [(first, second)], config))
+    batch = next(dataset.batches("train", 32))
+    model.loss(batch, (first, second), 1).backward()
+    assert all(p.grad is None for p in model.encoders[first].parameters())
+    assert all(p.grad is not None for p in model.encoders[second].parameters())
+
+
+def test_recorded_prefix_features_are_those_seen_while_training_and_not_recomputed():
+    config, dataset, model = setup()
+    model.options.prefix_features = "recorded"
+    first, second = model.modalities
+    model.begin_pass(context(model, dataset, [(first,)], config))
+    model.eval()  # no dropout, so the recorded features can be checked against a forward pass
+    batches = list(dataset.batches("train", 64, shuffle=True, generator=torch.Generator().manual_seed(2)))
+    for batch in batches:
+        model.loss(batch, (first,), 1)
+    seen = [eval_mode_features(model, batch, first) for batch in batches]
+    with torch.no_grad():
+        for p in model.encoders[first].parameters():
+            p.add_(0.5)
+    model.begin_pass(context(model, dataset, [(first, second)], config))
+    for batch, features in zip(batches, seen):
+        assert torch.allclose(model.frozen_features(batch, (first,))[first], features, atol=1e-6)
+
+
+def test_recorded_prefix_features_need_epoch_granularity():
+    with pytest.raises(ValueError, match="prefix_features='recorded' needs granularity='epoch'"):
+        TrainConfig(method="ours", method_options={"prefix_features": "recorded", "granularity": "batch"})
