@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import mmlib.train as train_module
 from mmlib.data.base import Batch, MultimodalDataset
 from mmlib.methods import build_options, method_class
+from mmlib.methods.base import PassContext
 from mmlib.methods.crmt import margin_regularizer, orthogonalize
 from mmlib.methods.lfm import alignment, fitted_weights
 from mmlib.methods.mla import entropy_weights, update_projector
@@ -155,6 +156,68 @@ def test_lfm_fitted_schedule_values():
     model = build("lfm", schedule_scale=10.0)
     assert model.weights(2) == pytest.approx((a1, 1 - a1))  # epoch 2 -> index (2 - 1) * 10
     assert build("lfm", schedule="constant", cls_weight=0.3).weights(7) == pytest.approx((0.3, 0.7))
+
+
+def _pass_context(batches: int, validation_batch=None) -> PassContext:
+    return PassContext(1, [], batches, lambda modalities: None, lambda: validation_batch)
+
+
+def test_mla_code_alpha_schedule_decays_within_the_epoch():
+    model = build("mla", alpha_schedule="code")
+    model.begin_pass(_pass_context(batches=10))
+    assert model.current_alpha() == pytest.approx(0.1)
+    model._steps_taken = 2 * 5  # two modalities, five batches done
+    assert model.current_alpha() == pytest.approx(0.1 ** 1.5)
+    model.begin_pass(_pass_context(batches=10))  # a new epoch starts again at 0.1
+    assert model.current_alpha() == pytest.approx(0.1)
+    assert build("mla").current_alpha() == pytest.approx(0.1)
+
+
+def test_mla_counts_one_batch_per_round_of_unimodal_steps():
+    model = build("mla", alpha_schedule="code", dim=4)
+    model.begin_pass(_pass_context(batches=4))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    for step in ("a", "v"):
+        model.zero_grad()
+        model.loss(batch, step, 1).backward()
+        model.after_backward(batch, step, 1)
+    assert model.current_alpha() == pytest.approx(0.1 ** 1.25)
+
+
+def test_lfm_learned_weight_rises_by_its_step_when_only_cross_entropy_can_help():
+    # identical modalities, encoders and heads: p_a = p_v, so JS and its gradient are zero and the
+    # hypergradient direction is g_CE; with the validation batch = the training batch, cos = 1
+    model = build("lfm", schedule="learned", cls_weight=0.5, weight_lr=0.05)
+    model.encoders["v"].load_state_dict(model.encoders["a"].state_dict())
+    model.head.heads["v"].load_state_dict(model.head.heads["a"].state_dict())
+    x = torch.randn(6, 5)
+    batch = Batch({"a": x, "v": x.clone()}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    model.eval()  # no dropout: both paths give the same outputs
+    assert model.update_learned_weight(batch, batch) == pytest.approx(1.0, abs=1e-5)
+    assert model.weights(1) == pytest.approx((0.55, 0.45))
+
+
+def test_lfm_learned_weight_is_clipped_saved_and_used_by_the_loss():
+    torch.manual_seed(1)
+    train_batch, validation_batch = (
+        Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+        for _ in range(2)
+    )
+    model = build("lfm", schedule="learned", cls_weight=0.9, weight_lr=1.0)
+    model.eval()
+    cosine = model.update_learned_weight(train_batch, validation_batch)
+    assert -1.0 <= cosine <= 1.0 and cosine != 0.0
+    assert model.weights(1)[0] == pytest.approx(min(0.95, max(0.05, 0.9 + cosine)))
+    restored = build("lfm", schedule="learned", cls_weight=0.5)
+    restored.load_state_dict(model.state_dict())
+    assert restored.weights(1) == model.weights(1)
+    # in training, the first loss of an epoch takes the step, and the epoch records the weights used
+    fresh = build("lfm", schedule="learned", cls_weight=0.5, weight_lr=0.05)
+    fresh.begin_pass(_pass_context(batches=1, validation_batch=validation_batch))
+    fresh.loss(train_batch, "joint", 1)
+    a1 = fresh.weights(1)[0]
+    assert a1 != 0.5 and abs(a1 - 0.5) <= 0.05 + 1e-9
+    assert fresh.describe_epoch()["lfm_weights"] == pytest.approx([a1, 1 - a1])
 
 
 def test_lfm_jensen_shannon_values():

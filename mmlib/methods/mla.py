@@ -31,6 +31,9 @@ Options
                        current one: OWM) | "code" (store the current direction first, then
                        project, and divide P by its Frobenius norm, as ``GSPlugin.before_update``)
                        | "none" (no projection: an ablation)
+    alpha_schedule     "constant" (alpha = projection_alpha throughout) | "code" (the code's decay within
+                       each epoch: alpha = projection_alpha ** (1 + b / batches) at batch b, from 0.1
+                       to 0.01 with the default)
     entropy_weights    "sample" (one weight per sample, the paper) | "batch" (the code's
                        ``calculate_entropy``: a softmax over the *batch* axis, entropy summed over
                        the whole batch, one scalar weight per modality per batch)
@@ -43,7 +46,7 @@ Deliberate differences from the public code
   by its Frobenius norm; our default uses only earlier steps' directions (OWM, the paper's intent:
   protect what was learnt from the other modalities). ``projection="code"`` gives the code's order.
 - The code decays alpha within each epoch, alpha = 0.1 ** (1 + batch_index / len(loader)), from
-  0.1 to 0.01; a method here does not see the number of batches, so alpha is a constant option.
+  0.1 to 0.01 (``alpha_schedule="code"``); by default alpha is the constant ``projection_alpha``.
 - Per-sample entropy weights by default (the paper's description); the code's per-batch scalar
   (which makes a prediction depend on the other samples in the batch) is ``entropy_weights="batch"``.
 - The code's modality order is fixed (audio, visual[, text]); ours is the dataset's listed order.
@@ -62,9 +65,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, PassContext, register_method
 
 PROJECTIONS = ("previous", "code", "none")
+ALPHA_SCHEDULES = ("constant", "code")
 ENTROPY_WEIGHTS = ("sample", "batch")
 
 
@@ -74,11 +78,14 @@ class MLAOptions:
 
     projection_alpha: float = 0.1
     projection: str = "previous"
+    alpha_schedule: str = "constant"
     entropy_weights: str = "sample"
 
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
             raise ValueError(f"mla: projection={self.projection!r} is not valid; choose one of {PROJECTIONS}")
+        if self.alpha_schedule not in ALPHA_SCHEDULES:
+            raise ValueError(f"mla: alpha_schedule={self.alpha_schedule!r} is not valid; choose one of {ALPHA_SCHEDULES}")
         if self.entropy_weights not in ENTROPY_WEIGHTS:
             raise ValueError(f"mla: entropy_weights={self.entropy_weights!r} is not valid; choose one of {ENTROPY_WEIGHTS}")
         if self.projection_alpha <= 0:
@@ -113,9 +120,21 @@ class MLA(Method):
         self.head = nn.Linear(self.dim, self.num_classes)
         self.register_buffer("projector", torch.eye(self.dim))  # P, saved with the checkpoint
         self._direction: Tensor | None = None
+        self._batches, self._steps_taken = 1, 0
 
     def epoch_plan(self, epoch: int) -> list[list[str]]:
         return [list(self.modalities)]
+
+    def begin_pass(self, context: PassContext) -> None:
+        self._batches, self._steps_taken = context.batches, 0
+
+    def current_alpha(self) -> float:
+        """alpha of the RLS update at the current step (constant, or the code's decay over the epoch's batches)."""
+        alpha = self.options.projection_alpha
+        if self.options.alpha_schedule == "constant":
+            return alpha
+        batch_index = self._steps_taken // len(self.modalities)
+        return alpha ** (1.0 + batch_index / max(self._batches, 1))
 
     def loss(self, batch: Batch, step: str, epoch: int) -> Tensor:
         feature = self.encoders[step](batch.inputs[step])
@@ -125,7 +144,7 @@ class MLA(Method):
     @torch.no_grad()
     def project_head_gradient(self, direction: Tensor) -> None:
         """Project ``head.weight.grad`` and store ``direction`` in P, in the order the option says."""
-        mode, alpha = self.options.projection, self.options.projection_alpha
+        mode, alpha = self.options.projection, self.current_alpha()
         if mode == "none":
             return
         grad = self.head.weight.grad
@@ -141,6 +160,7 @@ class MLA(Method):
 
     def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
         self.project_head_gradient(self._direction)
+        self._steps_taken += 1
 
     def logits_from_features(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
         present = [m for m in self.modalities if m in present]
