@@ -32,7 +32,7 @@ def _typed(default):
     return str
 
 
-def _parse_data_option(text: str) -> tuple[str, str]:
+def parse_data_option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--data expects KEY=VALUE (e.g. noise=pix=2.0), got {text!r}")
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     parser.add_argument("--dataset", default=defaults.dataset, choices=available_datasets())
     parser.add_argument("--modalities", default=None, help="comma-separated modality names, e.g. fou,mor (default: the dataset's)")
-    parser.add_argument("--data", action="append", type=_parse_data_option, default=[], metavar="KEY=VALUE",
+    parser.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
                         help="a dataset option, repeatable; e.g. --data noise=pix=2.0 --data split_seed=1")
     parser.add_argument("--method", default=defaults.method, choices=available_methods())
     for f in dataclasses.fields(TrainConfig):
