@@ -46,16 +46,13 @@ from scipy import stats
 
 from mmlib.analysis import data_options, repo_path
 from mmlib.experiments import comparison_configs, run_grid
-from mmlib.methods import available_methods
+from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, modality_palette, save_figure, use_book_style
 from mmlib.results import history_frame, records_frame
 
 use_book_style()
-shown = [m.strip() for m in methods.split(",") if m.strip()]
-pooled = [m.strip() for m in correlation_methods.split(",") if m.strip()]
-unknown = [m for m in shown + pooled if m not in available_methods()]
-if unknown:
-    raise ValueError(f"unknown method {unknown[0]!r}; valid choices are {available_methods()}")
+shown = parse_methods(methods, "methods")
+pooled = parse_methods(correlation_methods, "correlation_methods")
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 noise = f"pix={pix_noise}" if pix_noise else ""
 configs = comparison_configs([m for m in METHOD_ORDER if m in set(shown) | set(pooled)], dataset, modalities,

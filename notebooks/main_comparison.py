@@ -50,15 +50,12 @@ from myst_nb import glue
 
 from mmlib.analysis import data_options, repo_path
 from mmlib.experiments import comparison_configs, mean_std, paired_test, run_grid
-from mmlib.methods import available_methods
+from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, save_figure, use_book_style
 from mmlib.results import records_frame
 
 use_book_style()
-requested = [m.strip() for m in methods.split(",") if m.strip()]
-unknown = [m for m in requested if m not in available_methods()]
-if unknown:
-    raise ValueError(f"methods: unknown method {unknown[0]!r}; valid choices are {available_methods()}")
+requested = parse_methods(methods, "methods")
 chosen = [m for m in METHOD_ORDER if m in requested]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
 noise = f"pix={pix_noise}" if pix_noise else ""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import mmlib.train as train_module
 from mmlib.data.base import Batch, MultimodalDataset
-from mmlib.methods import build_options, method_class
+from mmlib.methods import build_options, method_class, parse_methods
 from mmlib.methods.base import PassContext
 from mmlib.methods.crmt import margin_regularizer, orthogonalize
 from mmlib.methods.lfm import alignment, fitted_weights
@@ -349,3 +349,9 @@ def test_method_trains_on_digits_sized_two_modality_input(method, monkeypatch):
     monkeypatch.setattr(train_module, "load_config_dataset", lambda config: dataset)
     record = train(_quick(method, dataset="digits"), progress=False)
     _check_record(record, ("left", "right"))
+
+
+def test_parse_methods_names_the_parameter_and_the_valid_choices():
+    assert parse_methods(" ours, mla ,") == ["ours", "mla"]
+    with pytest.raises(ValueError, match=r"correlation_methods: unknown method 'magic'; valid choices are \[.*'ours'"):
+        parse_methods("ours,magic", "correlation_methods")

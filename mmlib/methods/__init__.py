@@ -1,6 +1,6 @@
 """Training methods, one module each; ``build_method("ours", ...)`` by name."""
 
-from mmlib.methods.base import Method, available_methods, build_options, method_class, register_method
+from mmlib.methods.base import Method, available_methods, build_options, method_class, parse_methods, register_method
 from mmlib.methods import concat, crmt, late_fusion, lfm, mla, ogm, ours, sum  # noqa: F401  (registers the methods)
 
-__all__ = ["Method", "available_methods", "build_options", "method_class", "register_method"]
+__all__ = ["Method", "available_methods", "build_options", "method_class", "parse_methods", "register_method"]

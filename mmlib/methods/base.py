@@ -125,6 +125,15 @@ def available_methods() -> list[str]:
     return list(_METHODS)
 
 
+def parse_methods(text: str, parameter: str = "methods") -> list[str]:
+    """Method names from a comma-separated ``text``; an unknown one raises, naming ``parameter`` and the valid choices."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in _METHODS]
+    if unknown:
+        raise ValueError(f"{parameter}: unknown method {unknown[0]!r}; valid choices are {available_methods()}")
+    return names
+
+
 def method_class(name: str) -> type[Method]:
     if name not in _METHODS:
         raise ValueError(f"unknown method {name!r}; valid choices are {available_methods()}")
