@@ -55,7 +55,8 @@ def test_feature_distributions_scores_every_snapshot(run_notebook, tmp_path):
 @pytest.mark.slow
 def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_path):
     run, stored = _run(run_notebook, tmp_path, "ambiguities", eval_batch_sizes="1,64,0")
-    assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch", "row_normalize = on"}
+    assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch", "row_normalize = on",
+                                                "prefix_features = recorded"}
     assert run.glued["ambiguities_paper_two_rows"] >= 1
     assert run.glued["ambiguities_range_default"] >= 0.0
     assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(tmp_path)
