@@ -355,3 +355,21 @@ def test_parse_methods_names_the_parameter_and_the_valid_choices():
     assert parse_methods(" ours, mla ,") == ["ours", "mla"]
     with pytest.raises(ValueError, match=r"correlation_methods: unknown method 'magic'; valid choices are \[.*'ours'"):
         parse_methods("ours,magic", "correlation_methods")
+
+
+@pytest.mark.parametrize("method, options", [
+    ("lfm", {"schedule": "learned"}),
+    ("mla", {"alpha_schedule": "code"}),
+    ("ours", {"prefix_features": "recorded"}),
+])
+def test_options_that_use_the_pass_hook_train_and_resume_exactly(method, options, tmp_path):
+    config = TrainConfig(method=method, method_options=options, dataset="mfeat", modalities="fou,mor", epochs=3,
+                         probe=False, device="cpu")
+    whole = train(config, progress=False)
+    _check_record({**whole, "history": whole["history"][:2]}, ("fou", "mor"))
+    assert train(config, checkpoint_dir=tmp_path, progress=False, stop_after_epoch=1) is None
+    resumed = train(config, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert resumed["test"] == whole["test"] and resumed["history"] == whole["history"]
+    if method == "lfm":
+        weights = [h["lfm_weights"][0] for h in whole["history"]]
+        assert len(set(weights)) == 3 and all(0.05 <= w <= 0.95 for w in weights)  # a_1 learned, one step per epoch
