@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from mmlib.data.base import MultimodalDataset
-from mmlib.methods.base import Method
+from mmlib.methods.base import Method, eval_mode
 from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
 
 EMPTY_VALUES = ("zero", "chance")
@@ -32,17 +32,15 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
 
     Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.
     """
-    was_training = method.training
-    method.eval()
     modalities = method.modalities if modalities is None else tuple(modalities)
     parts: dict[str, list[Tensor]] = {m: [] for m in modalities}
     rows, labels = [], []
-    for batch in dataset.batches(split, batch_size, device=device):
-        for m, f in method.encode(batch.inputs, modalities).items():
-            parts[m].append(f.float())
-        rows.append(batch.index)
-        labels.append(batch.labels)
-    method.train(was_training)
+    with eval_mode(method):
+        for batch in dataset.batches(split, batch_size, device=device):
+            for m, f in method.encode(batch.inputs, modalities).items():
+                parts[m].append(f.float())
+            rows.append(batch.index)
+            labels.append(batch.labels)
     return torch.cat(rows), {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
 
 
@@ -59,17 +57,15 @@ def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, 
     Chunks of ``batch_size`` samples in split order, so batch-dependent fusion (sample-level
     mapping) always sees the same batches.
     """
-    was_training = method.training
-    method.eval()
     n_samples, n = len(labels), len(method.modalities)
     correct = np.zeros((n_samples, 2**n), dtype=bool)
-    for b in range(2**n):
-        present = subset_members(b, method.modalities)
-        for start in range(0, n_samples, batch_size):
-            chunk = {m: f[start : start + batch_size] for m, f in features.items()}
-            prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
-            correct[start : start + batch_size, b] = (prediction == labels[start : start + batch_size]).cpu().numpy()
-    method.train(was_training)
+    with eval_mode(method):
+        for b in range(2**n):
+            present = subset_members(b, method.modalities)
+            for start in range(0, n_samples, batch_size):
+                chunk = {m: f[start : start + batch_size] for m, f in features.items()}
+                prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
+                correct[start : start + batch_size, b] = (prediction == labels[start : start + batch_size]).cpu().numpy()
     return correct
 
 

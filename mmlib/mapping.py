@@ -32,16 +32,12 @@ def correlation_matrix(h: Tensor, x: Tensor, mode: str, tau: float) -> Tensor:
         corr = _unit(h, -2).mT @ _unit(x, -2)
     else:
         raise ValueError(f"correlation_matrix mode must be 'sample' or 'feature', got {mode!r}")
-    return torch.where(corr > tau, corr, 0.0).diagonal_scatter(_ones(corr), dim1=-2, dim2=-1)
+    return torch.where(corr > tau, corr, 0.0).diagonal_scatter(torch.ones_like(corr[..., 0]), dim1=-2, dim2=-1)
 
 
 def _unit(t: Tensor, dim: int) -> Tensor:
     """``t`` scaled to unit L2 norm along ``dim`` (``F.normalize`` in fewer operations)."""
     return t / torch.linalg.vector_norm(t, dim=dim, keepdim=True).clamp_min(1e-12)
-
-
-def _ones(corr: Tensor) -> Tensor:
-    return torch.ones(corr.shape[:-1], dtype=corr.dtype, device=corr.device)
 
 
 class CrossModalMapping(nn.Module):

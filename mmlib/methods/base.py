@@ -13,6 +13,7 @@ results store see them all.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -108,6 +109,19 @@ class Method(nn.Module):
 
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         return self.logits_from_features(self.encode(inputs), self.modalities)
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module):
+    """Put ``modules`` in eval mode (dropout off, BatchNorm running statistics) for the block, then restore each one's mode."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
 
 
 _METHODS: dict[str, type[Method]] = {}

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import JOINT, Method, register_method
+from mmlib.methods.base import JOINT, Method, eval_mode, register_method
 
 ORTHOGONALIZE = ("full", "rows")
 LIPSCHITZ, SCALES = "lipschitz", "scales"
@@ -157,17 +157,15 @@ class CRMT(Method):
 
     def accumulate_lipschitz(self, batch: Batch) -> None:
         """L_m,k <- max(L_m,k, max_i ||d o_m,ik / d x_m,i||) over this batch (eval mode: samples independent)."""
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            weights = [w.detach() for w in self.orthogonal_weights()]
-        for k, m in enumerate(self.modalities):
-            x = batch.inputs[m].detach().float()
-            with torch.enable_grad():
-                norms = self._score_gradient_norms(self.encoders[m], weights[k], x).detach()  # (B, C)
-            self.lipschitz[k].copy_(torch.maximum(self.lipschitz[k], norms.max(dim=0).values))
+        with eval_mode(self):
+            with torch.no_grad():
+                weights = [w.detach() for w in self.orthogonal_weights()]
+            for k, m in enumerate(self.modalities):
+                x = batch.inputs[m].detach().float()
+                with torch.enable_grad():
+                    norms = self._score_gradient_norms(self.encoders[m], weights[k], x).detach()  # (B, C)
+                self.lipschitz[k].copy_(torch.maximum(self.lipschitz[k], norms.max(dim=0).values))
         self.lipschitz_ready.fill_(True)
-        self.train(was_training)
 
     def _score_gradient_norms(self, encoder: nn.Module, weight: Tensor, x: Tensor) -> Tensor:
         """``||d o_k / d x_i||`` for every sample i and class k, ``(B, C)``: per-sample Jacobians with

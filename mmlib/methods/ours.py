@@ -32,7 +32,6 @@ Options
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,7 +43,7 @@ from mmlib.data.base import Batch
 from mmlib.fusion import chain, hybrid_order
 from mmlib.mapping import MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
-from mmlib.methods.base import Method, PassContext, register_method
+from mmlib.methods.base import Method, PassContext, eval_mode, register_method
 from mmlib.scheduler import GRANULARITIES, ORDER_POLICIES, next_order, prefix_plan
 
 PREFIX_FEATURES = ("recompute", "recorded")
@@ -132,7 +131,7 @@ class Ours(Method):
         """Features of the frozen encoders for ``batch``: from the pass's table, else computed in eval mode."""
         if batch.index is not None and all(m in self._frozen_features for m in frozen):
             return {m: self._frozen_features[m][batch.index] for m in frozen}
-        with torch.no_grad(), _eval_mode([self.encoders[m] for m in frozen]):
+        with torch.no_grad(), eval_mode(*(self.encoders[m] for m in frozen)):
             return self.encode(batch.inputs, frozen)
 
     def loss(self, batch: Batch, step: tuple[str, ...], epoch: int) -> Tensor:
@@ -157,15 +156,3 @@ class Ours(Method):
         self._shapley = state["shapley"]
         self._frozen_features.clear()  # new weights: tabulated features are stale
 
-
-@contextlib.contextmanager
-def _eval_mode(modules: Sequence[nn.Module]):
-    """Put ``modules`` in eval mode for the block, then restore each one's mode."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.train(mode)
