@@ -14,15 +14,15 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from mmlib.data.base import MultimodalDataset
+from mmlib.benchmarks.inputs import random_dataset
 from mmlib.evaluate import encode_split, subset_correct
 from mmlib.fusion import chain
 from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset
 
 INPUTS = ("mfeat", "spectrogram")
+FOUR_CLASSES = ("0", "1", "2", "3")  # random inputs: only the cost matters
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -33,16 +33,6 @@ def _median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def spectrogram_dataset(num_samples: int, num_modalities: int, shape: tuple[int, ...], seed: int = 0) -> MultimodalDataset:
-    """Random inputs of ``shape`` per modality (the encoder follows the shape); only the cost matters here."""
-    rng = np.random.default_rng(seed)
-    modalities = tuple(f"m{i}" for i in range(num_modalities))
-    inputs = {m: rng.normal(size=(num_samples, *shape)).astype(np.float32) for m in modalities}
-    labels = np.arange(num_samples) % 4
-    idx = np.arange(num_samples)
-    return MultimodalDataset("bench", modalities, inputs, labels, ("0", "1", "2", "3"), {"train": idx, "val": idx, "test": idx})
 
 
 def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3, samples: int = 64,
@@ -57,9 +47,9 @@ def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3,
     if kind == "mfeat":
         dataset = load_config_dataset(config)
     elif kind == "spectrogram":
-        dataset = spectrogram_dataset(samples, num_modalities, (1, 40, 64))
+        dataset = random_dataset({f"m{i}": ((1, 40, 64), "float32") for i in range(num_modalities)}, samples, FOUR_CLASSES)
     elif kind == "vector":
-        dataset = spectrogram_dataset(samples, num_modalities, (32,))
+        dataset = random_dataset({f"m{i}": ((32,), "float32") for i in range(num_modalities)}, samples, FOUR_CLASSES)
     else:
         raise ValueError(f"unknown input kind {kind!r}; choose mfeat, spectrogram or vector")
     args = argparse.Namespace(batch_size=batch_size, repeats=repeats)

@@ -98,7 +98,6 @@ def plan_cremad(
         "val_fraction": val_fraction, "test_fraction": test_fraction, "split_seed": split_seed,
         "speaker_independent": speaker_independent, "keep_known_bad": keep_known_bad,
     }
-    n_frames = 1 + int(round(duration * sample_rate)) // hop
 
     def process(sample: Sample) -> dict[str, np.ndarray]:
         wave = load_audio(sample.files["audio"], sample_rate)
@@ -107,8 +106,15 @@ def plan_cremad(
             "visual": video_frames(sample.files["visual"], frames, size),
         }
 
-    modalities = {"audio": ((1, n_fft // 2 + 1, n_frames), "float16"), "visual": ((frames, 3, size, size), "uint8")}
+    modalities = cremad_layout(frames, size, sample_rate, duration, n_fft, hop)
     return Plan("cremad", root, modalities, samples, CREMAD_CLASSES, splits, params, process, sources, notes)
+
+
+def cremad_layout(frames: int = 3, size: int = 224, sample_rate: int = 22050, duration: float = 3.0,
+                  n_fft: int = 512, hop: int = 353) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Shape and dtype of one sample of each modality in a prepared cache: ``(1, 257, 188)`` float16, ``(3, 3, 224, 224)`` uint8 by default."""
+    n_frames = 1 + int(round(duration * sample_rate)) // hop
+    return {"audio": ((1, n_fft // 2 + 1, n_frames), "float16"), "visual": ((frames, 3, size, size), "uint8")}
 
 
 def _scan(root: Path) -> dict[str, str]:

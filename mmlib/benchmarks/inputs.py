@@ -1,0 +1,48 @@
+"""Random inputs of given tensor shapes: what a benchmark needs when only the cost matters.
+
+``random_dataset`` fills a :class:`MultimodalDataset` with random arrays of the exact shapes and
+dtypes a prepared cache holds, so a benchmark at a real dataset's scale runs on any machine,
+without the dataset. ``fabricated`` does that for a dataset by name, taking the shapes from the
+same function its preparer uses (``python -m mmlib prepare``), so the two cannot drift apart.
+Every split holds every sample: an epoch over ``samples`` samples, whatever the split.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from mmlib.data.base import SPLITS, MultimodalDataset
+from mmlib.data.cremad import CREMAD_CLASSES, cremad_layout
+
+Layout = dict[str, tuple[tuple[int, ...], str]]  # modality -> (shape of one sample, numpy dtype)
+
+# dataset -> (its cache layout with the preparer's defaults, its classes)
+PREPARED_LAYOUTS: dict[str, tuple[Callable[[], Layout], tuple[str, ...]]] = {
+    "cremad": (cremad_layout, CREMAD_CLASSES),
+}
+
+
+def random_dataset(layout: Layout, samples: int, classes: Sequence[str], seed: int = 0, name: str = "random") -> MultimodalDataset:
+    """``samples`` random samples of ``layout`` (uint8: uniform 0..255, floats: standard normal), labels cycling through ``classes``."""
+    if samples < 1:
+        raise ValueError(f"random_dataset: samples must be a positive number, got {samples}")
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for modality, (shape, dtype) in layout.items():
+        if np.dtype(dtype) == np.uint8:
+            inputs[modality] = rng.integers(0, 256, size=(samples, *shape), dtype=np.uint8)
+        else:
+            inputs[modality] = rng.normal(size=(samples, *shape)).astype(dtype)
+    labels = np.arange(samples, dtype=np.int64) % len(classes)
+    params = {"layout": {m: [list(shape), dtype] for m, (shape, dtype) in layout.items()}, "samples": samples, "seed": seed}
+    return MultimodalDataset(name, tuple(layout), inputs, labels, tuple(classes), {s: np.arange(samples) for s in SPLITS}, params)
+
+
+def fabricated(dataset: str, samples: int, seed: int = 0) -> MultimodalDataset:
+    """``samples`` random samples shaped like ``dataset``'s prepared cache (its preparer's defaults)."""
+    if dataset not in PREPARED_LAYOUTS:
+        raise ValueError(f"no known cache layout for dataset {dataset!r}; fabricated inputs exist for {sorted(PREPARED_LAYOUTS)}")
+    layout, classes = PREPARED_LAYOUTS[dataset]
+    return random_dataset(layout(), samples, classes, seed, name=f"{dataset}_fabricated")
