@@ -1,0 +1,89 @@
+"""Benchmarks: fabricated inputs have a prepared cache's shapes; the arithmetic count is exact on hand-worked cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fabricate import fabricate_cremad
+
+from mmlib.benchmarks import inputs
+from mmlib.benchmarks.inputs import fabricated, random_dataset
+from mmlib.benchmarks.methods import main as bench_methods_main
+from mmlib.benchmarks.methods import measure_methods
+from mmlib.data.cremad import CREMAD_CLASSES, cremad_layout, plan_cremad
+from mmlib.data.synthetic import load_synthetic
+
+HIDDEN, D, C, INPUT = 128, 8, 5, 32  # MLP encoder width, feature width d, synthetic classes, synthetic input width
+
+
+def test_fabricated_cremad_has_the_shapes_and_dtypes_prepare_writes(tmp_path):
+    plan = plan_cremad(fabricate_cremad(tmp_path), val_fraction=0.25, test_fraction=0.25)  # the preparer's default shapes
+    prepared = plan.process(plan.samples[0])
+    data = fabricated("cremad", 7)
+    for modality in ("audio", "visual"):
+        assert data.inputs[modality].shape == (7, *prepared[modality].shape)
+        assert data.inputs[modality].dtype == prepared[modality].dtype
+    assert data.inputs["visual"].shape[1:] == (3, 3, 224, 224) and data.inputs["audio"].shape[1:] == (1, 257, 188)
+    assert data.classes == CREMAD_CLASSES
+
+
+def test_random_dataset_puts_every_sample_in_every_split_and_cycles_the_labels():
+    data = random_dataset({"a": ((2, 3), "float16"), "b": ((4,), "uint8")}, 5, ("x", "y"), seed=3)
+    assert {s: rows.tolist() for s, rows in data.splits.items()} == {s: [0, 1, 2, 3, 4] for s in ("train", "val", "test")}
+    assert data.labels.tolist() == [0, 1, 0, 1, 0] and data.classes == ("x", "y")
+    assert data.inputs["a"].dtype == np.float16 and data.inputs["b"].dtype == np.uint8
+    again = random_dataset({"a": ((2, 3), "float16"), "b": ((4,), "uint8")}, 5, ("x", "y"), seed=3)
+    assert np.array_equal(data.inputs["b"], again.inputs["b"])
+
+
+def test_fabricated_names_the_datasets_whose_layout_it_knows():
+    with pytest.raises(ValueError, match=r"no known cache layout for dataset 'mfeat'; fabricated inputs exist for \['cremad'\]"):
+        fabricated("mfeat", 10)
+    with pytest.raises(ValueError, match="samples must be a positive number"):
+        fabricated("cremad", 0)
+
+
+def _train_rows(strengths: str) -> int:
+    return len(load_synthetic(strengths=strengths, noise=",".join("1" for _ in strengths.split(","))).splits["train"])
+
+
+def test_concat_epoch_arithmetic_is_the_hand_count():
+    # Two MLP encoders Linear(32, 128) -> Linear(128, d) and one Linear(2d, C) head, per training sample:
+    # forward  2 (32*128 + 128*d) + 2d*C multiply-adds; backward the same for the weights, plus the
+    # input gradients of every layer but the first (the data needs none): 2 (128*d) + 2d*C.
+    forward = 2 * (INPUT * HIDDEN + HIDDEN * D) + 2 * D * C
+    backward = forward + 2 * HIDDEN * D + 2 * D * C
+    measured = measure_methods(["concat"], dataset="synthetic", epochs=2, hidden_dim=D)
+    assert measured["concat"]["epoch_gflop"] * 1e9 == 2 * _train_rows("2.0,0.7") * (forward + backward)
+    assert measured["concat"]["epoch_s"] > 0
+
+
+def test_recomputed_prefix_costs_exactly_one_frozen_forward_per_earlier_modality():
+    # Three modalities: passes 2 and 3 tabulate pi_1 and pi_2 over the training split once each,
+    # an encoder forward (2 (32*128 + 128*d) flops per sample); recorded features skip both.
+    options = {"strengths": "2.0,1.0,0.5", "noise": "1,1,1"}
+    measured = measure_methods(["ours", "ours_recorded"], dataset="synthetic", epochs=2, hidden_dim=D, dataset_options=options)
+    extra = (measured["ours"]["epoch_gflop"] - measured["ours_recorded"]["epoch_gflop"]) * 1e9
+    assert extra == pytest.approx(2 * _train_rows("2.0,1.0,0.5") * 2 * (INPUT * HIDDEN + HIDDEN * D), abs=1)
+
+
+def test_fabricated_inputs_train_every_timed_method(monkeypatch):
+    small = lambda: cremad_layout(frames=2, size=32, sample_rate=8000, duration=0.25, n_fft=64, hop=32)  # noqa: E731
+    monkeypatch.setitem(inputs.PREPARED_LAYOUTS, "cremad", (small, CREMAD_CLASSES))
+    measured = measure_methods(["mla", "ours"], dataset="cremad", modalities="visual,audio", epochs=2, batch_size=4, fabricate=8)
+    assert set(measured) == {"concat", "mla", "ours"}
+    assert all(m["epoch_s"] > 0 and m["epoch_gflop"] > 0 for m in measured.values())
+    # ResNet-18 arithmetic dominates: MLA's per-step head projection adds almost nothing to Concat's
+    assert measured["mla"]["epoch_gflop"] / measured["concat"]["epoch_gflop"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_bench_methods_prints_both_ratios_and_the_verdict(capsys):
+    assert bench_methods_main(["--dataset", "synthetic", "--methods", "mla,ours", "--epochs", "2", "--hidden-dim", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOP" in out and "concat" in out
+    assert "ours / mla = " in out and " in arithmetic (" in out and "the target of 1.2" in out
+
+
+def test_bench_methods_rejects_fabricating_an_unknown_layout(capsys):
+    assert bench_methods_main(["--dataset", "mfeat", "--fabricate", "5"]) == 2
+    assert "mmlib bench methods: no known cache layout for dataset 'mfeat'" in capsys.readouterr().err
