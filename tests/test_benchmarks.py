@@ -84,6 +84,8 @@ def test_bench_methods_prints_both_ratios_and_the_verdict(capsys):
     assert "ours / mla = " in out and " in arithmetic (" in out and "the target of 1.2" in out
 
 
-def test_bench_methods_rejects_fabricating_an_unknown_layout(capsys):
+def test_bench_methods_rejects_fabricating_an_unknown_layout_or_with_dataset_options(capsys):
     assert bench_methods_main(["--dataset", "mfeat", "--fabricate", "5"]) == 2
     assert "mmlib bench methods: no known cache layout for dataset 'mfeat'" in capsys.readouterr().err
+    assert bench_methods_main(["--dataset", "cremad", "--fabricate", "5", "--data", "cache=/data/cremad"]) == 2
+    assert "dataset options ['cache'] do not apply" in capsys.readouterr().err

@@ -103,6 +103,8 @@ def measure_methods(methods: list[str], dataset: str = "mfeat", modalities: str 
         raise ValueError(f"bench methods: unknown method {unknown[0]!r}; choose from {bench_methods()}")
     if epochs < 2:
         raise ValueError("epochs must be at least 2 (the first epoch is a warm-up)")
+    if fabricate and dataset_options:
+        raise ValueError(f"fabricated inputs have the prepared shapes only; dataset options {sorted(dataset_options)} do not apply to them")
     methods = methods if "concat" in methods else ["concat", *methods]
     if modalities is None and dataset == "mfeat":
         modalities = MFEAT_VIEWS
