@@ -96,7 +96,7 @@ sns.barplot(data=cost_long, x="method", y="ratio", hue="measure", palette=["#4c7
 ax.axhline(1.0, color="grey", lw=1, ls="--")
 ax.set_xlabel("method")
 ax.set_ylabel("epoch cost / Concat's (ratio)")
-ax.tick_params(axis="x", labelrotation=30)
+plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 ax.legend(title=None, fontsize=8)
 ax.set_title(f"Training cost on mfeat [{modalities}], CPU, one thread")
 save_figure(fig, Path(figures_dir) / "performance_methods.png")
@@ -242,7 +242,7 @@ Path(output_dir, "performance.json").write_text(json.dumps(
 # one that trains audio first, and {glue:text}`perf_paper_recorded_over_mla_flop:.2f` with recorded
 # prefix features. {glue:md}`perf_paper_verdict`
 # `python -m mmlib bench methods --dataset cremad --fabricate 128 --modalities visual,audio --hidden-dim 512`
-# times every method at that scale (on a GPU it takes seconds).
+# times every method at that scale, over more clips and more epochs.
 #
 # With ResNet-18 encoders one exact Shapley
 # evaluation costs {glue:text}`perf_resnet_shapley_ratio:.2f` validation passes and hybrid order
