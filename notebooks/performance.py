@@ -49,7 +49,7 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods
+from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods, relative_cost
 from mmlib.benchmarks.shapley import measure
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER, save_figure, use_book_style
@@ -67,9 +67,7 @@ noise = f"pix={pix_noise}" if pix_noise else ""
 # %%
 measured = measure_methods(chosen, "mfeat", modalities, noise, epochs=epochs)
 times = {m: row["epoch_s"] for m, row in measured.items()}
-cost = pd.DataFrame.from_dict(measured, orient="index").rename(columns={"epoch_s": "epoch time (s)", "epoch_gflop": "GFLOP per epoch"})
-cost["time × Concat"] = cost["epoch time (s)"] / cost.loc["concat", "epoch time (s)"]
-cost["arithmetic × Concat"] = cost["GFLOP per epoch"] / cost.loc["concat", "GFLOP per epoch"]
+cost = relative_cost(measured)
 cost = cost.loc[[m for m in (*METHOD_ORDER, *VARIANTS) if m in cost.index]]
 cost.style.format({"epoch time (s)": "{:.3f}", "GFLOP per epoch": "{:.2f}", "time × Concat": "{:.2f}", "arithmetic × Concat": "{:.2f}"})
 
@@ -90,7 +88,7 @@ cost.style.format({"epoch time (s)": "{:.3f}", "GFLOP per epoch": "{:.2f}", "tim
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
-cost_long = cost[["time × Concat", "arithmetic × Concat"]].rename_axis("method").reset_index().melt(
+cost_long = cost[["time × Concat", "arithmetic × Concat"]].reset_index().melt(
     id_vars="method", var_name="measure", value_name="ratio")
 sns.barplot(data=cost_long, x="method", y="ratio", hue="measure", palette=["#4c72b0", "#c44e52"], ax=ax)
 ax.axhline(1.0, color="grey", lw=1, ls="--")
@@ -117,18 +115,15 @@ plt.show()
 # The times come from a single short epoch (noisy); the arithmetic is exact.
 
 # %%
-paper_rows = []
+paper_tables = {}
 if paper_samples:
     for order, names in (("visual,audio", ["mla", "ours", "ours_recorded"]), ("audio,visual", ["ours", "ours_recorded"])):
         paper = measure_methods(names, "cremad", order, epochs=2, hidden_dim=paper_hidden_dim, fabricate=paper_samples)
-        for name in names:
-            paper_rows.append({"method": name, "order": order, "epoch time (s)": paper[name]["epoch_s"],
-                               "GFLOP per epoch": paper[name]["epoch_gflop"], "concat_s": paper["concat"]["epoch_s"],
-                               "concat_gflop": paper["concat"]["epoch_gflop"]})
-paper_cost = pd.DataFrame(paper_rows, columns=["method", "order", "epoch time (s)", "GFLOP per epoch", "concat_s", "concat_gflop"])
-paper_cost["time × Concat"] = paper_cost["epoch time (s)"] / paper_cost["concat_s"]
-paper_cost["arithmetic × Concat"] = paper_cost["GFLOP per epoch"] / paper_cost["concat_gflop"]
-paper_cost = paper_cost.drop(columns=["concat_s", "concat_gflop"]).set_index(["method", "order"])
+        paper_tables[order] = relative_cost(paper).loc[names]
+if paper_tables:
+    paper_cost = pd.concat(paper_tables, names=["order", "method"]).swaplevel()
+else:  # paper_samples = 0: the same table, empty
+    paper_cost = pd.DataFrame(columns=cost.columns, index=pd.MultiIndex.from_arrays([[], []], names=["method", "order"]))
 paper_cost.style.format("{:.2f}").set_caption(
     f"One epoch of {paper_samples} random clips of CREMA-D's prepared shapes, ResNet-18 encoders, d = {paper_hidden_dim}")
 
@@ -202,7 +197,7 @@ glue("perf_ours_over_mla", over_mla(measured, "ours", "epoch_s"), display=False)
 glue("perf_ours_recorded_over_mla", over_mla(measured, "ours_recorded", "epoch_s"), display=False)
 glue("perf_ours_over_mla_flop", over_mla(measured, "ours", "epoch_gflop"), display=False)
 glue("perf_target", TARGET_OURS_OVER_MLA, display=False)
-paper_flop = paper_cost["arithmetic × Concat"].to_dict()
+paper_flop = paper_cost["GFLOP per epoch"].to_dict()
 paper_mla = paper_flop.get(("mla", "visual,audio"), float("nan"))
 paper_over_mla = {key: float(paper_flop.get((name, order), float("nan")) / paper_mla)
                   for key, (name, order) in {"visual": ("ours", "visual,audio"), "audio": ("ours", "audio,visual"),

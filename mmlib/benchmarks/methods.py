@@ -42,10 +42,12 @@ import statistics
 import sys
 import time
 
+import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmlib.benchmarks.inputs import fabricated
+from mmlib.data.base import MultimodalDataset
 from mmlib.cli import parse_data_option, typed_data_options
 from mmlib.methods import available_methods
 from mmlib.train import (
@@ -106,29 +108,46 @@ def measure_methods(methods: list[str], dataset: str = "mfeat", modalities: str 
     if fabricate and dataset_options:
         raise ValueError(f"fabricated inputs have the prepared shapes only; dataset options {sorted(dataset_options)} do not apply to them")
     methods = methods if "concat" in methods else ["concat", *methods]
-    if modalities is None and dataset == "mfeat":
-        modalities = MFEAT_VIEWS
+    modalities = default_modalities(dataset, modalities)
     options = {"noise": noise} if dataset == "mfeat" and noise else {}
     options.update(dataset_options or {})
     torch_device = resolve_device(device)
-    runs = {}
+    data, runs = None, {}
     for name in methods:
         method, method_options = VARIANTS.get(name, (name, {}))
         config = TrainConfig(dataset=dataset, modalities=modalities, dataset_options=options, method=method,
                              method_options=method_options, epochs=epochs, batch_size=batch_size, hidden_dim=hidden_dim,
                              device=str(torch_device), probe=False)
+        if data is None:
+            data = _bench_dataset(config, fabricate)  # one dataset, shared read-only by every method
         seed_everything(config.seed)
-        if fabricate:
-            data = fabricated(dataset, fabricate, config.seed)
-            data = data.select(modalities) if modalities else data
-        else:
-            data = load_config_dataset(config)
         model = build_model(config, data).to(torch_device)
         runs[name] = {"config": config, "dataset": data, "model": model, "optimizer": build_optimizer(config, model),
                       "shuffle": torch.Generator().manual_seed(config.seed), "times": []}
     with cpu_threads(torch_device):
         gflop = _interleave_epochs(runs, epochs, torch_device)
     return {m: {"epoch_s": statistics.median(run["times"][1:]), "epoch_gflop": gflop[m]} for m, run in runs.items()}
+
+
+def default_modalities(dataset: str, modalities: str | None) -> str | None:
+    """``modalities``, or the bench's default for ``dataset`` (mfeat: pix,fou,mor; otherwise None, every modality)."""
+    return MFEAT_VIEWS if modalities is None and dataset == "mfeat" else modalities
+
+
+def _bench_dataset(config: TrainConfig, fabricate: int) -> MultimodalDataset:
+    """The dataset of ``config``, or ``fabricate`` random samples of its prepared shapes when ``fabricate > 0``."""
+    if not fabricate:
+        return load_config_dataset(config)
+    data = fabricated(config.dataset, fabricate, config.seed)
+    return data.select(config.modalities) if config.modalities else data
+
+
+def relative_cost(measured: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """:func:`measure_methods`'s result as a table: epoch time (s), GFLOP per epoch, and both divided by Concat's."""
+    cost = pd.DataFrame.from_dict(measured, orient="index").rename(columns={"epoch_s": "epoch time (s)", "epoch_gflop": "GFLOP per epoch"})
+    cost["time × Concat"] = cost["epoch time (s)"] / cost.loc["concat", "epoch time (s)"]
+    cost["arithmetic × Concat"] = cost["GFLOP per epoch"] / cost.loc["concat", "GFLOP per epoch"]
+    return cost.rename_axis("method")
 
 
 def _interleave_epochs(runs: dict, epochs: int, torch_device: torch.device) -> dict[str, float]:
@@ -160,15 +179,14 @@ def main(argv: list[str]) -> int:
         print(f"mmlib bench methods: {error}", file=sys.stderr)
         return 2
     data = f"{args.fabricate} random samples of {args.dataset}'s prepared shapes" if args.fabricate else args.dataset
-    modalities = args.modalities or ("all modalities" if args.dataset != "mfeat" else MFEAT_VIEWS)
+    modalities = default_modalities(args.dataset, args.modalities) or "all modalities"
     print(f"epoch time and arithmetic / concat's, {data} [{modalities}], batch {args.batch_size}, hidden {args.hidden_dim}, "
           f"{resolve_device(args.device)}, CPU threads MMLIB_CPU_THREADS (default 1); time: median of epochs 2..{args.epochs}, "
           f"GFLOP: epoch 1 (matrix products and convolutions, forward and backward)")
-    concat = measured["concat"]
     print(f"{'method':<14} {'epoch (s)':>10} {'/ concat':>9} {'GFLOP':>10} {'/ concat':>9}")
-    for method, m in measured.items():
-        print(f"{method:<14} {m['epoch_s']:>10.3f} {m['epoch_s'] / concat['epoch_s']:>9.2f} "
-              f"{m['epoch_gflop']:>10.2f} {m['epoch_gflop'] / concat['epoch_gflop']:>9.2f}")
+    for method, row in relative_cost(measured).iterrows():
+        print(f"{method:<14} {row['epoch time (s)']:>10.3f} {row['time × Concat']:>9.2f} "
+              f"{row['GFLOP per epoch']:>10.2f} {row['arithmetic × Concat']:>9.2f}")
     print("expected: joint methods ~1x; mla up to n x in time (n unimodal steps per batch), ~1x in arithmetic; ours: mla's "
           "n unimodal trainings + n - 1 frozen forward passes + the chain; ours_recorded: without the frozen forward passes")
     for name in ("ours", "ours_recorded"):
