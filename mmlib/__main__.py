@@ -4,6 +4,7 @@
     chapter   run one book chapter with papermill parameters            (mmlib.chapters)
     prepare   convert a real dataset into the tensor cache once         (mmlib.data.prepare)
     bench     print speed ratios measured in one run                    (mmlib.benchmarks)
+    doctor    check the installed versions and compiled extensions      (mmlib.doctor)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ COMMANDS = {
     "chapter": "mmlib.chapters",
     "prepare": "mmlib.data.prepare",
     "bench": "mmlib.benchmarks",
+    "doctor": "mmlib.doctor",
 }
 
 
