@@ -12,7 +12,8 @@ re-expressed through ``C`` (Eq. 11). The paper's notation admits two readings (D
 ``none``     ``x_hat = x`` (the "w/o cross-modal mapping" ablation).
 
 ``row_normalize`` divides each output row's weights by their sum, so ``x_hat`` stays on the scale
-of ``x`` whatever the batch size (the raw sum grows with ``B``). All functions accept any leading
+of ``x`` whatever the batch size (the raw sum grows with ``B``). Eq. 11 as printed sums the weights
+raw (``row_normalize=False``, the method ``ours``); the row-normalised form is ``ours_rownorm``. All functions accept any leading
 dimensions (e.g. ``(K, B, d)`` for ``K`` fusion orders at once).
 """
 

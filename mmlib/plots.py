@@ -14,7 +14,7 @@ MODALITY_COLORS: dict[str, str] = {
     "pix": "#e7298a", "fou": "#66a61e", "mor": "#e6ab02", "fac": "#a6761d", "kar": "#666666", "zer": "#1f78b4",
     "m0": "#1b9e77", "m1": "#d95f02", "m2": "#7570b3", "image": "#e7298a", "fused": "#222222",
 }
-METHOD_ORDER = ("sum", "concat", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla", "ours")
+METHOD_ORDER = ("sum", "concat", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla", "ours", "ours_rownorm")
 
 
 def use_book_style() -> None:

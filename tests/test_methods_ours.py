@@ -1,11 +1,14 @@
-"""Ours: the frozen prefix (eval mode, tabulated once per pass with epoch granularity)."""
+"""Ours: the frozen prefix (eval mode, tabulated once per pass with epoch granularity); the two forms of Eq. 11."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from mmlib.mapping import CrossModalMapping
+from mmlib.methods import build_options
 from mmlib.methods.base import PassContext
+from mmlib.methods.ours import Ours
 from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train_one_epoch
 from mmlib.evaluate import encode_rows
 
@@ -110,3 +113,39 @@ def test_recorded_prefix_features_are_those_seen_while_training_and_not_recomput
 def test_recorded_prefix_features_need_epoch_granularity():
     with pytest.raises(ValueError, match="prefix_features='recorded' needs granularity='epoch'"):
         TrainConfig(method="ours", method_options={"prefix_features": "recorded", "granularity": "batch"})
+
+
+# ---- the two forms of Eq. 11: raw neighbour sums (ours) and row-normalised weights (ours_rownorm) ----
+@pytest.mark.parametrize("batch", [1, 4, 64, 256])
+def test_row_normalised_mapping_keeps_the_feature_scale_whatever_the_batch_size(batch):
+    # B copies of one vector: every cosine is 1, so C is all ones; the raw sum is B v, the weighted mean is v
+    v = torch.tensor([3.0, -1.0, 2.0])
+    x = v.expand(batch, 3)
+    raw = CrossModalMapping("sample", tau=0.2, row_normalize=False)(x, x)
+    mean = CrossModalMapping("sample", tau=0.2, row_normalize=True)(x, x)
+    assert torch.allclose(raw, batch * x)
+    assert torch.allclose(mean, x)
+
+
+def test_row_normalised_rows_are_weighted_means_of_the_batch_and_raw_sums_grow():
+    torch.manual_seed(0)
+    h, x = torch.randn(256, 8).abs(), torch.randn(256, 8).abs()  # positive features: most cosines exceed tau
+    raw_norms, mean_norms = [], []
+    for batch in (16, 256):
+        raw = CrossModalMapping("sample", tau=0.2, row_normalize=False)(h[:batch], x[:batch])
+        mean = CrossModalMapping("sample", tau=0.2, row_normalize=True)(h[:batch], x[:batch])
+        assert (mean.norm(dim=1) <= x[:batch].norm(dim=1).max() + 1e-5).all()  # convex combinations of rows of x
+        raw_norms.append(float(raw.norm(dim=1).mean()))
+        mean_norms.append(float(mean.norm(dim=1).mean()))
+    assert raw_norms[1] > 8 * raw_norms[0]  # grows with the number of neighbours
+    assert mean_norms[1] == pytest.approx(mean_norms[0], rel=0.1)
+
+
+def test_ours_rownorm_is_ours_with_row_normalised_weights_and_nothing_else():
+    assert build_options("ours_rownorm").row_normalize is True
+    assert {**vars(build_options("ours_rownorm")), "row_normalize": False} == vars(build_options("ours"))
+    config = TrainConfig(dataset="synthetic", dataset_options=SMALL, method="ours_rownorm", hidden_dim=16, device="cpu")
+    model = build_model(config, load_config_dataset(config))
+    assert isinstance(model, Ours) and model.mapping.row_normalize is True
+    with pytest.raises(ValueError, match="ours_rownorm: row_normalize=False is the method 'ours'"):
+        build_options("ours_rownorm", {"row_normalize": False})
