@@ -2,6 +2,10 @@
 
 ``shapley``  weakest first: ascending Shapley value measured on the validation split after the
              previous epoch (ties keep the listed order). Epoch 1 uses the dataset's listed order.
+``reverse``  strongest first: the ``shapley`` order reversed (descending Shapley value; on a tie the
+             later-listed modality comes first). Epoch 1 uses the listed order reversed. The
+             control for the claim of the paper's second version (arXiv 2506.00030v2) that the
+             weak-to-strong order has the tightest convergence bound of all orders.
 ``random``   a fresh random order every epoch, drawn from ``(seed, epoch)`` so a resumed run
              draws the same orders as an uninterrupted one.
 ``fixed``    always the listed order.
@@ -16,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-ORDER_POLICIES = ("shapley", "random", "fixed")
+ORDER_POLICIES = ("shapley", "reverse", "random", "fixed")
 GRANULARITIES = ("epoch", "batch")
 
 
@@ -28,6 +32,8 @@ def next_order(policy: str, modalities: Sequence[str], epoch: int, shapley: dict
     if policy == "random":
         rng = np.random.default_rng([seed, epoch])
         return tuple(modalities[i] for i in rng.permutation(len(modalities)))
+    if policy == "reverse":
+        return next_order("shapley", modalities, epoch, shapley, seed)[::-1]
     if policy == "shapley":
         if epoch <= 1 or shapley is None:
             return modalities
