@@ -2,7 +2,15 @@
 
 Per epoch: the method's passes and steps over shuffled training batches (tqdm progress), then
 validation with every subset metric (fused and unimodal accuracy, Shapley values, EDM), the order
-used, and a checkpoint. The best epoch is chosen on validation fused accuracy, never on test.
+used, and a checkpoint. Evaluation cuts each split into chunks of ``eval_batch_size`` in a fixed
+shuffled order seeded by ``eval_seed`` (:mod:`mmlib.evaluate`), for every method.
+The kept epoch is chosen on validation fused accuracy, never on test (``selection``): ``best``
+keeps the epoch with the highest validation accuracy; ``smoothed`` the epoch whose trailing mean
+over ``selection_window`` epochs is highest (:func:`selection_score`), which does not chase a
+single noisy peak of a jumpy validation curve. Measured (mfeat fou,mor, seeds 0-9, 15 epochs,
+Wilcoxon paired by seed): ``smoothed`` with k = 3 against ``best`` changes the test accuracy of
+ours by +0.38 +- 1.03 points (4 wins / 1 loss, p = 0.44) and of ours_rownorm by +0.03 +- 0.49
+(p = 0.78), so ``best`` stays the default.
 At the end the best weights are evaluated on the test split (and linear probes fitted), and the
 run becomes one record in the results store.
 
@@ -37,12 +45,13 @@ from tqdm.auto import tqdm
 from mmlib.data import load_dataset
 from mmlib.data.base import MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
-from mmlib.evaluate import EMPTY_VALUES, encode_rows, evaluate_split, linear_probe_accuracy
+from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
 from mmlib.results import environment_info, find_record, next_free_name, save_record
 
 OPTIMIZERS = ("adam", "sgd")
+SELECTIONS = ("best", "smoothed")
 
 
 @dataclasses.dataclass
@@ -57,6 +66,9 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     eval_batch_size: int = 256
+    eval_seed: int = EVAL_SEED
+    selection: str = "best"
+    selection_window: int = 3
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: str = "adam"
@@ -74,6 +86,10 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.empty_value not in EMPTY_VALUES:
             raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {self.empty_value!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if self.selection_window < 1:
+            raise ValueError(f"selection_window must be a positive number of epochs, got {self.selection_window}")
         self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
 
     @property
@@ -129,7 +145,8 @@ def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
 def build_model(config: TrainConfig, dataset: MultimodalDataset) -> Method:
     cls = method_class(config.method)
     shapes = {m: dataset.input_shape(m) for m in dataset.modalities}
-    return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options), seed=config.seed)
+    return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options), seed=config.seed,
+               epochs=config.epochs)
 
 
 def build_optimizer(config: TrainConfig, model: Method) -> torch.optim.Optimizer:
@@ -150,6 +167,18 @@ def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
     shuffle.set_state(state["shuffle"])
 
 
+def selection_score(validation_acc: list[float], config: TrainConfig) -> float | None:
+    """The score of the latest epoch for model selection (higher is kept), or None if it cannot be kept.
+
+    ``best``: its validation accuracy. ``smoothed``: the mean validation accuracy of the last
+    ``selection_window`` epochs (k), defined from epoch min(k, epochs) on.
+    """
+    if config.selection == "best":
+        return validation_acc[-1]
+    window = min(config.selection_window, config.epochs)
+    return float(np.mean(validation_acc[-window:])) if len(validation_acc) >= window else None
+
+
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
                     shuffle: torch.Generator, device: torch.device, progress: bool) -> float:
     """Every pass and step the method plans for ``epoch``; returns the mean training loss."""
@@ -165,7 +194,8 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
         return rows, features
 
     def validation_batch():
-        return next(dataset.batches("val", config.eval_batch_size, device=device))
+        shuffled = torch.Generator().manual_seed(config.eval_seed)
+        return next(dataset.batches("val", config.eval_batch_size, shuffle=True, generator=shuffled, device=device))
 
     for steps in plan:
         model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
@@ -222,11 +252,12 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
     for epoch in range(len(history) + 1, config.epochs + 1):
         train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress)
         described = model.describe_epoch()
-        validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value)
+        validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
         model.end_epoch(epoch, validation)
         history.append({"epoch": epoch, "train_loss": train_loss, **described, **validation})
-        if validation["fused_acc"] > best["acc"]:
-            best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
+        score = selection_score([h["fused_acc"] for h in history], config)
+        if score is not None and score > best["acc"]:
+            best = {"epoch": epoch, "acc": score, "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             tmp = checkpoint.with_suffix(".tmp")
@@ -236,7 +267,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < config.epochs:
             return None
     model.load_state_dict(best["state"])
-    test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value)
+    test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed)
     probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device) if config.probe else None
     record = {
         "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mmlib.results import history_frame, records_frame, save_record
-from mmlib.train import TrainConfig, train
+from mmlib.train import TrainConfig, selection_score, train
 
 SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}
 
@@ -59,6 +59,23 @@ def test_record_holds_config_split_identity_metrics_and_environment(tmp_path):
     assert best["epoch"] == stored["best_epoch"]
 
 
+def test_selection_scores_best_epoch_or_trailing_mean():
+    curve = [80.0, 90.0, 70.0, 85.0]
+    best, smoothed = small_config(epochs=4), small_config(epochs=4, selection="smoothed", selection_window=3)
+    assert [selection_score(curve[:e], best) for e in range(1, 5)] == curve
+    assert [selection_score(curve[:e], smoothed) for e in range(1, 5)] == [None, None, 80.0, pytest.approx(245 / 3)]
+    # a window longer than the run is cut to the run: its last epoch is the only candidate
+    assert selection_score(curve[:2], small_config(epochs=2, selection="smoothed", selection_window=5)) == 85.0
+
+
+def test_smoothed_selection_keeps_the_epoch_with_the_best_trailing_mean_and_records_the_evaluation_order():
+    record = train(small_config(epochs=4, selection="smoothed", selection_window=2), progress=False)
+    curve = [h["fused_acc"] for h in record["history"]]
+    means = {e: (curve[e - 2] + curve[e - 1]) / 2 for e in range(2, 5)}
+    assert record["best_epoch"] == max(means, key=lambda e: (means[e], -e))
+    assert record["config"]["eval_seed"] == 0 and record["config"]["eval_batch_size"] == 256
+
+
 def test_stored_run_is_reused_and_never_overwritten(tmp_path):
     first = train(small_config(), results_dir=tmp_path, progress=False)
     assert train(small_config(), results_dir=tmp_path, progress=False) == first
@@ -87,6 +104,8 @@ def test_unimodal_accuracy_is_measured_two_ways():
     ({"method_options": {"tau": 1.5}}, r"tau .* must lie in \[0, 1\]"),
     ({"method_options": {"order": "best"}}, "option order='best' is not valid"),
     ({"optimizer": "lion"}, "unknown optimizer 'lion'"),
+    ({"selection": "last"}, r"selection must be one of \('best', 'smoothed'\), got 'last'"),
+    ({"selection_window": 0}, "selection_window must be a positive number of epochs, got 0"),
 ])
 def test_bad_config_is_a_clear_error(changes, message):
     with pytest.raises(ValueError, match=message):

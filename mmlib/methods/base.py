@@ -36,7 +36,8 @@ class PassContext:
     batches         batches in this pass
     train_features  ``modalities -> (rows (N,), {m: (N, d)})``: features of the whole training split,
                     encoders in eval mode and without gradient, with the dataset row of each
-    validation_batch  ``() -> Batch``: the first ``eval_batch_size`` samples of the validation split
+    validation_batch  ``() -> Batch``: ``eval_batch_size`` samples of the validation split, drawn in a
+                    shuffled order seeded by ``eval_seed`` (the same batch every call; never class-sorted)
     """
 
     epoch: int
@@ -52,7 +53,11 @@ class NoOptions:
 
 
 class Method(nn.Module):
-    """Encoders ``f_m`` (one per modality, each ``(B, ...) -> (B, d)``) plus what the method adds."""
+    """Encoders ``f_m`` (one per modality, each ``(B, ...) -> (B, d)``) plus what the method adds.
+
+    ``epochs`` is the run's length (None when unknown, e.g. a model built outside the loop), for
+    methods whose step order depends on it.
+    """
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
@@ -66,10 +71,11 @@ class Method(nn.Module):
         options: Any,
         seed: int = 0,
         encoder_kinds: dict[str, str] | None = None,
+        epochs: int | None = None,
     ) -> None:
         super().__init__()
         self.modalities = tuple(modalities)
-        self.num_classes, self.dim, self.options, self.seed = num_classes, dim, options, seed
+        self.num_classes, self.dim, self.options, self.seed, self.epochs = num_classes, dim, options, seed, epochs
         kinds = encoder_kinds or {}
         self.encoders = nn.ModuleDict(
             {m: build_encoder(input_shapes[m], dim, kinds.get(m)) for m in self.modalities}
