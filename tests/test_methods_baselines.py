@@ -19,16 +19,14 @@ import mmlib.train as train_module
 from mmlib.data.base import Batch, MultimodalDataset
 from mmlib.methods import build_options, method_class, parse_methods
 from mmlib.methods.base import PassContext
-from mmlib.methods.crmt import margin_regularizer, orthogonalize
+from mmlib.methods.crmt import joint_epochs_for, margin_regularizer, orthogonalize
 from mmlib.methods.lfm import alignment, fitted_weights
 from mmlib.methods.mla import entropy_weights, update_projector
 from mmlib.methods.ogm import confidence_scores, modulate_gradient, modulation_coefficients
-from mmlib.train import TrainConfig, train
+from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train, train_one_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("sum", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla")
-# crmt's scale phase starts after epoch 1 here, so a two-epoch run goes through both of its steps
-TEST_OPTIONS = {"crmt": {"joint_epochs": 1}}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,10 +38,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def build(name: str, modalities=("a", "v"), dim: int = 8, num_classes: int = 3, in_dim: int = 5, **options):
+def build(name: str, modalities=("a", "v"), dim: int = 8, num_classes: int = 3, in_dim: int = 5, epochs: int = 2, **options):
     torch.manual_seed(0)
     cls = method_class(name)
-    return cls(modalities, {m: (in_dim,) for m in modalities}, num_classes, dim, build_options(name, options), seed=0)
+    return cls(modalities, {m: (in_dim,) for m in modalities}, num_classes, dim, build_options(name, options), seed=0, epochs=epochs)
 
 
 # ---- OGM / OGM-GE -------------------------------------------------------------------------------
@@ -53,16 +51,17 @@ def test_ogm_coefficients_paper_and_code_forms():
     logits = {"a": torch.tensor([[math.log(3.0), 0.0]] * 2), "v": torch.zeros(2, 2)}
     scores = confidence_scores(logits, labels)
     assert scores == pytest.approx({"a": 1.5, "v": 1.0})
-    paper = modulation_coefficients(scores, alpha=0.5, form="paper")
-    code = modulation_coefficients(scores, alpha=0.5, form="code")
-    assert paper == pytest.approx({"a": 1 - math.tanh(0.5 * 0.5), "v": 1.0})
-    assert code == pytest.approx({"a": 1 - math.tanh(0.5 * 1.5), "v": 1.0})
+    paper = modulation_coefficients(scores, alpha=0.5, form="paper")  # Eq. 10: 1 - tanh(alpha * rho)
+    early = modulation_coefficients(scores, alpha=0.5, form="early_code")  # 1 - tanh(alpha * (rho - 1))
+    assert paper == pytest.approx({"a": 1 - math.tanh(0.5 * 1.5), "v": 1.0})
+    assert early == pytest.approx({"a": 1 - math.tanh(0.5 * 0.5), "v": 1.0})
 
 
 def test_ogm_coefficients_for_three_modalities_compare_with_mean_of_others():
     scores = {"a": 3.0, "b": 1.0, "c": 2.0}  # rho_a = 3 / 1.5 = 2, rho_b = 1 / 2.5, rho_c = 2 / 2 = 1
-    k = modulation_coefficients(scores, alpha=1.0, form="paper")
+    k = modulation_coefficients(scores, alpha=1.0, form="early_code")
     assert k == pytest.approx({"a": 1 - math.tanh(1.0), "b": 1.0, "c": 1.0})
+    assert modulation_coefficients(scores, alpha=1.0)["a"] == pytest.approx(1 - math.tanh(2.0))
 
 
 def test_ogm_confidence_uses_head_slice_plus_half_bias():
@@ -127,6 +126,55 @@ def test_mla_projection_fires_in_training_steps():
         raw = model.head.weight.grad.clone()
         model.after_backward(batch, step, 1)
     assert not torch.allclose(model.head.weight.grad, raw)  # the second step's gradient was projected
+    assert not torch.allclose(model.projector, torch.eye(4))
+
+
+def _gsplugin_by_hand(P: list[list[float]], r: list[float], alpha: float) -> list[list[float]]:
+    """The authors' GSPlugin arithmetic, written out entry by entry (Cecile-hi/Multimodal-Learning-with-
+    Alternating-Unimodal-Adaptation, utils/utils.py lines 35-40 at ab6c184): k = P r;
+    P[i][j] -= k[i] k[j] / (alpha + k[i] r[j]); then P / ||P||_F."""
+    d = len(r)
+    k = [sum(P[i][j] * r[j] for j in range(d)) for i in range(d)]
+    new = [[P[i][j] - k[i] * k[j] / (alpha + k[i] * r[j]) for j in range(d)] for i in range(d)]
+    norm = math.sqrt(sum(v * v for row in new for v in row))
+    return [[v / norm for v in row] for row in new]
+
+
+def test_mla_code_projection_is_the_gsplugin_arithmetic():
+    model = build("mla", dim=2, num_classes=2, projection="code", projection_alpha=0.5)
+    grad = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
+    r1, r2, r3 = torch.tensor([4.0, 4.0]), torch.tensor([1.0, 2.0]), torch.tensor([2.0, -1.0])
+    # step 1 of the run: GSPlugin does nothing (train_exp_counter == 0, utils/utils.py line 29)
+    model.head.weight.grad = grad.clone()
+    model.project_head_gradient(r1, first_step=True)
+    assert torch.equal(model.head.weight.grad, grad) and torch.equal(model.projector, torch.eye(2))
+    # step 2, by hand: P = I, k = r = (1, 2); alpha + k r^T = [[1.5, 2.5], [2.5, 4.5]];
+    # P = I - [[1/1.5, 2/2.5], [2/2.5, 4/4.5]] = [[1/3, -0.8], [-0.8, 1/9]], then divided by its Frobenius norm
+    model.head.weight.grad = grad.clone()
+    model.project_head_gradient(r2)
+    unnormalised = torch.tensor([[1 / 3, -0.8], [-0.8, 1 / 9]])
+    P2 = unnormalised / math.sqrt(1 / 9 + 0.64 + 0.64 + 1 / 81)
+    assert torch.allclose(model.projector, P2, atol=1e-6)
+    assert torch.allclose(model.head.weight.grad, grad @ P2.T, atol=1e-6)  # line 41: grad P^T
+    # step 3: k = P r differs from r, so P is no longer symmetric and grad P^T != grad P
+    model.head.weight.grad = grad.clone()
+    model.project_head_gradient(r3)
+    P3 = torch.tensor(_gsplugin_by_hand(P2.tolist(), r3.tolist(), 0.5))
+    assert not torch.allclose(P3, P3.T, atol=1e-3)
+    assert torch.allclose(model.projector, P3, atol=1e-6)
+    assert torch.allclose(model.head.weight.grad, grad @ P3.T, atol=1e-6)
+
+
+def test_mla_code_projection_skips_only_the_first_step_of_the_run():
+    model = build("mla", dim=4, num_classes=3, projection="code")
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    model.begin_pass(_pass_context(batches=1))
+    for step, changed in (("a", False), ("v", True)):
+        model.zero_grad()
+        model.loss(batch, step, 1).backward()
+        raw = model.head.weight.grad.clone()
+        model.after_backward(batch, step, 1)
+        assert torch.allclose(model.head.weight.grad, raw) != changed, step
     assert not torch.allclose(model.projector, torch.eye(4))
 
 
@@ -261,6 +309,39 @@ def test_crmt_second_step_updates_only_the_scales():
         assert changed == (name in {"scales", "lipschitz", "lipschitz_ready"}), name
 
 
+def test_crmt_step_lengths_scale_with_the_run_as_the_authors_do():
+    # the authors: n joint epochs, then n // 3 - 1 scale epochs (140 + 45 with their config)
+    assert [joint_epochs_for(t) for t in (2, 3, 15, 16, 20, 185)] == [1, 2, 12, 13, 16, 140]
+    assert build("crmt", epochs=15).joint_epochs == 12
+    assert build("crmt", epochs=15, joint_epochs=5).joint_epochs == 5
+    with pytest.raises(ValueError, match="joint_epochs=15 leaves no epoch of the 15-epoch run for step 2; use at most 14"):
+        build("crmt", epochs=15, joint_epochs=15)
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        build("crmt", epochs=1)
+    with pytest.raises(ValueError, match="crmt: joint_epochs=None scales step 1 to the run's length, which is unknown here"):
+        build("crmt", epochs=None)
+
+
+def test_crmt_second_step_runs_in_a_15_epoch_run_and_changes_only_the_scales():
+    config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="crmt", epochs=15, batch_size=32,
+                         hidden_dim=8, probe=False, device="cpu")
+    seed_everything(0)
+    dataset = load_config_dataset(config)
+    model = build_model(config, dataset)
+    optimizer, shuffle = build_optimizer(config, model), torch.Generator().manual_seed(0)
+    phases = []
+    for epoch in range(1, 16):
+        train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, torch.device("cpu"), progress=False)
+        phases.append(model.describe_epoch()["crmt_phase"])
+        if epoch == 12:
+            after_step_1 = copy.deepcopy(model.state_dict())
+    assert phases == ["joint"] * 12 + ["scales"] * 3
+    final = model.state_dict()
+    changed = {name for name in final if not torch.equal(final[name], after_step_1[name])}
+    assert changed == {"scales", "lipschitz", "lipschitz_ready"}
+    assert bool((model.lipschitz > 0).all())  # every modality's constants estimated (the authors' audio row is 0)
+
+
 # ---- Late Fusion --------------------------------------------------------------------------------
 def test_late_fusion_is_the_mean_of_the_unimodal_softmaxes():
     model = build("late_fusion").eval()
@@ -294,7 +375,7 @@ def test_late_fusion_training_equals_separately_trained_models():
 
 # ---- every method trains on every kind of input ------------------------------------------------
 def _quick(method: str, **kwargs) -> TrainConfig:
-    return TrainConfig(method=method, method_options=TEST_OPTIONS.get(method, {}), epochs=2, probe=False, device="cpu", **kwargs)
+    return TrainConfig(method=method, epochs=2, probe=False, device="cpu", **kwargs)
 
 
 def _check_record(record: dict, modalities) -> None:
@@ -309,12 +390,11 @@ def test_every_baseline_trains_through_the_command_line_on_mfeat_two_views(tmp_p
         pytest.skip("mmlib/cli.py not written yet")
     runs = {}
     for method in BASELINES:
-        extra = ["--joint-epochs", "1"] if method == "crmt" else []
         out = tmp_path / method
         runs[method] = subprocess.Popen(
             [sys.executable, "-m", "mmlib", "train", "--dataset", "mfeat", "--modalities", "fou,mor", "--method", method,
              "--epochs", "2", "--seed", "0", "--probe", "false", "--device", "cpu", "--quiet",
-             "--results-dir", str(out / "results"), "--checkpoint-dir", str(out / "ckpt"), *extra],
+             "--results-dir", str(out / "results"), "--checkpoint-dir", str(out / "ckpt")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
     for method, process in runs.items():

@@ -14,20 +14,37 @@ learnable modality scales a_m in R^C (init 0.1) and a bias b:
 
     o_m = W~_m phi_m(x_m)  (B, C),      h(x) = sum_m a_m * o_m + b.
 
-Step 1 (epochs 1..``joint_epochs``): CE(h(x), y) + rho * mean_i log sum_m sum_{k != y} exp(o_mk - o_my)
+Step 1 (epochs 1..E1): CE(h(x), y) + rho * mean_i log sum_m sum_{k != y} exp(o_mk - o_my)
 (the margin regulariser; the code writes sum_k exp(o_k) exp(-o_y) - 1, the same quantity).
 
-Step 2 (every later epoch): everything is frozen but the scales a_m. With L_m,k the Lipschitz
-constant of o_m,k in the input x_m (estimated as the largest ||d o_mk / d x_m|| over the training
-set, in eval mode, once at the start of step 2), j the most likely wrong class of h(x), and
+Step 2 (epochs E1 + 1 .. the run's last): everything is frozen but the scales a_m. With L_m,k the
+Lipschitz constant of o_m,k in the input x_m (estimated as the largest ||d o_mk / d x_m|| over the
+training set, in eval mode, once at the start of step 2), j the most likely wrong class of h(x), and
 beta = b_y - b_j, the scales maximise the certified radius bound
 
     loss = - mean_i (sum_m (a_m,y o_m,y - a_m,j o_m,j) + beta) / sqrt(sum_m (a_m,y L_m,y + a_m,j L_m,j)^2).
 
+Both steps run in every run, scaled to its length as the authors do: their ``train.py`` (commit
+5c17d92) trains ``n_epochs`` joint epochs (line 17), calls ``get_lip`` (line 30), then runs
+``the_second_step`` for ``range(1, opt.n_epochs // 3)``, i.e. n // 3 - 1 epochs (line 32): 140 + 45
+with their ``cfgs/train.yaml``. A run of T epochs here takes the largest E1 with
+E1 + max(E1 // 3 - 1, 1) <= T joint epochs and spends the rest on step 2 (:func:`joint_epochs_for`):
+T = 15 gives 12 + 3, T = 20 gives 16 + 4, T = 2 gives 1 + 1, T = 185 gives the authors' 140 + 45.
+
+The authors' Lipschitz estimate is zero for audio. ``get_lip`` (``train.py`` lines 116-126) loops
+over the modalities (visual, then audio) after each class's backward and, inside that loop, zeroes
+``audio.grad`` right after reading visual's gradient, so audio's gradient is read after it was
+zeroed: ``Lip[1, :]`` (audio) stays 0 for every class, while visual's gradient is never zeroed and
+accumulates over the classes (``Lip[0, k]`` bounds the sum of the gradients of classes 0..k). In
+``the_second_step`` (lines 287-290) audio's term of the denominator is then 0, so the bound puts no
+price on audio's scales: step 2 raises a_audio wherever audio's margin is positive, held back only by
+the weight decay (1e-2) of its optimizer, and the radius it maximises depends on visual's constants
+alone. Here both modalities' constants are estimated, each class's gradient on its own.
+
 Options
     rho             weight of the margin regulariser (the code's configs: 2.0)
-    joint_epochs    epochs of step 1; later epochs are step 2. The code runs 140 joint epochs and
-                    then n_epochs // 3 - 1 = 45 scale epochs (about 3:1), so 15 of the default 20
+    joint_epochs    epochs of step 1 (E1); None (default) scales it to the run's length as above.
+                    An explicit value must leave at least one epoch for step 2.
     orthogonalize   "full" (rows of each W~_m orthonormal: the paper) | "rows" (the code:
                     ``OWNNorm(norm_groups=outdim)`` whitens each row on its own, i.e. only centres
                     and normalises rows, which are then *not* mutually orthogonal)
@@ -38,10 +55,15 @@ Deliberate differences from the public code
   Requires C < d.
 - The Lipschitz constants are those of the unscaled unimodal scores o_m,k (the paper's bound).
   ``get_lip`` differentiates the fused output (which already contains a_m, then multiplies by a_m
-  again) and zeros only ``audio.grad`` between classes, so the visual gradients accumulate.
+  again) and reads the input gradients as described above (audio's 0, visual's summed over classes).
 - Step 2 uses the run's optimizer (Adam, the run's learning rate and weight decay) on the scales;
   the code uses a fresh SGD (lr 0.03 * lr, momentum 0.9, weight decay 1e-2). The shared loop has
   one optimizer, and parameters without gradient are not updated.
+- Step 2 runs the frozen encoders in eval mode (no dropout, BatchNorm running statistics fixed);
+  the code calls ``model.train()`` (line 266), so dropout perturbs o_m and BatchNorm statistics
+  keep moving while only the scales are meant to change.
+- The code validates after every epoch of step 2 and keeps the best validated checkpoint across
+  both steps; here the shared loop's selection does the same over the run's epochs.
 - The margin term is computed with a log-sum-exp (no ``+ 1e-5`` inside the log).
 - Unimodal accuracy: ``present=(m,)`` gives a_m * o_m + b (other modalities' inputs zero, as for
   every concat-style head here). No modality: b.
@@ -68,14 +90,22 @@ class CRMTOptions:
     """CRMT: margin weight rho, the length of step 1 and the orthogonalisation."""
 
     rho: float = 2.0
-    joint_epochs: int = 15
+    joint_epochs: int | None = None
     orthogonalize: str = "full"
 
     def __post_init__(self) -> None:
         if self.orthogonalize not in ORTHOGONALIZE:
             raise ValueError(f"crmt: orthogonalize={self.orthogonalize!r} is not valid; choose one of {ORTHOGONALIZE}")
-        if self.joint_epochs < 1:
-            raise ValueError(f"crmt: joint_epochs must be >= 1, got {self.joint_epochs}")
+        if self.joint_epochs is not None and self.joint_epochs < 1:
+            raise ValueError(f"crmt: joint_epochs must be >= 1 (or None: scaled to the run), got {self.joint_epochs}")
+
+
+def joint_epochs_for(epochs: int) -> int:
+    """Step 1's length E1 in a run of ``epochs``: the largest E1 with E1 + max(E1 // 3 - 1, 1) <= epochs
+    (the authors' n joint epochs, then n // 3 - 1 scale epochs; at least one of each)."""
+    if epochs < 2:
+        raise ValueError(f"crmt: a run needs at least 2 epochs (step 1, then step 2), got epochs={epochs}")
+    return max(n for n in range(1, epochs) if n + max(n // 3 - 1, 1) <= epochs)
 
 
 def orthogonalize(weight: Tensor, mode: str = "full") -> Tensor:
@@ -111,6 +141,23 @@ class CRMT(Method):
         self.register_buffer("lipschitz", torch.zeros(n, self.num_classes))
         self.register_buffer("lipschitz_ready", torch.zeros((), dtype=torch.bool))
         self._phase = "joint"
+        self.joint_epochs = self._resolve_joint_epochs()
+
+    def _resolve_joint_epochs(self) -> int:
+        """E1 from the option, or scaled to the run's length; a run must leave room for step 2."""
+        given, epochs = self.options.joint_epochs, self.epochs
+        if epochs is None:
+            if given is None:
+                raise ValueError("crmt: joint_epochs=None scales step 1 to the run's length, which is unknown here; "
+                                 "build the model with epochs=... or set joint_epochs")
+            return given
+        scaled = joint_epochs_for(epochs)
+        if given is None:
+            return scaled
+        if given >= epochs:
+            raise ValueError(f"crmt: joint_epochs={given} leaves no epoch of the {epochs}-epoch run for step 2; "
+                             f"use at most {epochs - 1}, or None to scale it as the authors do ({scaled} here)")
+        return given
 
     # ---- model -------------------------------------------------------------------------------
     def orthogonal_weights(self) -> list[Tensor]:
@@ -135,7 +182,7 @@ class CRMT(Method):
 
     # ---- training ----------------------------------------------------------------------------
     def epoch_plan(self, epoch: int) -> list[list[str]]:
-        if epoch <= self.options.joint_epochs:
+        if epoch <= self.joint_epochs:
             self._phase = "joint"
             return [[JOINT]]
         self._phase = "scales"
@@ -184,7 +231,7 @@ class CRMT(Method):
 
     def scale_loss(self, batch: Batch) -> Tensor:
         """Negative certified-radius bound of step 2; only ``scales`` receive a gradient."""
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(*self.encoders.values()):
             scores = self.unimodal_scores(self.encode(batch.inputs))
             bias = self.linear.bias.float()
         o = torch.stack([scores[m] for m in self.modalities])  # (n, B, C)

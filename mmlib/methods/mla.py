@@ -28,9 +28,8 @@ code's exp(max H - H_m) / sum), logits = sum_m w_m g(X_m) over the present modal
 Options
     projection_alpha   alpha of the RLS update (regulariser; smaller = closer to exact orthogonality)
     projection         "previous" (project with the directions of earlier steps, then store the
-                       current one: OWM) | "code" (store the current direction first, then
-                       project, and divide P by its Frobenius norm, as ``GSPlugin.before_update``)
-                       | "none" (no projection: an ablation)
+                       current one: OWM) | "code" (the arithmetic of the authors' GSPlugin, below)
+                       | "none" (no projection: what the released code effectively does, see below)
     alpha_schedule     "constant" (alpha = projection_alpha throughout) | "code" (the code's decay within
                        each epoch: alpha = projection_alpha ** (1 + b / batches) at batch b, from 0.1
                        to 0.01 with the default)
@@ -42,9 +41,22 @@ Deliberate differences from the public code
 - The code's projection never fires: ``GSPlugin.before_update`` looks for a parameter named
   ``"module.weight"`` in ``fusion_module.fc_out.named_parameters()``, whose weight is named
   ``"weight"``. Here the projection is applied.
-- The code updates P with the *current* step's mean feature before projecting, and renormalises P
-  by its Frobenius norm; our default uses only earlier steps' directions (OWM, the paper's intent:
-  protect what was learnt from the other modalities). ``projection="code"`` gives the code's order.
+- ``projection="code"`` is the arithmetic ``GSPlugin.before_update`` would do if it fired
+  (``utils/utils.py`` lines 26-41 at commit ab6c184): nothing at the first step of the run
+  (``train_exp_counter != 0``, line 29; ``main.py`` counts every unimodal step, lines 437-454);
+  at every later step, with r the step's batch-mean feature as a column and k = P r (line 35),
+
+      P <- P - (k k^T) / (alpha + k r^T)      the division elementwise by the d x d matrix
+                                              alpha + k r^T (line 36: ``torch.mm(k, r)``)
+      P <- P / ||P||_F                         (lines 38-40)
+      dW <- dW P^T                             (line 41)
+
+  so P is updated with the *current* step's direction before the current gradient is projected,
+  and P is not symmetric after the first update whose k differs from r. This is not the
+  recursive-least-squares projector (whose denominator is the scalar alpha + r^T k): it keeps no
+  exact orthogonality to the stored directions, and an entry of alpha + k r^T near 0 makes P blow
+  up. Our default uses only earlier steps' directions with the scalar RLS denominator (OWM, the
+  paper's intent: protect what was learnt from the other modalities).
 - The code decays alpha within each epoch, alpha = 0.1 ** (1 + batch_index / len(loader)), from
   0.1 to 0.01 (``alpha_schedule="code"``); by default alpha is the constant ``projection_alpha``.
 - Per-sample entropy weights by default (the paper's description); the code's per-batch scalar
@@ -98,6 +110,14 @@ def update_projector(P: Tensor, r: Tensor, alpha: float) -> Tensor:
     return P - torch.outer(k, k) / (alpha + r @ k)
 
 
+def gsplugin_projector(P: Tensor, r: Tensor, alpha: float) -> Tensor:
+    """The authors' GSPlugin update: ``k = P r``, ``P - (k k^T) / (alpha + k r^T)`` elementwise, then
+    divided by its Frobenius norm. ``P: (d, d)``, ``r: (d,)``."""
+    k = P @ r
+    P = P - torch.outer(k, k) / (alpha + torch.outer(k, r))
+    return P / torch.linalg.matrix_norm(P)
+
+
 def entropy_weights(logits: Sequence[Tensor], mode: str = "sample") -> Tensor:
     """Fusion weights ``(n, B, 1)`` from unimodal logits ``(B, C)`` each: softmax over modalities of -entropy."""
     if mode == "sample":
@@ -142,15 +162,15 @@ class MLA(Method):
         return F.cross_entropy(self.head(feature), batch.labels)
 
     @torch.no_grad()
-    def project_head_gradient(self, direction: Tensor) -> None:
-        """Project ``head.weight.grad`` and store ``direction`` in P, in the order the option says."""
+    def project_head_gradient(self, direction: Tensor, first_step: bool = False) -> None:
+        """Project ``head.weight.grad`` and store ``direction`` in P, in the order the option says.
+        ``first_step``: the run's first step, which the code's GSPlugin skips."""
         mode, alpha = self.options.projection, self.current_alpha()
-        if mode == "none":
+        if mode == "none" or (mode == "code" and first_step):
             return
         grad = self.head.weight.grad
         if mode == "code":
-            P = update_projector(self.projector, direction, alpha)
-            self.projector.copy_(P / torch.linalg.matrix_norm(P))
+            self.projector.copy_(gsplugin_projector(self.projector, direction, alpha))
             if grad is not None:
                 grad.copy_(grad @ self.projector.T)
             return
@@ -159,7 +179,7 @@ class MLA(Method):
         self.projector.copy_(update_projector(self.projector, direction, alpha))
 
     def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
-        self.project_head_gradient(self._direction)
+        self.project_head_gradient(self._direction, first_step=epoch == 1 and self._steps_taken == 0)
         self._steps_taken += 1
 
     def logits_from_features(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:

@@ -15,14 +15,26 @@ and its discrepancy ratio against the others is rho_m = s_m / mean_{j != m} s_j 
 the paper's rho_a = s_a / s_v; for n > 2 each modality is compared with the mean confidence of the
 others: our generalisation, not in the paper). The dominant modality (rho_m > 1) gets the coefficient
 
-    paper  (Eq. 10):  k_m = 1 - tanh(alpha * relu(rho_m - 1))
-    code:             k_m = 1 - tanh(alpha * rho_m)           (``coefficient="code"``)
+    paper       k_m = 1 - tanh(alpha * rho_m)             (Eq. 10, and the released code)
+    early_code  k_m = 1 - tanh(alpha * relu(rho_m - 1))   (the code's first release)
 
-and every other modality k_m = 1. Between epochs ``modulation_starts`` and ``modulation_ends``
-(inclusive) the gradient of every parameter of encoder m is multiplied by k_m. OGM-GE (Eq. 11)
-adds Gaussian noise: g <- k_m g + N(0, std(g)^2), std taken per parameter tensor, of the gradient
-before modulation, as in the code (``parms.grad.std()``), on every modulated tensor of every
-modality (also those with k_m = 1).
+and every other modality k_m = 1. Sources of each form:
+- ``paper``: the authors quote their Eq. 10 in the code as "1 - tanh(alpha * rho_t_u), if
+  rho_t_u > 1; 1, else" (``main.py`` lines 112-117 at commit 343dc1d), a comment unchanged since
+  its first release (commit 65b81b1, lines 100-105); the released code computes exactly that,
+  ``1 - tanh(args.alpha * relu(ratio_v))`` with ratio_v > 1 (lines 119-124; relu is the identity
+  there). The paper's text itself was not retrievable from this project's search corpora; the
+  label rests on the authors' own quotation of it.
+- ``early_code``: the first release (commit 65b81b1, 2022-03-30, ``main.py`` lines 107-108)
+  computed ``1 - tanh(args.alpha * relu(ratio - 1))`` for both modalities (the weaker one gets
+  relu(...) = 0, so k = 1); commit a974f3c (2022-05-29) replaced it with the ``paper`` form. It is
+  continuous at rho = 1, where ``paper`` jumps from 1 to 1 - tanh(alpha).
+
+Between epochs ``modulation_starts`` and ``modulation_ends`` (inclusive) the gradient of every
+parameter of encoder m is multiplied by k_m. OGM-GE (Eq. 11) adds Gaussian noise:
+g <- k_m g + N(0, std(g)^2), std taken per parameter tensor, of the gradient before modulation, as
+in the code (``parms.grad.std()``), on every modulated tensor of every modality (also those with
+k_m = 1).
 
 Options (hyperparameters in one place)
     alpha              modulation strength; 0.1 is the README's "default modulation setting"
@@ -30,13 +42,12 @@ Options (hyperparameters in one place)
     modulation_starts  first epoch with modulation (1-based; the code's default 0 of 0-based)
     modulation_ends    last epoch with modulation; the code modulates epochs 0-50 of 100, the
                        first half, so our default is 10 of the default 20 epochs
-    coefficient        "paper" (rho - 1 inside tanh) | "code" (rho inside tanh)
+    coefficient        "paper" (rho inside tanh: Eq. 10 and the released code) |
+                       "early_code" (relu(rho - 1) inside tanh: the first release)
     modulate           "all" (every encoder parameter, as the paper says) | "conv" (only 4-D conv
                        weights, as the code does: ``len(parms.grad.size()) == 4``)
 
 Deliberate differences from the public code
-- ``coefficient="paper"`` by default: the code's 1 - tanh(alpha * rho) jumps from 1 to
-  1 - tanh(alpha) as rho crosses 1; the paper's Eq. 10 is continuous. The code's form is an option.
 - ``modulate="all"`` by default: the code touches only conv weights, which would leave MLP
   encoders (mfeat, synthetic) unmodulated. ``modulate="conv"`` reproduces the code.
 - At an exact tie (all rho = 1) nothing is modulated; the code modulates audio at ratio_v == 1.
@@ -58,7 +69,7 @@ from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
 from mmlib.methods.base import Method, register_method
 
-COEFFICIENT_FORMS = ("paper", "code")
+COEFFICIENT_FORMS = ("paper", "early_code")
 MODULATE_SCOPES = ("all", "conv")
 
 
@@ -87,8 +98,8 @@ def confidence_scores(unimodal_logits: dict[str, Tensor], labels: Tensor) -> dic
 
 
 def modulation_coefficients(scores: dict[str, float], alpha: float, form: str = "paper") -> dict[str, float]:
-    """k_m from confidences: 1 - tanh(alpha * relu(rho_m - 1)) ("paper") or 1 - tanh(alpha * rho_m)
-    ("code") where rho_m = s_m / mean of the others' s is above 1; else 1."""
+    """k_m from confidences: 1 - tanh(alpha * rho_m) ("paper", Eq. 10) or 1 - tanh(alpha * relu(rho_m - 1))
+    ("early_code") where rho_m = s_m / mean of the others' s is above 1; else 1."""
     if form not in COEFFICIENT_FORMS:
         raise ValueError(f"coefficient form must be one of {COEFFICIENT_FORMS}, got {form!r}")
     names = list(scores)
@@ -100,8 +111,8 @@ def modulation_coefficients(scores: dict[str, float], alpha: float, form: str = 
             continue
         rho = scores[m] / max(sum(others) / len(others), 1e-12)
         if rho > 1:
-            x = rho - 1.0 if form == "paper" else rho
-            coefficients[m] = 1.0 - float(torch.tanh(torch.tensor(alpha * max(x, 0.0))))
+            x = rho if form == "paper" else rho - 1.0
+            coefficients[m] = 1.0 - float(torch.tanh(torch.tensor(alpha * x)))
         else:
             coefficients[m] = 1.0
     return coefficients
