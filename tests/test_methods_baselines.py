@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import mmlib.train as train_module
+from mmlib.cli import build_parser, config_from_args
 from mmlib.data.base import Batch, MultimodalDataset
 from mmlib.methods import build_options, method_class, parse_methods
 from mmlib.methods.base import PassContext
@@ -318,8 +319,10 @@ def test_crmt_step_lengths_scale_with_the_run_as_the_authors_do():
         build("crmt", epochs=15, joint_epochs=15)
     with pytest.raises(ValueError, match="at least 2 epochs"):
         build("crmt", epochs=1)
-    with pytest.raises(ValueError, match="crmt: joint_epochs=None scales step 1 to the run's length, which is unknown here"):
+    with pytest.raises(ValueError, match="crmt: joint_epochs=0 scales step 1 to the run's length, which is unknown here"):
         build("crmt", epochs=None)
+    assert config_from_args(build_parser().parse_args(["--method", "crmt", "--joint-epochs", "5"]), build_parser()).method_options[
+        "joint_epochs"] == 5
 
 
 def test_crmt_second_step_runs_in_a_15_epoch_run_and_changes_only_the_scales():

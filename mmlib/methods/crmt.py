@@ -43,8 +43,8 @@ alone. Here both modalities' constants are estimated, each class's gradient on i
 
 Options
     rho             weight of the margin regulariser (the code's configs: 2.0)
-    joint_epochs    epochs of step 1 (E1); None (default) scales it to the run's length as above.
-                    An explicit value must leave at least one epoch for step 2.
+    joint_epochs    epochs of step 1 (E1); 0 (default) scales it to the run's length as above.
+                    A positive value must leave at least one epoch of the run for step 2.
     orthogonalize   "full" (rows of each W~_m orthonormal: the paper) | "rows" (the code:
                     ``OWNNorm(norm_groups=outdim)`` whitens each row on its own, i.e. only centres
                     and normalises rows, which are then *not* mutually orthogonal)
@@ -90,14 +90,14 @@ class CRMTOptions:
     """CRMT: margin weight rho, the length of step 1 and the orthogonalisation."""
 
     rho: float = 2.0
-    joint_epochs: int | None = None
+    joint_epochs: int = 0
     orthogonalize: str = "full"
 
     def __post_init__(self) -> None:
         if self.orthogonalize not in ORTHOGONALIZE:
             raise ValueError(f"crmt: orthogonalize={self.orthogonalize!r} is not valid; choose one of {ORTHOGONALIZE}")
-        if self.joint_epochs is not None and self.joint_epochs < 1:
-            raise ValueError(f"crmt: joint_epochs must be >= 1 (or None: scaled to the run), got {self.joint_epochs}")
+        if self.joint_epochs < 0:
+            raise ValueError(f"crmt: joint_epochs must be >= 1 (or 0: scaled to the run's length), got {self.joint_epochs}")
 
 
 def joint_epochs_for(epochs: int) -> int:
@@ -147,16 +147,16 @@ class CRMT(Method):
         """E1 from the option, or scaled to the run's length; a run must leave room for step 2."""
         given, epochs = self.options.joint_epochs, self.epochs
         if epochs is None:
-            if given is None:
-                raise ValueError("crmt: joint_epochs=None scales step 1 to the run's length, which is unknown here; "
+            if given == 0:
+                raise ValueError("crmt: joint_epochs=0 scales step 1 to the run's length, which is unknown here; "
                                  "build the model with epochs=... or set joint_epochs")
             return given
         scaled = joint_epochs_for(epochs)
-        if given is None:
+        if given == 0:
             return scaled
         if given >= epochs:
             raise ValueError(f"crmt: joint_epochs={given} leaves no epoch of the {epochs}-epoch run for step 2; "
-                             f"use at most {epochs - 1}, or None to scale it as the authors do ({scaled} here)")
+                             f"use at most {epochs - 1}, or 0 to scale it as the authors do ({scaled} here)")
         return given
 
     # ---- model -------------------------------------------------------------------------------
