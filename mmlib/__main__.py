@@ -20,6 +20,10 @@ COMMANDS = {
     "doctor": "mmlib.doctor",
 }
 
+# A wrong option, file or folder: every message raised for one names what was wrong and what to
+# do, so the user gets that one line and exit status 2. Any other exception is a bug: traceback.
+USER_ERRORS = (ValueError, OSError)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -30,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"mmlib: unknown command {command!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
         return 2
-    return int(importlib.import_module(COMMANDS[command]).main(rest) or 0)
+    try:
+        return int(importlib.import_module(COMMANDS[command]).main(rest) or 0)
+    except USER_ERRORS as error:
+        print(f"mmlib {command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from mmlib.data import available_datasets, dataset_options
 from mmlib.methods import available_methods, method_class
-from mmlib.train import TrainConfig, train
+from mmlib.train import TrainConfig, checkpoint_path, train
+
+USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS]  (--help lists every option)"
 
 
 def _parse_bool(text: str) -> bool:
@@ -47,7 +50,11 @@ def typed_data_options(dataset: str, pairs: list[tuple[str, str]]) -> dict:
         if key not in defaults:
             raise ValueError(f"dataset {dataset!r} has no option {key!r}; valid options are {sorted(defaults)}")
         default = defaults[key]
-        typed[key] = _typed(default)(value) if isinstance(default, (bool, int, float)) else value
+        try:
+            typed[key] = _typed(default)(value) if isinstance(default, (bool, int, float)) else value
+        except (ValueError, argparse.ArgumentTypeError):
+            raise ValueError(f"--data {key}={value}: option {key!r} of dataset {dataset!r} expects "
+                             f"{type(default).__name__} (default {default!r}), got {value!r}") from None
     return typed
 
 
@@ -61,7 +68,7 @@ def method_option_owners() -> dict[str, list[str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0], usage=USAGE)
     defaults = TrainConfig()
     parser.add_argument("--dataset", default=defaults.dataset, choices=available_datasets())
     parser.add_argument("--modalities", default=None, help="comma-separated modality names, e.g. fou,mor (default: the dataset's)")
@@ -109,11 +116,24 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                        method=args.method, method_options=method_options, **{k: getattr(args, k) for k in fields})
 
 
+def check_resumable(config: TrainConfig, checkpoint_dir: str) -> None:
+    """``--resume`` needs a checkpoint of exactly this config; say which ones the folder holds otherwise."""
+    path = checkpoint_path(checkpoint_dir, config)
+    if path.exists():
+        return
+    same_run = sorted(p.name for p in Path(checkpoint_dir).glob(f"{config.method}-{config.dataset}-s{config.seed}-*.ckpt"))
+    others = f"; it holds {', '.join(same_run)} of {config.method} on {config.dataset} seed {config.seed} with other options" if same_run else ""
+    raise ValueError(f"--resume: no checkpoint of this config in {checkpoint_dir} (expected {path.name}){others}; "
+                     f"give the options of the interrupted run, or drop --resume to start at epoch 1")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args, parser)
+        if args.resume:
+            check_resumable(config, args.checkpoint_dir)
         record = train(config, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                        resume=args.resume, progress=not args.quiet, force=args.force)
     except (ValueError, TypeError, FileNotFoundError) as error:

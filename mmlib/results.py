@@ -3,7 +3,10 @@
 A record holds the full config, the seed, the dataset's split identity, per-epoch metrics, final
 test metrics, the git commit, library versions, the device and the wall time. Tables and figures
 in the book are built from records only. Records are written atomically and never overwritten:
-``save_record`` refuses an existing name; a forced rerun is stored beside the first as ``-2``, ``-3``.
+``save_record`` writes a uniquely named temporary file (mode per the umask) and links it to its
+name, refusing an existing one; a forced rerun is stored beside the first as ``-2``, ``-3``. The
+reader knows only the names it writes (``RUNID.json``, ``RUNID-K.json``), ignores any other file
+(a ``RUNID-backup.json`` beside a record), and names the file of any record it cannot use.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+
+RECORD_NAME = re.compile(r"^(?P<run_id>.+-s\d+-[0-9a-f]{12})(?:-(?P<copy>\d+))?\.json$")  # RUNID.json, RUNID-K.json
+RECORD_FIELDS = ("run_id", "config", "modalities", "history", "best_epoch", "test")
 
 
 def environment_info(device: str) -> dict:
@@ -39,8 +46,44 @@ def environment_info(device: str) -> dict:
         "numpy": numpy.__version__,
         "device": device,
         "gpu": gpu,
+        "cpu_threads": torch.get_num_threads(),  # CPU results are bitwise reproducible at equal thread counts
         "platform": platform.platform(),
     }
+
+
+def file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open(path, "w")`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temporary_file(directory: str | Path, name: str) -> tuple[int, str]:
+    """A new file in ``directory`` under a name no other process can hold (``.NAME.XXXXXXXX.tmp``).
+
+    Returns ``(fd, path)``; the mode respects the umask. Every record and checkpoint is written to
+    one of these and then moved to its name, so two processes never write the same file.
+    """
+    fd, path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode())
+    return fd, path
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path``, created when missing and proven writable before any work is done; else a clear error."""
+    if str(path) == "":
+        raise ValueError(f"{what} is empty; give a folder (e.g. results/cli)")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = temporary_file(path, "write-test")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"{what} {path} is not a writable folder ({error.strerror}); choose another or fix its permissions") from None
+    return path
 
 
 def save_record(record: dict, directory: str | Path, name: str | None = None) -> Path:
@@ -48,7 +91,7 @@ def save_record(record: dict, directory: str | Path, name: str | None = None) ->
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name or record['run_id']}.json"
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    fd, tmp = temporary_file(directory, path.name)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(record, handle, indent=1, sort_keys=True)
@@ -70,25 +113,69 @@ def next_free_name(directory: str | Path, run_id: str) -> str:
     return f"{run_id}-{k}"
 
 
+def store_run(record: dict, directory: str | Path, force: bool = False) -> dict:
+    """Store a finished run as ``RUNID.json`` and return the record the store now holds for it.
+
+    When another process stored the same config first, its record is kept and returned (the same
+    config and seed give the same numbers at equal CPU thread counts). With ``force`` the record is
+    stored beside earlier ones as ``RUNID-2.json``, ``RUNID-3.json``, ...
+    """
+    while True:
+        name = next_free_name(directory, record["run_id"]) if force else record["run_id"]
+        try:
+            save_record(record, directory, name)
+            return record
+        except FileExistsError:
+            if not force:
+                return find_record(directory, record["run_id"])
+
+
+def read_record(path: str | Path) -> dict:
+    """One stored record; a record that is not valid JSON or lacks a field is an error naming its file."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"record {path} is not valid JSON ({error}); it was cut short or edited: "
+                         f"delete it to train that run again, or restore it") from None
+    check_record(record, f"record {path}")
+    return record
+
+
+def check_record(record: dict, what: str) -> None:
+    """Raise when ``record`` lacks a field of a finished run (``test``, ``history``, ...)."""
+    missing = [key for key in RECORD_FIELDS if key not in record]
+    if missing:
+        raise ValueError(f"{what} lacks {', '.join(map(repr, missing))}: it is not a finished run's record; "
+                         f"delete it to train that run again, or move it out of the results folder")
+
+
+def record_paths(directory: str | Path, run_id: str | None = None) -> list[Path]:
+    """The record files in ``directory`` (of ``run_id`` only, when given), each run's copies in the order stored."""
+    found = []
+    for path in Path(directory).glob("*.json"):
+        match = RECORD_NAME.match(path.name)
+        if match and run_id in (None, match["run_id"]):
+            found.append((match["run_id"], int(match["copy"] or 1), path))
+    return [path for _, _, path in sorted(found)]
+
+
 def find_record(directory: str | Path, run_id: str) -> dict | None:
     """The newest stored record of ``run_id`` (a forced rerun supersedes the first), or None."""
-    directory = Path(directory)
-    candidates = [directory / f"{run_id}.json"] + sorted(
-        directory.glob(f"{run_id}-*.json"), key=lambda p: int(p.stem.rsplit("-", 1)[1])
-    )
-    existing = [p for p in candidates if p.exists()]
-    return json.loads(existing[-1].read_text()) if existing else None
+    paths = record_paths(directory, run_id)
+    return read_record(paths[-1]) if paths else None
 
 
 def load_records(directory: str | Path) -> list[dict]:
-    """Every record in ``directory`` (recursively), oldest first by file name."""
-    return [json.loads(p.read_text()) for p in sorted(Path(directory).rglob("*.json"))]
+    """Every record in ``directory`` and its subfolders, by run id and copy; other files are ignored."""
+    folders = [Path(directory)] + sorted(p for p in Path(directory).rglob("*") if p.is_dir())
+    return [read_record(path) for folder in folders for path in record_paths(folder)]
 
 
 def records_frame(records: Iterable[dict]) -> pd.DataFrame:
     """One row per run: config columns, method options, and final test metrics (wide)."""
     rows = []
     for r in records:
+        check_record(r, f"record {r.get('run_id')}")
         cfg, test = r["config"], r["test"]
         row = {
             "run_id": r["run_id"], "method": cfg["method"], "dataset": cfg["dataset"],

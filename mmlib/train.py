@@ -23,6 +23,13 @@ CPU threads: the book's models are small, and on a few shared cores extra thread
 (measured on the 2-core CI machine under load: 5 mfeat epochs took 2.3 s on one thread and 14.7 s
 on two, and the linear probes 56 s instead of 1 s). CPU runs therefore use ``MMLIB_CPU_THREADS``
 threads (default 1) for torch and for the BLAS behind scikit-learn; raise it for ResNets on a big CPU.
+The count is recorded in the record's environment: CPU results are bitwise reproducible at equal
+thread counts only (the order of floating-point sums depends on it).
+
+Failing well: the results and checkpoint folders are checked (created, writable) before training;
+a loss that is not finite stops the run naming the epoch, and nothing is stored; checkpoints are
+written to a uniquely named file and moved onto their name, so two processes training the same
+config never share a file, and the second to finish returns the record the first stored.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from mmlib.data.registry import dataset_options
 from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
-from mmlib.results import environment_info, find_record, next_free_name, save_record
+from mmlib.results import environment_info, find_record, store_run, temporary_file, writable_folder
 
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("best", "smoothed")
@@ -100,9 +107,29 @@ class TrainConfig:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``; a clear error otherwise."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        resolved = None
+    if resolved is None or resolved.type not in {"cpu", "cuda"}:
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (resolved.index or 0) >= count:
+            raise ValueError(f"device {device!r} asked for, but torch sees {count} GPU(s) (torch {torch.__version__}, "
+                             f"CUDA build {torch.version.cuda}); use device cpu or auto")
+    return resolved
+
+
+def cpu_thread_count() -> int:
+    """``MMLIB_CPU_THREADS`` (default 1): a positive whole number, else a clear error."""
+    text = os.environ.get("MMLIB_CPU_THREADS", "1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"MMLIB_CPU_THREADS must be a positive whole number of CPU threads, got {text!r}; unset it for 1")
+    return int(text)
 
 
 @contextlib.contextmanager
@@ -113,7 +140,7 @@ def cpu_threads(device: torch.device):
         return
     from threadpoolctl import threadpool_limits
 
-    threads = int(os.environ.get("MMLIB_CPU_THREADS", "1"))
+    threads = cpu_thread_count()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -134,10 +161,10 @@ def seed_everything(seed: int) -> None:
 def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
     """The dataset of ``config``, restricted to ``config.modalities`` (validated against the dataset)."""
     options = dict(config.dataset_options)
-    if config.modalities and "modalities" in dataset_options(config.dataset):
+    if config.modalities is not None and "modalities" in dataset_options(config.dataset):
         options["modalities"] = config.modalities
     dataset = load_dataset(config.dataset, **options)
-    if config.modalities:
+    if config.modalities is not None:
         dataset = dataset.select(check_modalities(config.modalities, dataset.modalities, what=f"dataset {config.dataset!r}"))
     return dataset
 
@@ -222,17 +249,36 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     is continued. ``stop_after_epoch`` ends the call after that epoch's checkpoint and returns None
     (what a killed run leaves behind). With a stored record and no ``force``, that record is returned.
     """
+    results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
+    checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
         stored = find_record(results_dir, config.run_id)
         if stored is not None:
             return stored
     device = resolve_device(config.device)
     with cpu_threads(device):
-        return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch)
+        return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force)
+
+
+def checkpoint_path(checkpoint_dir: str | Path, config: TrainConfig) -> Path:
+    """Where the checkpoint of ``config`` is kept in ``checkpoint_dir``."""
+    return Path(checkpoint_dir) / f"{config.run_id}.ckpt"
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` into a uniquely named file beside ``path``, then moved onto ``path``."""
+    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_dir, resume: bool, progress: bool,
-           stop_after_epoch: int | None) -> dict | None:
+           stop_after_epoch: int | None, force: bool) -> dict | None:
     seed_everything(config.seed)
     dataset = load_config_dataset(config)
     model = build_model(config, dataset).to(device)
@@ -241,7 +287,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
     history: list[dict] = []
     best: dict[str, Any] = {"epoch": 0, "acc": -1.0, "state": None}
     elapsed = 0.0
-    checkpoint = Path(checkpoint_dir) / f"{config.run_id}.ckpt" if checkpoint_dir else None
+    checkpoint = checkpoint_path(checkpoint_dir, config) if checkpoint_dir is not None else None
     if resume and checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(saved["model"])
@@ -251,6 +297,9 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
     start = time.perf_counter() - elapsed
     for epoch in range(len(history) + 1, config.epochs + 1):
         train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress)
+        if not np.isfinite(train_loss):
+            raise ValueError(f"training loss became {train_loss} in epoch {epoch} of {config.run_id}; the run is stopped "
+                             f"and no record is stored (lower the learning rate, now {config.lr}, or check the data for NaN or inf)")
         described = model.describe_epoch()
         validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
         model.end_epoch(epoch, validation)
@@ -259,11 +308,9 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if score is not None and score > best["acc"]:
             best = {"epoch": epoch, "acc": score, "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(shuffle),
-                        "history": history, "best": best, "elapsed": time.perf_counter() - start, "config": dataclasses.asdict(config)}, tmp)
-            os.replace(tmp, checkpoint)
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(shuffle),
+                                         "history": history, "best": best, "elapsed": time.perf_counter() - start,
+                                         "config": dataclasses.asdict(config)})
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < config.epochs:
             return None
     model.load_state_dict(best["state"])
@@ -275,6 +322,10 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
         "environment": environment_info(str(device)),
     }
-    if results_dir is not None:
-        save_record(record, results_dir, next_free_name(results_dir, config.run_id))
-    return record
+    if results_dir is None:
+        return record
+    try:
+        return store_run(record, results_dir, force)
+    except OSError as error:
+        kept = f"; checkpoint {checkpoint} holds every epoch: fix the folder and rerun with resume to store it" if checkpoint else ""
+        raise OSError(f"cannot store the record of {config.run_id} in {results_dir} ({error.strerror or error}){kept}") from None

@@ -19,7 +19,7 @@ import torch
 from mmlib.benchmarks.inputs import random_dataset
 from mmlib.evaluate import encode_split, subset_correct
 from mmlib.fusion import chain
-from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset
+from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset, resolve_device
 
 INPUTS = ("mfeat", "spectrogram")
 FOUR_CLASSES = ("0", "1", "2", "3")  # random inputs: only the cost matters
@@ -53,7 +53,7 @@ def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3,
     else:
         raise ValueError(f"unknown input kind {kind!r}; choose mfeat, spectrogram or vector")
     args = argparse.Namespace(batch_size=batch_size, repeats=repeats)
-    device = torch.device(device)
+    device = resolve_device(device)
     model = build_model(config, dataset).to(device).eval()
 
     @torch.no_grad()
