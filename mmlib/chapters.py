@@ -13,7 +13,12 @@ refuses it instead and lists the valid names with their defaults, so a typo neve
 the defaults. Values given as text (``-p epochs 5``) are read the way papermill's command line
 reads them (``True``/``False``/``None``, ints, floats, otherwise text) and then coerced to the
 type of the default: a string parameter stays a string (``-p noise 2`` is ``"2"``), a float
-parameter accepts ``5``.
+parameter accepts ``5``; counts (``seeds``, ``epochs``, ...) below their smallest sensible value are refused.
+
+A chapter runs into a uniquely named hidden notebook beside its published one and replaces
+``book/chapters/NAME.ipynb`` only when every cell succeeded. A chapter that fails, is killed or
+interrupted leaves the last good notebook in place, its own copy as ``NAME.failed.ipynb`` (outside
+the book's table of contents), and a few lines naming the failing cell and the error.
 """
 
 from __future__ import annotations
@@ -50,8 +55,16 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "book" / "chapters"
 
 
+# Count parameters a chapter may declare, and the smallest value that means something.
+AT_LEAST = {"seeds": 1, "split_seeds": 1, "epochs": 1, "repeats": 1}
+
+
 class ChapterError(ValueError):
     """A chapter name or parameter that cannot be run; the message says what is valid."""
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter whose execution stopped; the message names the cell, the error and the failed copy."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,11 @@ def check_parameters(name: str, declared: dict[str, Parameter], given: dict[str,
             f"chapter {name!r} has no parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; valid parameters "
             f"(with defaults) are:\n  {valid}"
         )
-    return {key: coerce(declared[key], value) for key, value in given.items()}
+    checked = {key: coerce(declared[key], value) for key, value in given.items()}
+    for key, value in checked.items():
+        if key in AT_LEAST and value < AT_LEAST[key]:
+            raise ChapterError(f"chapter {name!r}: parameter {key!r} must be at least {AT_LEAST[key]}, got {value!r}")
+    return checked
 
 
 def _venv_kernel_path() -> str:
@@ -210,14 +227,20 @@ def run_chapter(
     Unknown parameter names raise :class:`ChapterError` before anything runs. The notebook runs
     with its working directory at ``cwd`` (the repository root), so its relative paths
     (``results/...``, ``book/figures/...``) mean the same from ``make`` and from Python.
-    Returns the path of the executed notebook.
+    Returns the path of the executed notebook. A failure raises :class:`ChapterFailed` and leaves
+    ``OUTPUT_DIR/NAME.ipynb`` as it was (an interrupt is re-raised after the same cleanup).
     """
     import papermill
+
+    from mmlib.results import file_mode
 
     nb = read_notebook(name, Path(notebook_dir))
     checked = check_parameters(name, parameters_of(nb), dict(parameters or {}))
     output = Path(output_dir) / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{name}-", suffix=".ipynb")
+    os.close(fd)
+    os.chmod(partial, file_mode())
     os.environ.setdefault("TQDM_DISABLE", "1")
     kernels = _venv_kernel_path()
     existing = os.environ.get("JUPYTER_PATH", "")
@@ -229,15 +252,43 @@ def run_chapter(
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         papermill.execute_notebook(
-            nb, str(output), parameters=checked, kernel_name="python3", language="python",
+            nb, partial, parameters=checked, kernel_name="python3", language="python",
             cwd=str(cwd), log_output=log_output, progress_bar=progress_bar,
         )
+    except BaseException as error:
+        os.replace(partial, failed_path(output))
+        if not isinstance(error, Exception):
+            raise
+        raise ChapterFailed(describe_failure(name, error, output)) from None
     finally:
         if saved_backend is None:
             os.environ.pop("MPLBACKEND", None)
         else:
             os.environ["MPLBACKEND"] = saved_backend
+    os.replace(partial, output)
     return output
+
+
+def failed_path(output: Path) -> Path:
+    """Where the executed copy of a failed chapter is kept, beside its published notebook."""
+    return output.with_name(f"{output.stem}.failed.ipynb")
+
+
+def describe_failure(name: str, error: BaseException, output: Path) -> str:
+    """A few lines: the failing cell and its error, where the failed copy is, what the book still shows."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(error, PapermillExecutionError):
+        first_line = next((line for line in error.source.splitlines() if line.strip()), "")
+        evalue = (error.evalue.strip().splitlines() or [""])[0]
+        what = f"failed in cell {error.cell_index} (`{first_line.strip()[:80]}`): {error.ename}: {evalue}"
+    elif isinstance(error, KeyboardInterrupt):
+        what = "was interrupted"
+    else:
+        what = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or ['(no message)'])[0]}"
+    kept = (f"{output} still holds the last good run" if output.exists()
+            else f"no good run of it exists yet ({output} was never written)")
+    return f"chapter {name} {what}\n  the executed copy with the error: {failed_path(output)}\n  {kept}"
 
 
 def glued_values(notebook: Path | str) -> dict[str, Any]:
@@ -307,11 +358,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 params = given
             start = time.perf_counter()
             print(f"chapter {name}: running notebooks/{name}.py {params or ''}".rstrip(), flush=True)
-            output = run_chapter(name, params, output_dir=args.output_dir, log_output=args.log_output)
+            try:
+                output = run_chapter(name, params, output_dir=args.output_dir, log_output=args.log_output)
+            except KeyboardInterrupt:
+                print(describe_failure(name, KeyboardInterrupt(), Path(args.output_dir) / f"{name}.ipynb"), file=sys.stderr)
+                return 130
             print(f"chapter {name}: wrote {output} in {time.perf_counter() - start:.0f} s", flush=True)
     except ChapterError as error:
         print(f"mmlib chapter: {error}", file=sys.stderr)
         return 2
+    except ChapterFailed as error:
+        print(f"mmlib {error}", file=sys.stderr)
+        return 1
     return 0
 
 
