@@ -8,6 +8,7 @@ a fixed train / val / test split. Training never sees files, only :class:`Batch`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
@@ -181,10 +182,9 @@ def stratified_split(
 ) -> dict[str, np.ndarray]:
     """Disjoint train / val / test index arrays with every class in the same proportion in each.
 
-    Deterministic: the same labels, fractions and seed give the same indices.
+    Deterministic: the same labels, fractions and seed give the same indices. Too few samples for
+    that is an error that says how many are needed.
     """
-    from sklearn.model_selection import train_test_split
-
     for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < frac < 1.0:
             raise ValueError(f"{name} must lie in (0, 1), got {frac}")
@@ -193,11 +193,36 @@ def stratified_split(
             f"val_fraction + test_fraction must be below 1 to leave training data, got {val_fraction + test_fraction}"
         )
     labels = np.asarray(labels)
+    try:
+        return _stratified_split(labels, val_fraction, test_fraction, seed)
+    except ValueError:
+        pass  # scikit-learn's wording names its own parameters; say what the data needs instead
+    classes, counts = np.unique(labels, return_counts=True)
+    needed = next(n for n in itertools.count(len(classes)) if _stratifiable(n, len(classes), val_fraction, test_fraction))
+    raise ValueError(
+        f"a stratified split of {len(labels)} samples into {val_fraction:.0%} validation and {test_fraction:.0%} test "
+        f"needs at least {needed} samples spread evenly over the {len(classes)} classes (about {-(-needed // len(classes))} "
+        f"each), so that every split holds every class; the smallest class here has {counts.min()}: add samples or raise the fractions"
+    )
+
+
+def _stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
     all_idx = np.arange(len(labels))
     rest, test = train_test_split(all_idx, test_size=test_fraction, stratify=labels, random_state=seed)
     val_share = val_fraction / (1.0 - test_fraction)
     train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=seed + 1)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _stratifiable(num_samples: int, num_classes: int, val_fraction: float, test_fraction: float) -> bool:
+    """Whether ``num_samples`` spread evenly over ``num_classes`` can be split with every class in every split."""
+    try:
+        _stratified_split(np.arange(num_samples) % num_classes, val_fraction, test_fraction, 0)
+    except ValueError:
+        return False
+    return True
 
 
 def missing_modality_mask(num_samples: int, num_modalities: int, rate: float, seed: int) -> np.ndarray:

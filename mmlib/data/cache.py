@@ -10,8 +10,11 @@ A cache is a folder::
 
 While :func:`build_cache` runs, each sample's arrays go straight into preallocated ``.npy``
 memory maps (``np.lib.format.open_memmap``) and ``progress.json`` records which samples are done,
-so an interrupted preparation resumes where it stopped. The manifest is written only when every
-sample is done; :func:`load_cache` refuses a folder without it. A complete cache is never
+so an interrupted preparation resumes where it stopped (``progress.json`` is written before the
+first sample, so even a preparation killed at once resumes). The manifest is written only when
+every sample is done; :func:`load_cache` refuses a folder without it, and checks what the manifest
+claims against the arrays: splits disjoint and in range, labels among the classes, array shapes and
+dtypes as listed, and the fingerprint recomputed from the samples and splits. A complete cache is never
 overwritten. Writing is deterministic: the same raw files and parameters give byte-identical
 ``.npy`` files, whether or not the run was interrupted.
 
@@ -70,14 +73,19 @@ class Plan:
     @property
     def fingerprint(self) -> str:
         """sha256 of what determines the cache's bytes: dataset, parameters, samples, shapes."""
-        content = {
-            "dataset": self.dataset,
-            "params": self.params,
-            "modalities": {m: [list(s), d] for m, (s, d) in self.modalities.items()},
-            "samples": [[s.id, s.label] for s in self.samples],
-            "splits": {k: np.asarray(v).tolist() for k, v in self.splits.items()},
-        }
-        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+        return fingerprint(self.dataset, self.params, self.modalities, [[s.id, s.label] for s in self.samples], self.splits)
+
+
+def fingerprint(dataset: str, params: dict, modalities: dict, samples: list[list], splits: dict) -> str:
+    """sha256 of a cache's dataset, parameters, ``{modality: (shape, dtype)}``, ``[id, label]`` samples and splits."""
+    content = {
+        "dataset": dataset,
+        "params": params,
+        "modalities": {m: [list(s), d] for m, (s, d) in modalities.items()},
+        "samples": samples,
+        "splits": {k: sorted(np.asarray(v).tolist()) for k, v in splits.items()},
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def file_record(path: Path, root: Path) -> dict:
@@ -151,7 +159,7 @@ def build_cache(plan: Plan, out: str | Path, skip_bad: bool = False, progress: b
 def _open_progress(plan: Plan, out: Path) -> dict:
     path = out / PROGRESS
     if path.exists():
-        state = json.loads(path.read_text())
+        state = _read_json(path, "progress file", f"delete {out} and prepare it again")
         if state["fingerprint"] != plan.fingerprint:
             raise ValueError(
                 f"{out} holds an unfinished cache prepared with other samples or parameters; rerun prepare "
@@ -161,7 +169,9 @@ def _open_progress(plan: Plan, out: Path) -> dict:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not a cache being prepared; choose a new or empty --out folder")
     out.mkdir(parents=True, exist_ok=True)
-    return {"fingerprint": plan.fingerprint, "num_samples": len(plan.samples), "done": [], "bad": [], "sources": {}}
+    state = {"fingerprint": plan.fingerprint, "num_samples": len(plan.samples), "done": [], "bad": [], "sources": {}}
+    _save_progress(out, {}, state)  # from now on the folder is a cache being prepared, resumable
+    return state
 
 
 def _open_arrays(plan: Plan, out: Path, fresh: bool) -> dict[str, np.memmap]:
@@ -185,6 +195,8 @@ def _save_progress(out: Path, arrays: dict[str, np.memmap], state: dict) -> None
 
 
 def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) -> None:
+    split_of = {int(i): s for s in SPLITS for i in plan.splits[s]}
+    state["bad"] = [{**b, "label": plan.samples[b["index"]].label, "split": split_of[b["index"]]} for b in state["bad"]]
     bad = {b["index"] for b in state["bad"]}
     keep = np.array([i for i in range(len(plan.samples)) if i not in bad], dtype=np.int64)
     new_index = np.full(len(plan.samples), -1, dtype=np.int64)
@@ -221,14 +233,25 @@ def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) 
     (out / PROGRESS).unlink()
 
 
+MANIFEST_FIELDS = ("dataset", "num_samples", "modalities", "classes", "sample_ids", "splits", "params", "fingerprint", "bad")
+REPREPARE = "prepare it again into a new folder (python -m mmlib prepare DATASET --root RAW --out NEW)"
+
+
+def _read_json(path: Path, what: str, fix: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what} {path} is not valid JSON ({error}); it was cut short or edited: {fix}") from None
+
+
 def read_manifest(path: str | Path) -> dict:
-    """The manifest of a complete cache; a clear error for an unfinished or missing one."""
+    """The manifest of a complete cache; a clear error for an unfinished, missing or damaged one."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
         progress = path / PROGRESS
         if progress.exists():
-            state = json.loads(progress.read_text())
+            state = _read_json(progress, "progress file", f"delete {path} and prepare it again")
             done = len(state["done"]) + len(state["bad"])
             raise ValueError(
                 f"cache {path} is incomplete ({done} of {state['num_samples']} samples); rerun prepare to finish it"
@@ -237,9 +260,12 @@ def read_manifest(path: str | Path) -> dict:
             f"{path} is not a tensor cache (no {MANIFEST}); make one with "
             f"`python -m mmlib prepare DATASET --root RAW --out {path}` (see data/README.md)"
         )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _read_json(manifest_path, "cache manifest", REPREPARE)
     if manifest.get("complete") is not True:
         raise ValueError(f"cache {path} is incomplete; rerun prepare to finish it")
+    missing = [key for key in MANIFEST_FIELDS if key not in manifest]
+    if missing:
+        raise ValueError(f"cache manifest {manifest_path} lacks {', '.join(map(repr, missing))}; it was edited or damaged: {REPREPARE}")
     return manifest
 
 
@@ -251,11 +277,72 @@ def load_cache(path: str | Path, modalities: Sequence[str] | str | None = None, 
         raise ValueError(f"cache {path} holds dataset {manifest['dataset']!r}, not {expect!r}; pass the cache made for {expect!r}")
     available = list(manifest["modalities"])
     chosen = check_modalities(modalities, available, what=f"cache {path}") if modalities else tuple(available)
-    inputs = {m: np.load(path / f"{m}.npy", mmap_mode="r") for m in chosen}
-    labels = np.load(path / "labels.npy")
-    splits = {s: np.asarray(manifest["splits"][s], dtype=np.int64) for s in SPLITS}
+    inputs = {m: _load_array(path, f"{m}.npy", mmap_mode="r") for m in chosen}
+    labels = _load_array(path, "labels.npy")
+    splits = {s: np.asarray(manifest["splits"].get(s, []), dtype=np.int64) for s in SPLITS}
+    check_cache(path, manifest, inputs, labels, splits)
     params = {**manifest["params"], "fingerprint": manifest["fingerprint"], "modalities": list(chosen)}
     return MultimodalDataset(manifest["dataset"], chosen, inputs, labels, tuple(manifest["classes"]), splits, params)
+
+
+def _load_array(path: Path, name: str, mmap_mode: str | None = None) -> np.ndarray:
+    try:
+        return np.load(path / name, mmap_mode=mmap_mode)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"cache {path} has no {name}, which its manifest lists; {REPREPARE}") from None
+    except ValueError as error:
+        raise ValueError(f"cache file {path / name} cannot be read ({error}); it was cut short or damaged: {REPREPARE}") from None
+
+
+def check_cache(path: Path, manifest: dict, inputs: dict[str, np.ndarray], labels: np.ndarray, splits: dict[str, np.ndarray]) -> None:
+    """Refuse a cache whose arrays, labels or splits disagree with its manifest (each error names the file)."""
+    n, where = manifest["num_samples"], path / MANIFEST
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"cache file {path / 'labels.npy'} holds {labels.dtype} labels of shape {labels.shape}, expected ({n},) "
+                         f"integers as {where} says; {REPREPARE}")
+    outside = labels[(labels < 0) | (labels >= len(manifest["classes"]))]
+    if len(outside):
+        raise ValueError(f"cache file {path / 'labels.npy'} holds label {outside[0]}, outside the {len(manifest['classes'])} "
+                         f"classes of {where}; {REPREPARE}")
+    for m, array in inputs.items():
+        expected = (n, *manifest["modalities"][m]["shape"])
+        if array.shape != expected or array.dtype != np.dtype(manifest["modalities"][m]["dtype"]):
+            raise ValueError(f"cache file {path / f'{m}.npy'} holds {array.dtype} {array.shape}, but {where} lists modality {m!r} "
+                             f"as {manifest['modalities'][m]['dtype']} {expected}; {REPREPARE}")
+    seen: dict[int, str] = {}
+    for s, index in splits.items():
+        outside = index[(index < 0) | (index >= n)]
+        if len(outside):
+            raise ValueError(f"cache manifest {where}: split {s!r} names sample {outside[0]}, outside 0..{n - 1}; {REPREPARE}")
+        for i in index.tolist():
+            if i in seen:
+                raise ValueError(f"cache manifest {where}: sample {i} is in split {seen[i]!r} and in {s!r}; splits must be disjoint "
+                                 f"(test data would leak into training): {REPREPARE}")
+            seen[i] = s
+    if len(manifest["sample_ids"]) != n:
+        raise ValueError(f"cache manifest {where} lists {len(manifest['sample_ids'])} sample ids for {n} samples; {REPREPARE}")
+    if _manifest_fingerprint(path, manifest, labels) != manifest["fingerprint"]:
+        raise ValueError(f"cache manifest {where} does not match its fingerprint: its samples, labels, splits or parameters were "
+                         f"changed after preparation; {REPREPARE}")
+
+
+def _manifest_fingerprint(path: Path, manifest: dict, labels: np.ndarray) -> str:
+    """The fingerprint of the plan that made the cache, rebuilt from the manifest (skipped samples included)."""
+    bad = manifest["bad"]
+    if any("label" not in b or "split" not in b for b in bad):
+        raise ValueError(f"cache manifest {path / MANIFEST} lists skipped samples without their label and split (an older "
+                         f"mmlib wrote it), so its fingerprint cannot be checked; {REPREPARE}")
+    total = manifest["num_samples"] + len(bad)
+    skipped = {b["index"] for b in bad}
+    kept = [i for i in range(total) if i not in skipped]
+    samples: list[list] = [[]] * total
+    for j, i in enumerate(kept):
+        samples[i] = [manifest["sample_ids"][j], int(labels[j])]
+    for b in bad:
+        samples[b["index"]] = [b["id"], b["label"]]
+    splits = {s: [kept[j] for j in manifest["splits"][s]] + [b["index"] for b in bad if b["split"] == s] for s in SPLITS}
+    modalities = {m: (spec["shape"], spec["dtype"]) for m, spec in manifest["modalities"].items()}
+    return fingerprint(manifest["dataset"], manifest["params"], modalities, samples, splits)
 
 
 def require_cache(cache: str | Path | None, dataset: str) -> Path:

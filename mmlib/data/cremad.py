@@ -89,7 +89,10 @@ def plan_cremad(
     elif speaker_independent:
         splits = split_by_actor(ids, val_fraction, test_fraction, split_seed)
     else:
-        splits = stratified_split(labels, val_fraction, test_fraction, split_seed)
+        try:
+            splits = stratified_split(labels, val_fraction, test_fraction, split_seed)
+        except ValueError as error:
+            raise ValueError(f"CREMA-D root {root}: {error}; or give the splits as OGM-GE lists (--train-list, --test-list)") from None
     samples = [Sample(c, int(labels[i]), {"audio": root / "AudioWAV" / f"{c}.wav", "visual": root / "VideoFlash" / f"{c}.flv"})
                for i, c in enumerate(ids)]
     params = {
@@ -154,6 +157,9 @@ def _read_list(path: Path, clips: dict[str, str]) -> dict[str, str]:
             raise FileNotFoundError(
                 f"{path} line {number} names clip {clip!r}, but AudioWAV/{clip}.wav or VideoFlash/{clip}.flv is missing"
             )
+        if emotion != clips[clip]:
+            raise ValueError(f"{path} line {number}: clip {clip} is labelled {emotion} but its name says {clips[clip]}; "
+                             f"correct the label in the list (OGM-GE's lists use the emotion of the name)")
         chosen[clip] = emotion
     return chosen
 

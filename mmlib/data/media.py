@@ -37,6 +37,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     import soundfile
 
     path = Path(path)
+    _check_wav_length(path)
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError or TypeError
@@ -48,6 +49,32 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         with torch.no_grad():
             wave = resampler(rate, sample_rate)(torch.from_numpy(wave)).numpy()
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _check_wav_length(path: Path) -> None:
+    """Refuse a RIFF/WAVE file whose ``data`` chunk claims more bytes than the file holds.
+
+    libsndfile reads such a cut-short file without a word, as a shorter clip. Other formats, and a
+    WAV with an unknown data size (0 or 0xFFFFFFFF, written by streaming recorders), pass unchecked.
+    """
+    if not path.is_file():
+        return  # soundfile's own error names the missing file
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk = handle.read(8)
+            length = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                if length not in (0, 0xFFFFFFFF) and offset + 8 + length > size:
+                    raise MediaError(f"audio file {path} is cut short: its data chunk declares {length} bytes but the file "
+                                     f"holds {size - offset - 8}; re-copy it or pass --skip-bad")
+                return
+            offset += 8 + length + (length & 1)
 
 
 @functools.lru_cache(maxsize=8)

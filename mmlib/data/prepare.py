@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from mmlib.data.cache import Plan, build_cache
+from mmlib.data.cache import MANIFEST, Plan, build_cache, read_manifest
 from mmlib.data.cremad import plan_cremad
 from mmlib.data.iemocap import plan_iemocap, plan_iemocap_mmin
 from mmlib.data.kinetics import plan_kinetics_sounds
@@ -51,6 +51,10 @@ OPTION_HELP = {
     "classes": "comma-separated class names in label-index order",
 }
 
+# Options that are sizes, counts, rates or spreads: zero or less is refused before any folder is made.
+POSITIVE = {"frames", "size", "sample_rate", "duration", "n_fft", "hop", "target_frames", "num_mel_bins", "norm_std",
+            "num_classes", "max_len"}
+
 PLANNERS: dict[str, Callable[..., Plan]] = {
     "cremad": plan_cremad,
     "kinetics_sounds": plan_kinetics_sounds,
@@ -67,6 +71,7 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
         prog=f"python -m mmlib prepare {dataset}",
         description=(inspect.getmodule(planner).__doc__ or "").strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s --root RAW --out CACHE [--skip-bad] [OPTIONS]  (--help lists every option)",
     )
     parser.add_argument("--root", required=True, help="folder holding the raw dataset (layout in data/README.md)")
     parser.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
@@ -98,8 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = vars(build_parser(dataset).parse_args(argv[1:]))
     out, skip_bad, quiet = args.pop("out"), args.pop("skip_bad"), args.pop("quiet")
+    for name in sorted(POSITIVE & set(args)):
+        if args[name] is not None and args[name] <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {args[name]}")
     torch.set_num_threads(1)  # one small tensor per sample: a thread pool only adds contention
     plan = PLANNERS[dataset](**args)
     path = build_cache(plan, out, skip_bad=skip_bad, progress=not quiet)
-    print(f"prepared {dataset}: {len(plan.samples)} samples into {path}")
+    manifest = read_manifest(path)
+    skipped = f" ({len(manifest['bad'])} undecodable left out, listed under 'bad' in {path / MANIFEST})" if manifest["bad"] else ""
+    print(f"prepared {dataset}: {manifest['num_samples']} samples into {path}{skipped}")
     return 0
