@@ -4,6 +4,7 @@
     chapter   run one book chapter with papermill parameters            (mmlib.chapters)
     prepare   convert a real dataset into the tensor cache once         (mmlib.data.prepare)
     bench     print speed ratios measured in one run                    (mmlib.benchmarks)
+    sweep     train a grid of runs in parallel processes, resumable     (mmlib.sweep)
     doctor    check the installed versions and compiled extensions      (mmlib.doctor)
 """
 
@@ -17,6 +18,7 @@ COMMANDS = {
     "chapter": "mmlib.chapters",
     "prepare": "mmlib.data.prepare",
     "bench": "mmlib.benchmarks",
+    "sweep": "mmlib.sweep",
     "doctor": "mmlib.doctor",
 }
 

@@ -18,6 +18,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from mmlib.results import records_frame
+from mmlib.sweep import sweep_records
 from mmlib.train import TrainConfig, train
 
 # Table 2 (left): the variants of the paper's method, as options of ``ours``.
@@ -48,8 +49,20 @@ def with_seeds(config: TrainConfig, seeds: Iterable[int]) -> list[TrainConfig]:
     return [dataclasses.replace(config, seed=int(s)) for s in seeds]
 
 
-def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: bool = False, progress: bool = True) -> list[dict]:
-    """Train every config whose record is not stored yet (all of them with ``force``); return all records."""
+def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: bool = False, progress: bool = True,
+             workers: int = 0) -> list[dict]:
+    """Train every config whose record is not stored yet (all of them with ``force``); return all records.
+
+    ``workers = 0`` trains here, one run after another. ``workers = N`` trains through
+    :func:`mmlib.sweep.sweep_records` instead: N processes per GPU on every visible GPU (N processes
+    on a machine without one), each run claimed in the store and resumable, so a chapter rebuild on a
+    multi-GPU machine uses every GPU and several rebuilds sharing the store never train a run twice.
+    A sweep never retrains a stored run, so ``force`` needs ``workers = 0``.
+    """
+    if workers:
+        if force:
+            raise ValueError("force retrains stored runs in this process; set workers=0 with force (a sweep never retrains a stored run)")
+        return sweep_records(configs, results_dir, workers, progress)
     records = []
     for config in tqdm(configs, desc="runs", disable=not progress):
         records.append(train(config, results_dir=results_dir, force=force, progress=False))

@@ -31,6 +31,7 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where component_ablation.json is written
 force: bool = False  # retrain even when the results store has the run
+workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
 # %%
 import json
@@ -52,7 +53,7 @@ runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
 
 # %%
 grid = ablation_configs(dataset, modalities, data_options(dataset, modalities, noise, data_root), seeds, epochs)
-frame = pd.concat([records_frame(run_grid(configs, runs_dir, force=force, progress=False)).assign(variant=variant)
+frame = pd.concat([records_frame(run_grid(configs, runs_dir, force=force, progress=False, workers=workers)).assign(variant=variant)
                    for variant, configs in grid.items()], ignore_index=True)
 columns = {"fused": "fused_acc", **{f"head {m}": f"head_acc_{m}" for m in views}, "EDM": "edm"}
 table = pd.DataFrame({variant: {label: mean_std(part[col].mean(), part[col].std()) for label, col in columns.items()}

@@ -34,6 +34,7 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where contribution_evolution.json is written
 force: bool = False  # retrain even when the results store has the run
+workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
 # %%
 import json
@@ -57,7 +58,7 @@ views = [m.strip() for m in modalities.split(",") if m.strip()]
 noise = f"pix={pix_noise}" if pix_noise else ""
 configs = comparison_configs([m for m in METHOD_ORDER if m in set(shown) | set(pooled)], dataset, modalities,
                              data_options(dataset, modalities, noise, data_root), seeds, epochs)
-records = run_grid(configs, repo_path(results_dir), force=force, progress=False)
+records = run_grid(configs, repo_path(results_dir), force=force, progress=False, workers=workers)
 history = history_frame(records)
 
 # %% [markdown]

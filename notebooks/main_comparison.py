@@ -39,6 +39,7 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where main_comparison.json (the summary tables) is written
 force: bool = False  # retrain even when the results store has the run
+workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
 # %%
 import json
@@ -70,7 +71,7 @@ runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
 frames = {}
 for views in sets:
     configs = comparison_configs(chosen, dataset, views, data_options(dataset, views, noise, data_root), seeds, epochs)
-    frames[views] = records_frame(run_grid(configs, runs_dir, force=force, progress=False))
+    frames[views] = records_frame(run_grid(configs, runs_dir, force=force, progress=False, workers=workers))
     print(f"{dataset} [{views}]: {len(configs)} runs")
 
 

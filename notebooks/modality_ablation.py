@@ -34,6 +34,7 @@ epochs: int = 15  # training epochs per run
 results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
+workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
 # %%
 import warnings
@@ -79,7 +80,7 @@ for subset in subsets:
     base = TrainConfig(dataset=dataset, modalities=mods, dataset_options=data_options(dataset, mods, f"pix={pix_noise}" if pix_noise else "", data_root),
                        method="ours", epochs=epochs, probe=False)
     configs += with_seeds(base, range(seeds))
-records = run_grid(configs, runs_dir, force=force, progress=False)
+records = run_grid(configs, runs_dir, force=force, progress=False, workers=workers)
 frame = records_frame(records)
 frame["subset"] = frame["modalities"].str.replace(",", " + ")
 print(f"{len(records)} runs ({len(subsets)} subsets x {seeds} seeds) on {dataset}")

@@ -35,6 +35,7 @@ alpha: float = 0.05  # significance level of the paired tests
 results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
 output_dir: str = "results/chapters"  # where report.json (every verdict) is written
 force: bool = False  # retrain even when the results store has the run
+workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
 # %%
 import json
@@ -60,10 +61,10 @@ PAPER_NAMES = {"Sum": "sum", "Concat": "concat", "OGM": "ogm", "OGM-GE": "ogm_ge
 
 # %%
 frames = {views: records_frame(run_grid(comparison_configs(methods, dataset, views, data_options(dataset, views, noise, data_root),
-                                                           seeds, epochs), runs_dir, force=force, progress=False))
+                                                           seeds, epochs), runs_dir, force=force, progress=False, workers=workers))
           for views in sets}
 grid = ablation_configs(dataset, ablation_modalities, data_options(dataset, ablation_modalities, noise, data_root), seeds, epochs)
-ablation = pd.concat([records_frame(run_grid(c, runs_dir, force=force, progress=False)).assign(variant=v) for v, c in grid.items()],
+ablation = pd.concat([records_frame(run_grid(c, runs_dir, force=force, progress=False, workers=workers)).assign(variant=v) for v, c in grid.items()],
                      ignore_index=True)
 print(f"{sum(len(f) for f in frames.values()) + len(ablation)} runs read from {runs_dir}")
 
