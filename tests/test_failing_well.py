@@ -8,8 +8,10 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,13 @@ TRAIN_ARGS = ["train", "--dataset", "synthetic", "--data", "num_samples=200", "-
               "--probe", "false", "--quiet"]
 
 TINY_CHAPTER = '''# %% tags=["parameters"]
-mode: str = "ok"  # ok | raise | kill
+mode: str = "ok"  # ok | raise | kill | sleep
 
 # %%
 import os
+import time
+if mode == "sleep":
+    time.sleep(120)
 if mode == "raise":
     raise ValueError("asked to fail")
 if mode == "kill":
@@ -81,6 +86,24 @@ def test_killed_chapter_keeps_the_last_good_notebook(tiny_book):
     assert "DeadKernelError" in str(caught.value) and f"{good} still holds the last good run" in str(caught.value)
     assert (root / "out" / "tiny.failed.ipynb").is_file()
     assert sorted(p.name for p in (root / "out").iterdir()) == ["tiny.failed.ipynb", "tiny.ipynb"]  # no temporary left
+
+
+def test_interrupted_chapter_keeps_the_last_good_notebook(tiny_book):
+    root, good, good_bytes = tiny_book
+    program = ("import sys; from mmlib.chapters import run_chapter\n"
+               "try:\n    run_chapter('tiny', {'mode': 'sleep'}, output_dir=sys.argv[1], notebook_dir=sys.argv[2])\n"
+               "except KeyboardInterrupt:\n    sys.exit(130)\n")
+    proc = subprocess.Popen([sys.executable, "-c", program, str(root / "out"), str(root / "nb")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not list((root / "out").glob(".tiny-*.ipynb")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the sleeping cell is running
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert good.read_bytes() == good_bytes
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["tiny.failed.ipynb", "tiny.ipynb"]
 
 
 def test_failing_chapter_names_the_cell_and_error_in_a_few_lines(tiny_book):
