@@ -21,8 +21,9 @@ def test_paired_test_needs_two_shared_seeds():
 
 def test_grids_share_run_ids_across_chapters():
     full = ablation_configs("mfeat", "fou,mor", {}, seeds=2, epochs=3)
-    ours = [c for c in comparison_configs(["concat", "ours"], "mfeat", "fou,mor", {}, seeds=2, epochs=3) if c.method == "ours"]
-    assert [c.run_id for c in full["full"]] == [c.run_id for c in ours]
+    table1 = comparison_configs(["concat", "ours", "ours_rownorm"], "mfeat", "fou,mor", {}, seeds=2, epochs=3)
+    assert [c.run_id for c in full["full"]] == [c.run_id for c in table1 if c.method == "ours"]
+    assert [c.run_id for c in full["row-normalised"]] == [c.run_id for c in table1 if c.method == "ours_rownorm"]
     assert list(full) == list(ABLATION_VARIANTS) and full["fixed order"][1].method_options["order"] == "fixed"
 
 

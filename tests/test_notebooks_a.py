@@ -9,15 +9,19 @@ TINY = {"seeds": 2, "epochs": 2}
 
 @pytest.mark.slow
 def test_main_comparison_stores_every_method_and_set(run_notebook):
-    run = run_notebook("main_comparison", {**TINY, "methods": "concat,ours", "view_sets": "fou,mor|pix,fou,mor"})
+    run = run_notebook("main_comparison", {**TINY, "methods": "concat,ours,ours_rownorm", "view_sets": "fou,mor|pix,fou,mor"})
     stored = json.loads((run.output_dir / "main_comparison.json").read_text())
     assert set(stored["tables"]) == {"fou,mor", "pix,fou,mor"}
-    assert set(stored["tables"]["fou,mor"]) == {"concat", "ours"}
+    assert set(stored["tables"]["fou,mor"]) == {"concat", "ours", "ours_rownorm"}
     records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
-    assert len(records) == 2 * 2 * 2
-    ours = [r["test"]["fused_acc"] for r in records if r["config"]["method"] == "ours" and r["modalities"] == ["fou", "mor"]]
-    assert run.glued["main_ours_fused_0"] == pytest.approx(sum(ours) / len(ours))
-    assert len(stored["paired_tests"]) == 2 * 2  # (concat) x (fused, edm) x 2 sets
+    assert len(records) == 3 * 2 * 2
+    for form in ("ours", "ours_rownorm"):
+        fused = [r["test"]["fused_acc"] for r in records if r["config"]["method"] == form and r["modalities"] == ["fou", "mor"]]
+        assert run.glued[f"main_{form}_fused_0"] == pytest.approx(sum(fused) / len(fused))
+    # (ours, ours_rownorm) x concat, and ours_rownorm x ours; x (fused, edm) x 2 sets
+    assert len(stored["paired_tests"]) == 3 * 2 * 2
+    assert {(t["method"], t["baseline"]) for t in stored["paired_tests"]} == {("ours", "concat"), ("ours_rownorm", "concat"),
+                                                                              ("ours_rownorm", "ours")}
 
 
 def test_main_comparison_rejects_unknown_method(run_notebook):
@@ -29,10 +33,11 @@ def test_main_comparison_rejects_unknown_method(run_notebook):
 def test_component_ablation_tests_every_variant_against_full(run_notebook):
     run = run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "component_ablation.json").read_text())
-    assert set(stored["paired_vs_full"]) == {"w/o mapping", "w/o memory", "random order", "fixed order"}
+    assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order", "fixed order"}
     records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
     assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "shapley"]
-    assert len(records) == 5 * 2
+    assert sorted({r["config"]["method"] for r in records}) == ["ours", "ours_rownorm"]
+    assert len(records) == 6 * 2
     assert run.glued["ablation_fixed_delta"] == pytest.approx(stored["paired_vs_full"]["fixed order"]["mean_diff"])
 
 
