@@ -5,6 +5,7 @@
 #   make chapter NB=quickstart PARAMS="-p split_seeds 5"   rerun one chapter with parameters
 #   make lab                                    JupyterLab in notebooks/, each .py opens as a notebook
 #   make doctor                                 check versions and compiled extensions (make test runs it first)
+#   make gpu-check                              on a GPU machine: bench scale, 3-epoch runs, resume; gpu-check.json
 #   make venv                                   create / update .venv only
 #   make lock                                   re-resolve pyproject.toml into constraints.txt (the lock)
 #   make clean                                  remove the built book, executed chapters and figures
@@ -25,7 +26,7 @@ PARAMS ?=
 export TQDM_DISABLE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv test book chapter clean lab doctor lock
+.PHONY: venv test book chapter clean lab doctor lock gpu-check gpu-wheels
 
 ifeq ($(NO_INSTALL),1)
 $(STAMP):
@@ -76,6 +77,20 @@ lock:
 	{ sed -n '/^#/p' $(LOCK); .venv-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
+
+# The GPU check runs with the machine's own python3 (torch 2.11.0 preinstalled), the checkout on
+# PYTHONPATH and no install. A package that machine lacks travels as wheels: `make gpu-wheels
+# GPU_WHEELS="soundfile==0.13.1"` (here, with network) downloads them for CPython 3.12 into .whl/,
+# which the check unpacks into .whl/site and puts on PYTHONPATH.
+GPU_PYTHON ?= python3
+GPU_WHEELS ?=
+gpu-check:
+	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --target .whl/site .whl/*.whl; fi
+	PYTHONPATH=$(CURDIR):$(CURDIR)/.whl/site $(GPU_PYTHON) -m mmlib.benchmarks.gpu_check --out gpu-check.json
+
+gpu-wheels:
+	$(PYTHON_BOOTSTRAP) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf book/_build book/figures

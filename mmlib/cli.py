@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mmlib.data import available_datasets, dataset_options
 from mmlib.methods import available_methods, method_class
+from mmlib.protocols import PROTOCOL_FIELDS, PROTOCOLS
 from mmlib.train import TrainConfig, checkpoint_path, train
 
 USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS]  (--help lists every option)"
@@ -75,11 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
                         help="a dataset option, repeatable; e.g. --data noise=pix=2.0 --data split_seed=1")
     parser.add_argument("--method", default=defaults.method, choices=available_methods())
+    parser.add_argument("--protocol", default=defaults.protocol, choices=sorted(PROTOCOLS),
+                        help="the preset the run starts from (mmlib/protocols.py); flags below override it (default: book)")
     for f in dataclasses.fields(TrainConfig):
-        if f.name in {"dataset", "modalities", "dataset_options", "method", "method_options"}:
+        if f.name in {"dataset", "modalities", "dataset_options", "method", "method_options", "protocol"}:
             continue
+        from_protocol = f.name in PROTOCOL_FIELDS
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_typed(getattr(defaults, f.name)),
-                            default=getattr(defaults, f.name), help=f"(default: {getattr(defaults, f.name)})")
+                            default=None if from_protocol else getattr(defaults, f.name),
+                            help="(default: the protocol's)" if from_protocol else f"(default: {getattr(defaults, f.name)})")
     parser.add_argument("--results-dir", default="results/cli", help="where the run's record is stored (default: results/cli)")
     parser.add_argument("--checkpoint-dir", default="results/checkpoints", help="per-epoch checkpoints (default: results/checkpoints)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
@@ -111,9 +116,11 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                 parser.error(f"--{name.replace('_', '-')} is not an option of --method {args.method}; "
                              f"its options are {sorted(own) or 'none'}")
             method_options[name] = value
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "modalities", "dataset_options", "method", "method_options"}
-    return TrainConfig(dataset=args.dataset, modalities=args.modalities, dataset_options=typed_data_options(args.dataset, args.data),
-                       method=args.method, method_options=method_options, **{k: getattr(args, k) for k in fields})
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "modalities", "dataset_options", "method", "method_options", "protocol"}
+    given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+    return TrainConfig.from_protocol(args.protocol, dataset=args.dataset, modalities=args.modalities,
+                                     dataset_options=typed_data_options(args.dataset, args.data), method=args.method,
+                                     method_options=method_options, **given)
 
 
 def check_resumable(config: TrainConfig, checkpoint_dir: str) -> None:

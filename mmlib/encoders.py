@@ -28,13 +28,19 @@ def _resnet_trunk(in_channels: int) -> nn.Sequential:
     return nn.Sequential(*(list(net.children())[:-2]), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
+def _projection(out_dim: int) -> nn.Module:
+    """ResNet-18's 512-d pooled feature to width d; none at d = 512, the peers' width (their
+    fusion reads the pooled feature directly: OGM-GE ``models/basic_model.py`` l. 38-55)."""
+    return nn.Identity() if out_dim == 512 else nn.Linear(512, out_dim)
+
+
 class ResNetAudioEncoder(nn.Module):
     """``(B, 1, F, T) -> (B, d)``."""
 
     def __init__(self, out_dim: int) -> None:
         super().__init__()
         self.trunk = _resnet_trunk(1)
-        self.project = nn.Linear(512, out_dim)
+        self.project = _projection(out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self.trunk(x))
@@ -46,7 +52,7 @@ class ResNetVisualEncoder(nn.Module):
     def __init__(self, out_dim: int) -> None:
         super().__init__()
         self.trunk = _resnet_trunk(3)
-        self.project = nn.Linear(512, out_dim)
+        self.project = _projection(out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         b, t = x.shape[:2]

@@ -17,7 +17,20 @@ run becomes one record in the results store.
 Determinism: seeds for Python, NumPy and torch, deterministic algorithms, and a dedicated
 generator for shuffling, all saved in the checkpoint, so a run stopped after epoch k and resumed
 ends with exactly the metrics of an uninterrupted run. Mixed precision (bfloat16 autocast) is used
-on CUDA when ``amp`` is set; the CPU path is plain float32.
+on CUDA for training and evaluation when ``amp`` is set; the CPU path is plain float32. Random
+states are saved on the CPU (torch's CPU and CUDA generators, the shuffle and augmentation
+generators) and restored from there, so a checkpoint resumes on either device.
+
+Protocols (:mod:`mmlib.protocols`): ``TrainConfig.from_protocol("ogm_ge")`` gives the peers'
+SGD, StepLR schedule (stepped once per epoch, saved in checkpoints), 100 epochs, d = 512, ImageNet
+normalisation of frames and train-time crop + flip on the device (:mod:`mmlib.augment`); the
+record stores the resolved protocol.
+
+The data path: on a GPU the dataset's arrays move to the device once when they fit
+(:meth:`MultimodalDataset.on_device`), else batches travel as uint8 / float16 through pinned
+memory; conversion, normalisation and augmentation happen on the device; the loss is summed on
+the device and read once per epoch, so no step waits for the host. ResNet models use channels_last
+on CUDA.
 
 CPU threads: the book's models are small, and on a few shared cores extra threads only spin
 (measured on the 2-core CI machine under load: 5 mfeat epochs took 2.3 s on one thread and 14.7 s
@@ -50,15 +63,18 @@ import torch
 from tqdm.auto import tqdm
 
 from mmlib.data import load_dataset
-from mmlib.data.base import MultimodalDataset, check_modalities
+from mmlib.augment import crop_flip, frame_modalities
+from mmlib.data.base import Batch, MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
 from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
+from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, get_protocol
 from mmlib.results import environment_info, find_record, store_run, temporary_file, writable_folder
 
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("best", "smoothed")
+AUGMENT_SEED_OFFSET = 7919  # the augmentation generator's seed is the run's seed plus this prime
 
 
 @dataclasses.dataclass
@@ -79,6 +95,12 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: str = "adam"
+    lr_schedule: str = "none"
+    lr_step: int = 70
+    lr_gamma: float = 0.1
+    frame_normalization: str = "unit"
+    augment: str = "none"
+    protocol: str = "book"
     hidden_dim: int = 64
     seed: int = 0
     empty_value: str = "zero"
@@ -93,11 +115,31 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.empty_value not in EMPTY_VALUES:
             raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {self.empty_value!r}")
+        get_protocol(self.protocol)
+        for name, valid in (("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS),
+                            ("frame_normalization", FRAME_NORMALIZATIONS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
+        if self.lr_step < 1 or not 0.0 < self.lr_gamma <= 1.0:
+            raise ValueError(f"lr_step must be a positive number of epochs and lr_gamma lie in (0, 1], got "
+                             f"{self.lr_step} and {self.lr_gamma}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.selection_window < 1:
             raise ValueError(f"selection_window must be a positive number of epochs, got {self.selection_window}")
         self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
+
+    @classmethod
+    def from_protocol(cls, protocol: str = "book", **fields) -> "TrainConfig":
+        """A config that starts from the named protocol (:mod:`mmlib.protocols`); ``fields`` override it."""
+        return cls(**{**get_protocol(protocol).fields(), "protocol": protocol, **fields})
+
+    def resolved_protocol(self) -> dict:
+        """The protocol's name, source and the values this run used for the fields it sets."""
+        preset = get_protocol(self.protocol)
+        values = {name: getattr(self, name) for name in preset.fields()}
+        changed = sorted(name for name, value in preset.fields().items() if values[name] != value)
+        return {"name": self.protocol, "source": preset.source, "values": values, "overridden": changed}
 
     @property
     def run_id(self) -> str:
@@ -163,7 +205,7 @@ def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
     options = dict(config.dataset_options)
     if config.modalities is not None and "modalities" in dataset_options(config.dataset):
         options["modalities"] = config.modalities
-    dataset = load_dataset(config.dataset, **options)
+    dataset = load_dataset(config.dataset, **options).with_frame_normalization(config.frame_normalization)
     if config.modalities is not None:
         dataset = dataset.select(check_modalities(config.modalities, dataset.modalities, what=f"dataset {config.dataset!r}"))
     return dataset
@@ -183,15 +225,35 @@ def build_optimizer(config: TrainConfig, model: Method) -> torch.optim.Optimizer
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _rng_state(shuffle: torch.Generator) -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule, stepped once after every epoch as OGM-GE and MLA step theirs.
+
+    ``step``: StepLR, the rate times ``lr_gamma`` every ``lr_step`` epochs (the peers: 70, 0.1).
+    ``cosine``: cosine annealing from ``lr`` to 0 over the run's epochs. ``none``: constant.
+    """
+    if config.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
 
 
-def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
+def _rng_state(generators: dict[str, torch.Generator]) -> dict:
+    """Every random state a resumed run needs: Python, NumPy, torch's CPU and CUDA generators, ours."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **{name: g.get_state() for name, g in generators.items()}}
+
+
+def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
+    """Restore :func:`_rng_state`; RNG states are CPU byte tensors whatever device the run uses."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    shuffle.set_state(state["shuffle"])
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    for name, generator in generators.items():
+        generator.set_state(state[name].cpu())
 
 
 def selection_score(validation_acc: list[float], config: TrainConfig) -> float | None:
@@ -206,17 +268,32 @@ def selection_score(validation_acc: list[float], config: TrainConfig) -> float |
     return float(np.mean(validation_acc[-window:])) if len(validation_acc) >= window else None
 
 
+def autocast(config: TrainConfig, device: torch.device):
+    """bfloat16 autocast on CUDA when ``config.amp`` is set, for training and evaluation alike; off on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+
+
+def augment_batch(batch: Batch, generator: torch.Generator) -> Batch:
+    """``batch`` with every RGB-frame modality randomly cropped, resized and flipped (:mod:`mmlib.augment`)."""
+    frames = frame_modalities(batch.inputs)
+    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator) if m in frames else x for m, x in batch.inputs.items()})
+
+
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
-                    shuffle: torch.Generator, device: torch.device, progress: bool) -> float:
-    """Every pass and step the method plans for ``epoch``; returns the mean training loss."""
+                    shuffle: torch.Generator, device: torch.device, progress: bool,
+                    augmentation: torch.Generator | None = None) -> float:
+    """Every pass and step the method plans for ``epoch``; returns the mean training loss.
+
+    ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
+    summed on the device and read once at the end of the epoch: no host synchronisation per step.
+    """
     model.train()
     plan = model.epoch_plan(epoch)
     batches_per_pass = -(-len(dataset.splits["train"]) // config.batch_size)
-    use_amp = config.amp and device.type == "cuda"
-    losses = []
+    loss_sum, steps_done = torch.zeros((), device=device), 0
     bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
     def train_features(modalities):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with autocast(config, device):
             rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, device, modalities)
         return rows, features
 
@@ -227,17 +304,20 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     for steps in plan:
         model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
         for batch in dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device):
+            if augmentation is not None:
+                batch = augment_batch(batch, augmentation)
             for step in steps:
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                with autocast(config, device):
                     loss = model.loss(batch, step, epoch)
                 loss.backward()
                 model.after_backward(batch, step, epoch)
                 optimizer.step()
-                losses.append(float(loss.detach()))
+                loss_sum += loss.detach().float()
+                steps_done += 1
             bar.update(1)
     bar.close()
-    return float(np.mean(losses))
+    return float(loss_sum) / steps_done
 
 
 def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
@@ -280,45 +360,60 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_dir, resume: bool, progress: bool,
            stop_after_epoch: int | None, force: bool) -> dict | None:
     seed_everything(config.seed)
-    dataset = load_config_dataset(config)
+    dataset = load_config_dataset(config).on_device(device)
     model = build_model(config, dataset).to(device)
+    if device.type == "cuda" and any(len(dataset.input_shape(m)) >= 3 for m in dataset.modalities):
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(config, model)
+    scheduler = build_scheduler(config, optimizer)
     shuffle = torch.Generator().manual_seed(config.seed)
+    generators = {"shuffle": shuffle}
+    augmentation = None
+    if config.augment == "crop_flip":
+        augmentation = generators["augment"] = torch.Generator().manual_seed(config.seed + AUGMENT_SEED_OFFSET)
     history: list[dict] = []
     best: dict[str, Any] = {"epoch": 0, "acc": -1.0, "state": None}
     elapsed = 0.0
     checkpoint = checkpoint_path(checkpoint_dir, config) if checkpoint_dir is not None else None
     if resume and checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        _set_rng_state(saved["rng"], shuffle)
+        optimizer.load_state_dict(saved["optimizer"])  # moves the optimizer state to the parameters' device
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        _set_rng_state(saved["rng"], generators)
         history, best, elapsed = saved["history"], saved["best"], saved["elapsed"]
     start = time.perf_counter() - elapsed
     for epoch in range(len(history) + 1, config.epochs + 1):
-        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress)
+        epoch_lr = optimizer.param_groups[0]["lr"]
+        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation)
+        if scheduler is not None:
+            scheduler.step()
         if not np.isfinite(train_loss):
             raise ValueError(f"training loss became {train_loss} in epoch {epoch} of {config.run_id}; the run is stopped "
                              f"and no record is stored (lower the learning rate, now {config.lr}, or check the data for NaN or inf)")
         described = model.describe_epoch()
-        validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
+        with autocast(config, device):
+            validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
         model.end_epoch(epoch, validation)
-        history.append({"epoch": epoch, "train_loss": train_loss, **described, **validation})
+        history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": train_loss, **described, **validation})
         score = selection_score([h["fused_acc"] for h in history], config)
         if score is not None and score > best["acc"]:
             best = {"epoch": epoch, "acc": score, "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None:
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(shuffle),
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(generators),
+                                         "scheduler": None if scheduler is None else scheduler.state_dict(),
                                          "history": history, "best": best, "elapsed": time.perf_counter() - start,
                                          "config": dataclasses.asdict(config)})
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < config.epochs:
             return None
     model.load_state_dict(best["state"])
-    test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed)
+    with autocast(config, device):
+        test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed)
     probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device) if config.probe else None
     record = {
         "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),
-        "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
+        "protocol": config.resolved_protocol(), "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
         "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
         "environment": environment_info(str(device)),
     }

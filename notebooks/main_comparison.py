@@ -38,6 +38,7 @@ pix_noise: float = 2.0  # mfeat: std of the Gaussian noise on the pix view in ev
 data_root: str = ""  # folder of a prepared cache for real datasets; empty for embedded data
 seeds: int = 10  # seeds 0 .. seeds-1 per method and set; verdicts use paired tests over them
 epochs: int = 15  # training epochs per run
+protocol: str = "book"  # preset in mmlib/protocols.py: book, ogm_ge or mla (epochs overrides it)
 results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where main_comparison.json (the summary tables) is written
@@ -73,7 +74,8 @@ runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
 # %%
 frames = {}
 for views in sets:
-    configs = comparison_configs(chosen, dataset, views, data_options(dataset, views, noise, data_root), seeds, epochs)
+    configs = comparison_configs(chosen, dataset, views, data_options(dataset, views, noise, data_root), seeds, epochs,
+                                 protocol=protocol)
     frames[views] = records_frame(run_grid(configs, runs_dir, force=force, progress=False, workers=workers))
     print(f"{dataset} [{views}]: {len(configs)} runs")
 

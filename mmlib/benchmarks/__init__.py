@@ -3,6 +3,7 @@
     shapley   exact Shapley (8 subsets) / one validation pass; hybrid order (6 orders) / one order
     methods   each method's epoch time / Concat's
     data      samples per second from the tensor cache / decoding media every epoch
+    scale     CREMA-D-shaped throughput: the real data path / tensors already on the device
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("shapley", "methods", "data")
+BENCHMARKS = ("shapley", "methods", "data", "scale")
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -62,6 +62,7 @@ class MultimodalDataset:
     classes: tuple[str, ...]
     splits: dict[str, np.ndarray]
     params: dict = field(default_factory=dict)
+    frame_normalization: str = "unit"
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -108,15 +109,37 @@ class MultimodalDataset:
     def select(self, modalities: Sequence[str]) -> "MultimodalDataset":
         """The same samples and split with only ``modalities`` (in the given order)."""
         modalities = check_modalities(modalities, self.modalities, what=f"dataset {self.name!r}")
-        return MultimodalDataset(
-            self.name, modalities, {m: self.inputs[m] for m in modalities}, self.labels,
-            self.classes, self.splits, {**self.params, "modalities": list(modalities)},
-        )
+        return replace(self, modalities=modalities, inputs={m: self.inputs[m] for m in modalities},
+                                   params={**self.params, "modalities": list(modalities)})
+
+    def with_frame_normalization(self, normalization: str) -> "MultimodalDataset":
+        """The same dataset whose RGB frames reach the model as ``unit`` ([0, 1]) or ``imagenet`` (standardised)."""
+        if normalization not in FRAME_STATISTICS:
+            raise ValueError(f"frame_normalization must be one of {tuple(FRAME_STATISTICS)}, got {normalization!r}")
+        return replace(self, frame_normalization=normalization)
+
+    def on_device(self, device: torch.device | str, budget: float = 0.5) -> "MultimodalDataset":
+        """The same dataset with every array on ``device`` when it fits, else unchanged.
+
+        On a CUDA device the arrays move, in their stored dtype (uint8 frames, float16
+        spectrograms), when they take at most ``budget`` of the free device memory; batches are
+        then gathered, converted and normalised on the device with no host work. The CPU path
+        keeps NumPy arrays (and memory maps) as they are.
+        """
+        device = torch.device(device)
+        if device.type != "cuda" or any(isinstance(x, Tensor) for x in self.inputs.values()):
+            return self
+        size = sum(np.asarray(self.inputs[m]).nbytes for m in self.modalities)
+        free, _ = torch.cuda.mem_get_info(device)
+        if size > budget * free:
+            return self
+        inputs = {m: torch.from_numpy(np.ascontiguousarray(self.inputs[m])).to(device) for m in self.modalities}
+        return replace(self, inputs=inputs)
 
     def tensors(self, split: str, device: torch.device | str = "cpu") -> tuple[dict[str, Tensor], Tensor]:
         """Every sample of ``split`` as tensors (float32 inputs; uint8 frames are scaled to [0, 1])."""
         idx = self._split_indices(split)
-        inputs = {m: _as_float(self.inputs[m][idx]).to(device) for m in self.modalities}
+        inputs = {m: self._gather(m, idx, torch.device(device)) for m in self.modalities}
         return inputs, torch.as_tensor(np.asarray(self.labels[idx]), dtype=torch.long, device=device)
 
     def batches(
@@ -139,7 +162,7 @@ class MultimodalDataset:
         stop = len(idx) - (len(idx) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):
             chunk = np.sort(idx[start : start + batch_size]) if not shuffle else idx[start : start + batch_size]
-            inputs = {m: _as_float(self.inputs[m][chunk]).to(device) for m in self.modalities}
+            inputs = {m: self._gather(m, chunk, torch.device(device)) for m in self.modalities}
             labels = torch.as_tensor(np.asarray(self.labels[chunk]), dtype=torch.long, device=device)
             if present is None:
                 mask = torch.ones(len(chunk), len(self.modalities), dtype=torch.bool, device=device)
@@ -148,17 +171,47 @@ class MultimodalDataset:
             index = torch.as_tensor(chunk, dtype=torch.long, device=device)
             yield Batch(inputs, labels, mask, self.modalities, index)
 
+    def _gather(self, modality: str, rows: np.ndarray, device: torch.device) -> Tensor:
+        """Rows of one modality as float32 model input on ``device``.
+
+        Stored arrays travel in their own dtype (uint8 frames are a quarter of their float32 size)
+        and are converted on ``device``: from device-resident tensors by ``index_select``, from
+        host arrays through pinned memory with an asynchronous copy when ``device`` is a GPU.
+        """
+        stored = self.inputs[modality]
+        if isinstance(stored, Tensor):
+            raw = stored.index_select(0, torch.as_tensor(rows, device=stored.device)).to(device)
+        else:
+            raw = torch.from_numpy(np.ascontiguousarray(stored[rows]))
+            if device.type == "cuda":
+                raw = raw.pin_memory().to(device, non_blocking=True)
+        return to_model_input(raw, self.frame_normalization)
+
     def _split_indices(self, split: str) -> np.ndarray:
         if split not in self.splits:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         return np.asarray(self.splits[split], dtype=np.int64)
 
 
-def _as_float(array: np.ndarray) -> Tensor:
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if tensor.dtype == torch.uint8:
-        return tensor.float().div_(255.0)
-    return tensor.float()
+# Per-channel mean and std that RGB frames are standardised with: ``unit`` leaves [0, 1] as is;
+# ``imagenet`` is torchvision's Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) of the
+# peers' frame transforms (OGM-GE dataset/CramedDataset.py l. 73, MLA dataset/dataset.py l. 133).
+FRAME_STATISTICS = {
+    "unit": None,
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def to_model_input(raw: Tensor, frame_normalization: str = "unit") -> Tensor:
+    """A stored array as float32 model input: uint8 scaled to [0, 1], RGB frames ``(..., 3, H, W)`` standardised."""
+    if raw.dtype != torch.uint8:
+        return raw.float()
+    scaled = raw.float().div_(255.0)
+    statistics = FRAME_STATISTICS[frame_normalization]
+    if statistics is None or raw.dim() < 4 or raw.shape[-3] != 3:
+        return scaled
+    mean, std = (torch.tensor(v, device=raw.device).view(3, 1, 1) for v in statistics)
+    return scaled.sub_(mean).div_(std)
 
 
 def check_modalities(requested: Sequence[str] | str, available: Sequence[str], what: str) -> tuple[str, ...]:

@@ -1,0 +1,178 @@
+"""Throughput at CREMA-D's scale: the real data path against tensors already on the device.
+
+For each method (default concat, mla, ours), on random clips of CREMA-D's prepared shapes
+(``cremad_fabricated``: a ``(1, 257, 188)`` spectrogram and three 224 x 224 frames, ResNet-18 per
+modality) under the ``ogm_ge`` protocol (SGD, batch 64, d = 512, crop + flip + ImageNet
+normalisation on the device), it measures in one run:
+
+* ``data path``: training samples per second through the loop's ``train_one_epoch``, which
+  gathers, converts, normalises and augments every batch (:meth:`MultimodalDataset.batches`);
+* ``ceiling``: the same epochs of the same model on batches made once beforehand and kept on the
+  device (no gather, no conversion, no augmentation): what the model alone allows;
+* their ratio (target on a GPU: at least 0.9), evaluation of the validation split with every
+  Shapley subset as a share of a training epoch over the same number of samples (target: at most
+  5 %; the real validation split is a tenth of the training split, so this share is an upper
+  bound), and the peak memory (device memory on a GPU, the process's resident set on the CPU).
+
+On the CPU the defaults are tiny (64 clips of 32 x 32 frames, a short spectrogram, d = 16) so it
+finishes in about a minute; ``--full`` uses the real shapes. Epochs are interleaved across methods
+and modes; the first is a warm-up and the median of the rest is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mmlib.evaluate import evaluate_split
+from mmlib.train import (
+    AUGMENT_SEED_OFFSET, TrainConfig, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device,
+    seed_everything, train_one_epoch,
+)
+
+FULL = {"samples": 512, "size": 224, "duration": 3.0, "n_fft": 512}
+TINY = {"samples": 64, "size": 32, "duration": 0.5, "n_fft": 62}
+TARGETS = {"data_path_over_ceiling": 0.9, "shapley_share_of_epoch": 0.05, "ours_over_mla": 1.2}
+
+
+class PreparedBatches:
+    """A dataset whose training batches were gathered, converted and augmented once, then replayed.
+
+    Everything else (validation, the training-split features ``ours`` tabulates) is delegated to
+    the wrapped dataset, so the ceiling differs from the data path only in the training batches.
+    """
+
+    def __init__(self, dataset, batch_size: int, device: torch.device, augmentation: torch.Generator | None) -> None:
+        from mmlib.train import augment_batch
+
+        self._dataset, self._batch_size = dataset, batch_size
+        batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), device=device)
+        self._prepared = [augment_batch(b, augmentation) if augmentation is not None else b for b in batches]
+
+    def batches(self, split, batch_size, shuffle=False, generator=None, device="cpu", **options):
+        if split == "train" and batch_size == self._batch_size and shuffle:
+            return iter(self._prepared)
+        return self._dataset.batches(split, batch_size, shuffle=shuffle, generator=generator, device=device, **options)
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device) -> list[dict]:
+    """Per method: samples/s of the data path and of the ceiling, evaluation share, peak memory."""
+    runs = {}
+    for method in methods:
+        config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
+                                           hidden_dim=hidden_dim, batch_size=batch_size, epochs=epochs, probe=False,
+                                           device=str(device))
+        seed_everything(config.seed)
+        dataset = load_config_dataset(config).on_device(device)
+        augmentation = torch.Generator().manual_seed(config.seed + AUGMENT_SEED_OFFSET)
+        for mode in ("data path", "ceiling"):
+            model = build_model(config, dataset).to(device)
+            if device.type == "cuda":
+                model = model.to(memory_format=torch.channels_last)
+            source = dataset if mode == "data path" else PreparedBatches(dataset, batch_size, device, augmentation)
+            runs[method, mode] = {"config": config, "model": model, "optimizer": build_optimizer(config, model),
+                                  "dataset": source, "times": [], "shuffle": torch.Generator().manual_seed(0)}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for epoch in range(1, epochs + 1):
+        for (method, mode), run in runs.items():
+            _sync(device)
+            start = time.perf_counter()
+            train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], device,
+                            progress=False, augmentation=augmentation if mode == "data path" else None)
+            _sync(device)
+            run["times"].append(time.perf_counter() - start)
+    rows = []
+    for method in methods:
+        path, ceiling = runs[method, "data path"], runs[method, "ceiling"]
+        samples = len(path["dataset"].splits["train"])
+        path_time, ceiling_time = statistics.median(path["times"][1:]), statistics.median(ceiling["times"][1:])
+        _sync(device)
+        start = time.perf_counter()
+        evaluate_split(path["model"], path["dataset"], "val", path["config"].eval_batch_size, device, path["config"].empty_value)
+        _sync(device)
+        evaluation = time.perf_counter() - start
+        rows.append({
+            "method": method, "samples": samples, "epoch_s": path_time, "data_path_samples_per_s": samples / path_time,
+            "ceiling_samples_per_s": samples / ceiling_time, "data_path_over_ceiling": ceiling_time / path_time,
+            "evaluation_s": evaluation, "shapley_share_of_epoch": evaluation / path_time,
+        })
+    peak = _peak_memory_mb(device)
+    for row in rows:
+        row["peak_memory_mb"] = peak
+    return rows
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mmlib bench scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", default="concat,mla,ours", help="comma-separated (default: concat,mla,ours)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--full", action="store_true", help="CREMA-D's real shapes and d = 512 (the default on a GPU)")
+    parser.add_argument("--samples", type=int, default=None, help="clips per epoch (default: 512 full, 64 tiny)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=4, help="per method and mode; the first is a warm-up (default: 4)")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.epochs < 2 or args.batch_size < 1 or (args.samples is not None and args.samples < args.batch_size):
+        parser.error("--epochs must be at least 2 (one warm-up) and --samples at least --batch-size")
+    return args
+
+
+def run(argv: list[str]) -> dict:
+    """Measure as :func:`main` does and return the figures (device, shapes, rows, targets)."""
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    full = args.full or device.type == "cuda"
+    clips = dict(FULL if full else TINY)
+    if args.samples is not None:
+        clips["samples"] = args.samples
+    hidden_dim = 512 if full else 16
+    with cpu_threads(device):
+        rows = measure([m.strip() for m in args.methods.split(",") if m.strip()], clips, hidden_dim, args.batch_size, args.epochs, device)
+    by_method = {row["method"]: row for row in rows}
+    figures = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "clips": clips, "hidden_dim": hidden_dim, "batch_size": args.batch_size, "protocol": "ogm_ge", "rows": rows,
+        "targets": TARGETS,
+    }
+    if "ours" in by_method and "mla" in by_method:
+        figures["ours_over_mla"] = by_method["ours"]["epoch_s"] / by_method["mla"]["epoch_s"]
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    figures = run(argv)
+    print(f"bench scale on {figures['device']} (torch {figures['torch']}), clips {figures['clips']}, d = {figures['hidden_dim']}, "
+          f"batch {figures['batch_size']}, protocol ogm_ge")
+    print(f"{'method':<8} {'data path/s':>12} {'ceiling/s':>10} {'ratio':>6} {'eval share':>10} {'peak MB':>8}")
+    for row in figures["rows"]:
+        print(f"{row['method']:<8} {row['data_path_samples_per_s']:>12.1f} {row['ceiling_samples_per_s']:>10.1f} "
+              f"{row['data_path_over_ceiling']:>6.2f} {row['shapley_share_of_epoch']:>10.1%} {row['peak_memory_mb']:>8.0f}")
+    if "ours_over_mla" in figures:
+        print(f"ours / mla epoch time = {figures['ours_over_mla']:.2f} (target <= {TARGETS['ours_over_mla']})")
+    print(f"targets on a GPU: data path / ceiling >= {TARGETS['data_path_over_ceiling']}, "
+          f"evaluation <= {TARGETS['shapley_share_of_epoch']:.0%} of an epoch")
+    return 0

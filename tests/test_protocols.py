@@ -1,0 +1,196 @@
+"""Protocol presets, the learning-rate schedule, frame normalisation and augmentation, the data path."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mmlib.augment import crop_boxes, crop_flip, resample
+from mmlib.cli import main as train_cli
+from mmlib.data import load_dataset
+from mmlib.data.base import to_model_input
+from mmlib.evaluate import evaluate_split
+from mmlib.protocols import PROTOCOLS
+from mmlib.train import TrainConfig, build_model, train
+
+TOY_CLIPS = {"samples": 12, "size": 32, "duration": 0.5, "n_fft": 62}
+
+
+def toy_config(**changes) -> TrainConfig:
+    fields = dict(dataset="cremad_fabricated", dataset_options=TOY_CLIPS, method="concat", epochs=3, batch_size=6,
+                  hidden_dim=16, probe=False, device="cpu")
+    return TrainConfig.from_protocol("ogm_ge", **{**fields, **changes})
+
+
+@pytest.mark.parametrize("name", ["ogm_ge", "mla"])
+def test_peer_protocols_resolve_to_the_peers_recipe(name):
+    config = TrainConfig.from_protocol(name)
+    assert (config.optimizer, config.lr, config.weight_decay) == ("sgd", 1e-3, 1e-4)
+    assert (config.lr_schedule, config.lr_step, config.lr_gamma) == ("step", 70, 0.1)
+    assert (config.epochs, config.batch_size, config.hidden_dim) == (100, 64, 512)
+    assert (config.frame_normalization, config.augment, config.protocol) == ("imagenet", "crop_flip", name)
+
+
+def test_book_protocol_is_the_config_defaults():
+    assert TrainConfig.from_protocol("book") == TrainConfig()
+    assert TrainConfig.from_protocol("book").run_id == TrainConfig().run_id
+
+
+def test_overrides_win_and_are_named_in_the_resolved_protocol():
+    config = TrainConfig.from_protocol("ogm_ge", epochs=3, lr=0.01)
+    resolved = config.resolved_protocol()
+    assert resolved["values"]["epochs"] == 3 and resolved["values"]["optimizer"] == "sgd"
+    assert resolved["overridden"] == ["epochs", "lr"]
+    assert "OGM-GE" in resolved["source"]
+
+
+def test_unknown_protocol_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown protocol 'paper'; choose one of \['book', 'mla', 'ogm_ge'\]"):
+        TrainConfig.from_protocol("paper")
+
+
+def test_cli_unknown_protocol_exits_2_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli(["--protocol", "paper"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'paper' (choose from 'book', 'mla', 'ogm_ge')" in capsys.readouterr().err
+
+
+def test_step_schedule_lr_per_epoch():
+    record = train(TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=5,
+                               hidden_dim=8, probe=False, device="cpu", lr=0.4, lr_schedule="step", lr_step=2,
+                               lr_gamma=0.5), progress=False)
+    assert [h["lr"] for h in record["history"]] == [0.4, 0.4, 0.2, 0.2, 0.1]
+
+
+def test_cosine_schedule_lr_per_epoch():
+    record = train(TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=4,
+                               hidden_dim=8, probe=False, device="cpu", lr=1.0, lr_schedule="cosine"), progress=False)
+    expected = [0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
+    assert [h["lr"] for h in record["history"]] == pytest.approx(expected, abs=1e-12)
+
+
+def test_record_stores_the_resolved_protocol():
+    record = train(toy_config(epochs=1), progress=False)
+    assert record["protocol"]["name"] == "ogm_ge"
+    assert record["protocol"]["values"]["augment"] == "crop_flip"
+    assert record["config"]["lr_schedule"] == "step"
+
+
+def test_imagenet_normalisation_constants():
+    raw = torch.full((1, 1, 3, 2, 2), 255, dtype=torch.uint8)
+    raw[..., 1, :, :] = 0
+    out = to_model_input(raw, "imagenet")
+    assert out[0, 0, :, 0, 0].tolist() == pytest.approx([(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (1 - 0.406) / 0.225])
+    assert to_model_input(raw, "unit")[0, 0, :, 0, 0].tolist() == [1.0, 0.0, 1.0]
+    spectrogram = torch.ones(1, 1, 4, 4, dtype=torch.float16)
+    assert to_model_input(spectrogram, "imagenet").equal(torch.ones(1, 1, 4, 4))  # only uint8 RGB frames change
+
+
+def test_augmentation_is_identical_for_a_seed_and_differs_across_seeds():
+    frames = torch.rand(4, 3, 3, 32, 32)
+    first = crop_flip(frames, torch.Generator().manual_seed(5))
+    again = crop_flip(frames, torch.Generator().manual_seed(5))
+    other = crop_flip(frames, torch.Generator().manual_seed(6))
+    assert first.shape == frames.shape and first.dtype == frames.dtype
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_crop_boxes_follow_torchvision_ranges():
+    boxes = crop_boxes(20000, 400, 300, torch.Generator().manual_seed(0))
+    top, left, h, w = boxes.T
+    assert bool(((top >= 0) & (left >= 0) & (top + h <= 400) & (left + w <= 300)).all())
+    area = h * w / (400 * 300)
+    assert float(area.min()) >= 0.08 - 0.005 and float(area.max()) <= 1.0
+    assert float((w / h).min()) >= 0.75 - 0.03 and float((w / h).max()) <= 4 / 3 + 0.03
+
+
+def test_crop_boxes_fall_back_to_torchvisions_centre_crop():
+    # a 10 x 1000 strip: no box of area >= 8 % and aspect <= 4/3 fits, so every draw falls back
+    boxes = crop_boxes(3, 10, 1000, torch.Generator().manual_seed(0))
+    assert boxes.tolist() == [[0.0, 493.0, 10.0, 13.0]] * 3
+
+
+def test_resample_full_box_is_identity_and_flip_mirrors():
+    images = torch.rand(2, 3, 8, 8)
+    full = torch.tensor([[0, 0, 8, 8], [0, 0, 8, 8]])
+    same = resample(images, full, torch.tensor([False, False]), 8)
+    mirrored = resample(images, full, torch.tensor([True, True]), 8)
+    assert torch.allclose(same, images, atol=1e-6)
+    assert torch.allclose(mirrored, images.flip(-1), atol=1e-6)
+
+
+def test_resample_half_box_at_double_size_matches_bilinear_upsampling_inside():
+    images = torch.rand(1, 1, 8, 8)
+    out = resample(images, torch.tensor([[2, 2, 4, 4]]), torch.tensor([False]), 8)
+    reference = torch.nn.functional.interpolate(images[..., 2:6, 2:6], size=8, mode="bilinear", align_corners=False)
+    assert torch.allclose(out[..., 1:7, 1:7], reference[..., 1:7, 1:7], atol=1e-6)  # edges may blend the outside pixel
+
+
+def test_augmentation_is_off_in_evaluation():
+    config = toy_config(epochs=1)
+    dataset = load_dataset("cremad_fabricated", **TOY_CLIPS).with_frame_normalization("imagenet")
+    model = build_model(config, dataset)
+    first = evaluate_split(model, dataset, "val", 6, torch.device("cpu"), "zero")
+    second = evaluate_split(model, dataset, "val", 6, torch.device("cpu"), "zero")
+    assert first == second
+    batch = next(dataset.batches("val", 4))
+    stored = torch.from_numpy(np.asarray(dataset.inputs["visual"][batch.index.numpy()]))
+    assert torch.equal(batch.inputs["visual"], to_model_input(stored, "imagenet"))
+
+
+def test_resume_with_schedule_and_augmentation_equals_uninterrupted(tmp_path):
+    config = toy_config(epochs=3, lr_step=1, lr_gamma=0.5, method="ours")
+    uninterrupted = train(config, progress=False)
+    assert train(config, checkpoint_dir=tmp_path, progress=False, stop_after_epoch=1) is None
+    resumed = train(config, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert resumed["history"] == uninterrupted["history"] and resumed["test"] == uninterrupted["test"]
+    assert [h["lr"] for h in resumed["history"]] == [1e-3, 5e-4, 2.5e-4]
+
+
+def test_augmentation_changes_training():
+    with_augment = train(toy_config(epochs=1), progress=False)
+    without = train(toy_config(epochs=1, augment="none"), progress=False)
+    assert with_augment["history"][0]["train_loss"] != without["history"][0]["train_loss"]
+
+
+def test_device_gather_returns_the_rows_and_values_of_the_host_gather():
+    dataset = load_dataset("cremad_fabricated", **TOY_CLIPS).with_frame_normalization("imagenet")
+    resident = dataclass_with_tensors(dataset)
+    for host, device in zip(dataset.batches("train", 5, shuffle=True, generator=torch.Generator().manual_seed(1)),
+                            resident.batches("train", 5, shuffle=True, generator=torch.Generator().manual_seed(1))):
+        assert torch.equal(host.index, device.index) and torch.equal(host.labels, device.labels)
+        for m in dataset.modalities:
+            assert torch.equal(host.inputs[m], device.inputs[m])
+
+
+def dataclass_with_tensors(dataset):
+    """The dataset with its arrays as tensors, the form ``on_device`` gives them on a GPU (here on the CPU)."""
+    import dataclasses
+
+    return dataclasses.replace(dataset, inputs={m: torch.from_numpy(np.ascontiguousarray(x)) for m, x in dataset.inputs.items()})
+
+
+def test_on_device_keeps_host_arrays_on_the_cpu():
+    dataset = load_dataset("cremad_fabricated", **TOY_CLIPS)
+    assert dataset.on_device("cpu") is dataset
+
+
+def test_protocol_names_are_documented():
+    assert set(PROTOCOLS) == {"book", "ogm_ge", "mla"}
+
+
+def test_bench_scale_measures_both_paths_for_each_method(tmp_path):
+    from mmlib.benchmarks import scale
+
+    figures = scale.run(["--device", "cpu", "--samples", "12", "--batch-size", "6", "--epochs", "2",
+                         "--methods", "concat,mla,ours", "--json", str(tmp_path / "scale.json")])
+    assert [row["method"] for row in figures["rows"]] == ["concat", "mla", "ours"]
+    for row in figures["rows"]:
+        assert row["samples"] == 12 and row["data_path_samples_per_s"] > 0 and row["ceiling_samples_per_s"] > 0
+        assert row["data_path_over_ceiling"] == pytest.approx(row["data_path_samples_per_s"] / row["ceiling_samples_per_s"])
+        assert 0 < row["shapley_share_of_epoch"] and row["peak_memory_mb"] > 0
+    assert figures["ours_over_mla"] > 0 and (tmp_path / "scale.json").exists()
