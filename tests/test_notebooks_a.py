@@ -33,11 +33,12 @@ def test_main_comparison_rejects_unknown_method(run_notebook):
 def test_component_ablation_tests_every_variant_against_full(run_notebook):
     run = run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "component_ablation.json").read_text())
-    assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order", "fixed order"}
+    assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order", "fixed order",
+                                             "reverse order"}
     records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
-    assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "shapley"]
+    assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "reverse", "shapley"]
     assert sorted({r["config"]["method"] for r in records}) == ["ours", "ours_rownorm"]
-    assert len(records) == 6 * 2
+    assert len(records) == 7 * 2
     assert run.glued["ablation_fixed_delta"] == pytest.approx(stored["paired_vs_full"]["fixed order"]["mean_diff"])
 
 
