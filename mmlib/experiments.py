@@ -36,17 +36,30 @@ ABLATION_VARIANTS: dict[str, tuple[str, dict]] = {
 
 
 def comparison_configs(methods: Sequence[str], dataset: str, modalities: str, dataset_options: dict,
-                       seeds: int, epochs: int) -> list[TrainConfig]:
-    """Table 1's runs for one modality set: every method, seeds ``0 .. seeds - 1``."""
-    return [TrainConfig(dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options), method=m,
-                        epochs=epochs, seed=s) for m in methods for s in range(seeds)]
+                       seeds: int, epochs: int | None = None, protocol: str = "book", **overrides) -> list[TrainConfig]:
+    """Table 1's runs for one modality set: every method, seeds ``0 .. seeds - 1``.
+
+    ``protocol`` names the preset of :mod:`mmlib.protocols` (``book``, ``ogm_ge``, ``mla``);
+    ``epochs`` (None: the protocol's) and ``overrides`` (any TrainConfig field) change it.
+    """
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    return [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
+                                      method=m, seed=s, **overrides) for m in methods for s in range(seeds)]
 
 
-def ablation_configs(dataset: str, modalities: str, dataset_options: dict, seeds: int, epochs: int) -> dict[str, list[TrainConfig]]:
+def ablation_configs(dataset: str, modalities: str, dataset_options: dict, seeds: int, epochs: int | None = None,
+                     protocol: str = "book", **overrides) -> dict[str, list[TrainConfig]]:
     """Table 2 (left)'s runs: each variant of the method, seeds ``0 .. seeds - 1`` (``full`` and
-    ``row-normalised`` are Table 1's ``ours`` and ``ours_rownorm`` runs)."""
-    return {variant: [TrainConfig(dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
-                                  method=method, method_options=dict(options), epochs=epochs, seed=s) for s in range(seeds)]
+    ``row-normalised`` are Table 1's ``ours`` and ``ours_rownorm`` runs).
+
+    ``protocol``, ``epochs`` and ``overrides`` as in :func:`comparison_configs`.
+    """
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    return {variant: [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
+                                                method=method, method_options=dict(options), seed=s, **overrides)
+                      for s in range(seeds)]
             for variant, (method, options) in ABLATION_VARIANTS.items()}
 
 

@@ -33,6 +33,7 @@ pix_noise: float = 2.0  # mfeat: std of the Gaussian noise on the pix view (0: n
 data_root: str = ""  # folder of a prepared cache for real datasets; empty for embedded data
 seeds: int = 10  # seeds 0 .. seeds-1 per variant; verdicts use paired tests over them
 epochs: int = 15  # training epochs per run
+protocol: str = "book"  # preset in mmlib/protocols.py: book, ogm_ge or mla (epochs overrides it)
 results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where component_ablation.json is written
@@ -58,7 +59,8 @@ views = [m.strip() for m in modalities.split(",") if m.strip()]
 runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
 
 # %%
-grid = ablation_configs(dataset, modalities, data_options(dataset, modalities, noise, data_root), seeds, epochs)
+grid = ablation_configs(dataset, modalities, data_options(dataset, modalities, noise, data_root), seeds, epochs,
+                        protocol=protocol)
 frame = pd.concat([records_frame(run_grid(configs, runs_dir, force=force, progress=False, workers=workers)).assign(variant=variant)
                    for variant, configs in grid.items()], ignore_index=True)
 columns = {"fused": "fused_acc", **{f"head {m}": f"head_acc_{m}" for m in views}, "EDM": "edm"}
