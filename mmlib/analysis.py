@@ -44,9 +44,11 @@ def train_model(config: TrainConfig, results_dir: str | Path | None, checkpoint_
     """``(model, dataset, record)`` for ``config``: the best-epoch model, as in the record's test metrics.
 
     Trains only when the results store lacks the record or ``checkpoint_dir`` lacks its checkpoint
-    (or with ``force``); otherwise the stored record and checkpoint are reused. Runs on CPU.
+    (or with ``force``); otherwise the stored record and checkpoint are reused. Training runs on
+    ``config.device`` (a GPU when one is visible, with ``auto``); the model comes back on the CPU,
+    where the analyses run. :func:`mmlib.experiments.run_grid` keeps every run's checkpoint in
+    :func:`mmlib.results.weights_folder`, so a chapter that reads the same runs loads them.
     """
-    config = dataclasses.replace(config, device="cpu")
     ckpt = _checkpoint(checkpoint_dir, config)
     record = None if force or results_dir is None else find_record(results_dir, config.run_id)
     if record is None:
@@ -63,9 +65,10 @@ def model_at_epoch(config: TrainConfig, dataset: MultimodalDataset, checkpoint_d
 
     Uses ``train(..., resume=True, stop_after_epoch=epoch)`` on a per-run checkpoint, so snapshots
     are taken in increasing epoch order on one continuing run (the schedule is not restarted).
-    Call with epochs in increasing order; the checkpoint keeps the latest epoch's weights.
+    Call with epochs in increasing order; the checkpoint keeps the latest epoch's weights. Training
+    runs on ``config.device``; the model comes back on the CPU.
     """
-    config = dataclasses.replace(config, device="cpu", probe=False)
+    config = dataclasses.replace(config, probe=False)
     if epoch == 0:  # the initial weights of train(): same seeding, same RNG use before the model is built
         seed_everything(config.seed)
         load_config_dataset(config)

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from mmlib.results import records_frame
+from mmlib.results import records_frame, weights_folder
 from mmlib.sweep import sweep_records
 from mmlib.train import TrainConfig, train
 
@@ -71,6 +71,9 @@ def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: boo
              workers: int = 0) -> list[dict]:
     """Train every config whose record is not stored yet (all of them with ``force``); return all records.
 
+    Each run's checkpoint (its weights) is kept in :func:`mmlib.results.weights_folder`, where
+    :func:`mmlib.analysis.train_model` finds it.
+
     ``workers = 0`` trains here, one run after another. ``workers = N`` trains through
     :func:`mmlib.sweep.sweep_records` instead: N processes per GPU on every visible GPU (N processes
     on a machine without one), each run claimed in the store and resumable, so a chapter rebuild on a
@@ -83,7 +86,8 @@ def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: boo
         return sweep_records(configs, results_dir, workers, progress)
     records = []
     for config in tqdm(configs, desc="runs", disable=not progress):
-        records.append(train(config, results_dir=results_dir, force=force, progress=False))
+        records.append(train(config, results_dir=results_dir, checkpoint_dir=weights_folder(results_dir), force=force,
+                             progress=False))
     return records
 
 

@@ -86,6 +86,16 @@ def writable_folder(path: str | Path, what: str) -> Path:
     return path
 
 
+def weights_folder(runs_dir: str | Path) -> Path:
+    """Where the weights of the runs stored in ``runs_dir`` are kept: ``weights/`` beside it.
+
+    :func:`mmlib.experiments.run_grid` writes each run's checkpoint (final and best-epoch weights)
+    there, and :func:`mmlib.analysis.train_model` reads it, so analysis chapters load a stored
+    run's model instead of training it again.
+    """
+    return Path(runs_dir).parent / "weights"
+
+
 def save_record(record: dict, directory: str | Path, name: str | None = None) -> Path:
     """Write ``record`` as ``directory/name.json`` atomically; raise if that file already exists."""
     directory = Path(directory)

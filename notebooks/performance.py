@@ -37,6 +37,7 @@ paper_samples: int = 8  # random clips of CREMA-D's prepared shapes for the pape
 paper_hidden_dim: int = 512  # feature width d at the paper's scale (OGM-GE's CREMA-D setting)
 output_dir: str = "results/performance"  # where performance.json (every timing) is written
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-check`, if stored
 
 # %%
 import json
@@ -244,3 +245,15 @@ Path(output_dir, "performance.json").write_text(json.dumps(
 # {glue:text}`perf_resnet_hybrid_ratio:.2f` single-order passes, because the encoders run once; with
 # mfeat's tiny MLPs the chain is as heavy as the encoders and the same ratios are
 # {glue:text}`perf_mlp_shapley_ratio:.2f` and {glue:text}`perf_mlp_hybrid_ratio:.2f`.
+
+# %% [markdown]
+# ## On a GPU
+#
+# {glue:md}`perf_gpu_summary`
+
+# %% tags=["hide-input"]
+from mmlib.benchmarks.gpu_check import summary as gpu_summary
+
+gpu_text, gpu_table = gpu_summary(gpu_check)
+glue("perf_gpu_summary", Markdown(gpu_text), display=False)
+gpu_table

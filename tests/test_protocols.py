@@ -194,3 +194,27 @@ def test_bench_scale_measures_both_paths_for_each_method(tmp_path):
         assert row["data_path_over_ceiling"] == pytest.approx(row["data_path_samples_per_s"] / row["ceiling_samples_per_s"])
         assert 0 < row["shapley_share_of_epoch"] and row["peak_memory_mb"] > 0
     assert figures["ours_over_mla"] > 0 and (tmp_path / "scale.json").exists()
+
+
+def test_gpu_summary_says_plainly_when_no_gpu_figures_are_stored(tmp_path):
+    from mmlib.benchmarks.gpu_check import summary
+
+    text, table = summary(tmp_path / "gpu-check.json")
+    assert table is None and "no run of this book has been timed on a GPU yet" in text
+
+
+def test_gpu_summary_shows_device_date_and_figures(tmp_path):
+    import json
+
+    from mmlib.benchmarks.gpu_check import summary
+
+    row = {"method": "ours", "data_path_samples_per_s": 900.4, "ceiling_samples_per_s": 1000.0,
+           "data_path_over_ceiling": 0.9004, "shapley_share_of_epoch": 0.031}
+    figures = {"device": "NVIDIA H200", "date": "2026-12-01 10:00 UTC", "versions": {"torch": "2.11.0", "cuda": "13.0"},
+               "bench_scale": {"rows": [row], "ours_over_mla": 1.1}, "ours_100_epochs_cremad_s": 240.0,
+               "short_runs": {"resume": {"largest_history_difference": 0.0}}}
+    (tmp_path / "gpu-check.json").write_text(json.dumps(figures))
+    text, table = summary(tmp_path / "gpu-check.json")
+    assert "NVIDIA H200 on 2026-12-01 10:00 UTC" in text and "1.10 MLA epochs" in text and "4.0 minutes" in text
+    assert table.to_dict(orient="records") == [{"method": "ours", "data path (clips/s)": 900, "ceiling (clips/s)": 1000,
+                                                "data path / ceiling": 0.9, "evaluation / epoch": "3.1%"}]

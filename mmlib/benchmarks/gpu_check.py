@@ -65,6 +65,34 @@ def short_runs(device: str, clips: dict) -> dict:
     return runs
 
 
+def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
+    """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        return (f"No GPU measurement is stored with the book ({path} is absent): no run of this book has been "
+                "timed on a GPU yet. On a GPU machine, `make gpu-check` writes `gpu-check.json`; copy it to that path "
+                "and rebuild this chapter to show its figures here."), None
+    figures = json.loads(path.read_text())
+    rows = figures["bench_scale"]["rows"]
+    table = pd.DataFrame({
+        "method": [r["method"] for r in rows],
+        "data path (clips/s)": [round(r["data_path_samples_per_s"]) for r in rows],
+        "ceiling (clips/s)": [round(r["ceiling_samples_per_s"]) for r in rows],
+        "data path / ceiling": [round(r["data_path_over_ceiling"], 2) for r in rows],
+        "evaluation / epoch": [f"{r['shapley_share_of_epoch']:.1%}" for r in rows],
+    })
+    resume = figures["short_runs"]["resume"]["largest_history_difference"]
+    text = (f"Measured on {figures['device']} on {figures['date']} (torch {figures['versions']['torch']}, "
+            f"CUDA {figures['versions']['cuda']}) at CREMA-D's shapes under the ogm_ge protocol: "
+            f"ours takes {figures['bench_scale'].get('ours_over_mla', float('nan')):.2f} MLA epochs per epoch, and 100 "
+            f"epochs of ours on CREMA-D would take about {figures['ours_100_epochs_cremad_s'] / 60:.1f} minutes "
+            f"(extrapolated from the measured epoch). A run resumed on the GPU differs from an uninterrupted one by "
+            f"at most {resume:.3g} in any logged metric.")
+    return text, table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mmlib.benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="gpu-check.json", help="where the figures go (default: gpu-check.json)")
