@@ -1,1 +1,8 @@
 """mmlib: a thin PyTorch library for the Modality Equilibrium reproducibility book."""
+
+
+def diagnose(model, dataset, **options):
+    """Imbalance diagnostic of ``model`` on ``dataset``: :func:`mmlib.diagnosis.diagnose` (imported on first use)."""
+    from mmlib.diagnosis import diagnose as run
+
+    return run(model, dataset, **options)

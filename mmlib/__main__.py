@@ -6,6 +6,7 @@
     bench     print speed ratios measured in one run                    (mmlib.benchmarks)
     sweep     train a grid of runs in parallel processes, resumable     (mmlib.sweep)
     doctor    check the installed versions and compiled extensions      (mmlib.doctor)
+    diagnose  imbalance diagnostic of a stored run: Shapley, EDM, decision layer (mmlib.diagnosis)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ COMMANDS = {
     "bench": "mmlib.benchmarks",
     "sweep": "mmlib.sweep",
     "doctor": "mmlib.doctor",
+    "diagnose": "mmlib.diagnosis",
 }
 
 # A wrong option, file or folder: every message raised for one names what was wrong and what to

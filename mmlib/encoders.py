@@ -5,7 +5,8 @@
                    2-D ResNet per frame, average over time (OGM-GE's visual net, pooled).
 ``mlp``            two-layer MLP for feature vectors ``(B, D)`` (mfeat views, synthetic modalities).
 ``small_cnn``      two conv layers for tiny images ``(B, 1, 8, 8)`` (scikit-learn digits).
-``frozen``         a frozen pretrained backbone given by the user plus a trainable MLP adapter (Table 3).
+``frozen``         the adapter of paper Sec. 5.4 (Linear + ReLU) on features that a frozen pretrained
+                   backbone computed once (:mod:`mmlib.data.frozen`, paper Table 3).
 
 No weights are downloaded: ResNets start from scratch.
 """
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
-ENCODER_KINDS = ("mlp", "small_cnn", "resnet_audio", "resnet_visual")
+ENCODER_KINDS = ("mlp", "small_cnn", "resnet_audio", "resnet_visual", "frozen")
 
 
 def _resnet_trunk(in_channels: int) -> nn.Sequential:
@@ -86,23 +87,19 @@ class SmallCNNEncoder(nn.Module):
         return self.net(x)
 
 
-class FrozenBackboneAdapter(nn.Module):
-    """A pretrained ``backbone`` whose weights never change, then a trainable MLP adapter to ``d``."""
+class AdapterEncoder(nn.Module):
+    """``(B, D) -> (B, d)``: Linear + ReLU, the trainable adapter after a frozen backbone (paper Sec. 5.4).
 
-    def __init__(self, backbone: nn.Module, backbone_dim: int, out_dim: int, hidden: int = 256) -> None:
+    Its input is the backbone's feature, computed once per dataset and cached (:mod:`mmlib.data.frozen`),
+    so the backbone is never run, nor changed, while the adapter trains.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
-        self.backbone = backbone.requires_grad_(False).eval()
-        self.adapter = MLPEncoder(backbone_dim, out_dim, hidden)
-
-    def train(self, mode: bool = True) -> "FrozenBackboneAdapter":
-        super().train(mode)
-        self.backbone.eval()
-        return self
+        self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            feature = self.backbone(x)
-        return self.adapter(feature)
+        return self.net(x.flatten(1))
 
 
 def default_encoder_kind(input_shape: Sequence[int]) -> str:
@@ -130,4 +127,6 @@ def build_encoder(input_shape: Sequence[int], out_dim: int, kind: str | None = N
         return ResNetAudioEncoder(out_dim)
     if kind == "resnet_visual":
         return ResNetVisualEncoder(out_dim)
+    if kind == "frozen":
+        return AdapterEncoder(int(torch.tensor(input_shape).prod()), out_dim)
     raise ValueError(f"unknown encoder kind {kind!r}; choose one of {ENCODER_KINDS}")

@@ -215,7 +215,7 @@ def build_model(config: TrainConfig, dataset: MultimodalDataset) -> Method:
     cls = method_class(config.method)
     shapes = {m: dataset.input_shape(m) for m in dataset.modalities}
     return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options), seed=config.seed,
-               epochs=config.epochs)
+               encoder_kinds=dataset.params.get("encoder_kinds"), epochs=config.epochs)
 
 
 def build_optimizer(config: TrainConfig, model: Method) -> torch.optim.Optimizer:

@@ -1,0 +1,124 @@
+"""The missing-modality baselines QMF, MMIN and TATE, each on a case checked by hand, and every
+registered method through the command line."""
+
+import math
+
+import pytest
+import torch
+
+from mmlib.__main__ import main as mmlib_main
+from mmlib.methods import available_methods, build_options, method_class
+from mmlib.methods.mmin import ResidualAE, imagination_loss, teacher_epochs_for
+from mmlib.methods.qmf import confidence_rank_loss, energy_confidence
+from mmlib.methods.tate import symmetric_kl
+from mmlib.missing import missing_tag, training_mask
+
+
+def build(name, modalities=("a", "b"), dim=4, classes=3, **options):
+    shapes = {m: (5,) for m in modalities}
+    return method_class(name)(modalities, shapes, classes, dim, build_options(name, options), epochs=6).eval()
+
+
+def test_qmf_energy_weight_is_logsumexp_over_temperature():
+    logits = torch.tensor([[0.0, math.log(3.0)], [math.log(2.0), math.log(2.0)]])
+    assert torch.allclose(energy_confidence(logits, 10.0), torch.tensor([math.log(4.0), math.log(4.0)]) / 10)
+
+
+def test_qmf_fuses_logits_weighted_by_their_energy():
+    model = build("qmf")
+    a, b = torch.tensor([[0.0, math.log(3.0), 0.0]]), torch.tensor([[1.0, 0.0, 0.0]])
+    fused = model.fuse({"a": a, "b": b}, ("a", "b"))
+    weight_a, weight_b = math.log(1 + 3 + 1) / 10, math.log(math.e + 2) / 10
+    assert torch.allclose(fused, weight_a * a + weight_b * b)
+    assert torch.allclose(model.fuse({"a": a, "b": b}, ("b",)), weight_b * b)
+
+
+def test_qmf_rank_loss_by_hand():
+    # sample 0 lost more so far (history 0.2 > 0.0) yet is more confident by 1.5 > the gap 0.2
+    confidence, history = torch.tensor([0.5, -1.0]), torch.tensor([0.2, 0.0])
+    assert math.isclose(float(confidence_rank_loss(confidence, history)), 1.3, rel_tol=1e-6)
+    # the same pair ordered the right way costs nothing
+    assert float(confidence_rank_loss(torch.tensor([-1.0, 0.5]), history)) == 0.0
+
+
+def test_qmf_loss_history_survives_a_checkpoint():
+    model = build("qmf").train()
+    from mmlib.data.base import Batch
+
+    batch = Batch({"a": torch.randn(4, 5), "b": torch.randn(4, 5)}, torch.tensor([0, 1, 2, 0]),
+                  torch.ones(4, 2, dtype=torch.bool), ("a", "b"), torch.tensor([3, 7, 1, 0]))
+    model.loss(batch, "joint", 1)
+    fresh = build("qmf")
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.loss_history.shape == (8, 2) and torch.equal(fresh.loss_history, model.loss_history)
+    assert float(model.loss_history[[2, 4, 5, 6]].abs().sum()) == 0.0  # rows never seen stay zero
+
+
+def test_mmin_imagination_loss_on_a_known_pair():
+    target = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    reconstruction = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    assert float(imagination_loss(target, reconstruction)) == (4.0 + 16.0) / 4
+
+
+def test_mmin_target_is_the_teachers_features_of_the_missing_modalities(monkeypatch):
+    model = build("mmin").train()
+    from mmlib.data.base import Batch
+
+    inputs = {"a": torch.randn(6, 5), "b": torch.randn(6, 5)}
+    mask = torch.tensor([[True, False]] * 3 + [[False, True]] * 3)
+    monkeypatch.setattr("mmlib.methods.mmin.training_mask", lambda *args, **kwargs: mask)
+    seen = {}
+    monkeypatch.setattr("mmlib.methods.mmin.imagination_loss", lambda t, r: seen.setdefault("target", t).sum() * 0)
+    model.loss(Batch(inputs, torch.zeros(6, dtype=torch.long), mask, ("a", "b")), "imagine", 5)
+    with torch.no_grad():
+        teacher_a, teacher_b = model.teacher["a"](inputs["a"]), model.teacher["b"](inputs["b"])
+    expected = torch.cat([teacher_a * (~mask[:, :1]), teacher_b * (~mask[:, 1:])], dim=-1)
+    assert torch.equal(seen["target"], expected)
+
+
+def test_mmin_residual_autoencoder_shapes_and_teacher_epochs():
+    reconstruction, latent = ResidualAE(12, [8, 4], 3)(torch.randn(5, 12))
+    assert reconstruction.shape == (5, 12) and latent.shape == (5, 12)
+    assert [teacher_epochs_for(e, 0) for e in (1, 2, 15)] == [0, 1, 5] and teacher_epochs_for(15, 2) == 2
+
+
+def test_mmin_training_patterns_are_proper_non_empty_subsets():
+    torch.manual_seed(0)
+    mask = training_mask(2000, 3, include_full=False)
+    codes = set((mask.long() * torch.tensor([1, 2, 4])).sum(1).tolist())
+    assert codes == {1, 2, 3, 4, 5, 6}
+    assert training_mask(5, 1, include_full=False).all()
+
+
+def test_tate_tag_encoding_is_the_codes_table():
+    # TATE's network.py l. 89-105, modalities (visual, audio, text): present mask -> tag
+    cases = {(1, 1, 1): [1, 0, 0, 0], (0, 1, 1): [0, 1, 0, 0], (1, 0, 1): [0, 0, 1, 0], (1, 1, 0): [0, 0, 0, 1],
+             (1, 0, 0): [0, 0, 1, 1], (0, 1, 0): [0, 1, 0, 1], (0, 0, 1): [0, 1, 1, 0]}
+    mask = torch.tensor(list(cases), dtype=torch.bool)
+    assert missing_tag(mask).tolist() == [[float(v) for v in tag] for tag in cases.values()]
+
+
+def test_tate_symmetric_kl_is_zero_for_equal_and_positive_otherwise():
+    a = torch.tensor([[1.0, 2.0, 3.0]])
+    assert float(symmetric_kl(a, a)) == 0.0
+    p, q = torch.softmax(a, -1), torch.softmax(torch.zeros(1, 3), -1)
+    expected = float((p * (p / q).log()).sum() + (q * (q / p).log()).sum())
+    assert math.isclose(float(symmetric_kl(a, torch.zeros(1, 3))), expected, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["qmf", "mmin", "tate", "joint", "sum_calibrated"])
+def test_an_absent_modality_is_never_read(name):
+    torch.manual_seed(0)
+    model = build(name)
+    features = model.encode({"a": torch.randn(7, 5), "b": torch.randn(7, 5)})
+    changed = {**features, "b": features["b"] + 100.0}
+    assert torch.equal(model.logits_from_features(features, ("a",)), model.logits_from_features(changed, ("a",)))
+    assert model.logits_from_features(features, ()).shape == (7, 3)
+
+
+@pytest.mark.parametrize("name", sorted(available_methods()))
+def test_every_method_trains_two_epochs_on_mfeat_through_the_command_line(name, tmp_path, capsys):
+    code = mmlib_main(["train", "--method", name, "--epochs", "2", "--modalities", "fou,mor", "--probe", "false",
+                       "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "ckpt"), "--quiet"])
+    assert code == 0
+    assert f"{name} on mfeat [fou,mor] seed 0: test fused" in capsys.readouterr().out
