@@ -55,13 +55,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import torch
 from tqdm.auto import tqdm
 
 from mmlib.claims import HOST, Claim, acquire, is_stale, read_claim
-from mmlib.cli import parse_data_option, typed_data_options
+from mmlib.cli import typed_data_options
 from mmlib.data import available_datasets
 from mmlib.methods import method_class, parse_methods
-from mmlib.results import find_record
+from mmlib.results import find_record, weights_folder
 from mmlib.train import TrainConfig, train
 
 DEFAULTS = TrainConfig()
@@ -124,7 +125,8 @@ def grid_datasets(spec: dict, source: str) -> list[str]:
 
 def build_config(fields: dict, where: str) -> TrainConfig:
     """One run's :class:`TrainConfig` from a grid entry, checked the way ``python -m mmlib train`` checks
-    its flags (:func:`mmlib.cli.typed_data_options`, :func:`mmlib.methods.build_options`)."""
+    its flags (:func:`mmlib.cli.typed_data_options`, :func:`mmlib.methods.build_options`). The entry's
+    ``protocol`` (default ``book``) gives the values of the fields it does not set, as in the chapters."""
     unknown = sorted(set(fields) - set(TRAIN_FIELDS))
     if unknown:
         raise GridError(f"{where}: unknown parameter {unknown[0]!r}; valid parameters are {TRAIN_FIELDS}")
@@ -138,7 +140,7 @@ def build_config(fields: dict, where: str) -> TrainConfig:
         values["method_options"] = {k: _typed_value(v, option_defaults.get(k), f"{where}: option {k}")
                                     for k, v in fields.get("method_options", {}).items()}
         values["dataset_options"] = typed_data_options(dataset, [(k, str(v)) for k, v in fields.get("dataset_options", {}).items()])
-        return TrainConfig(**values)
+        return TrainConfig.from_protocol(values.pop("protocol", DEFAULTS.protocol), **values)
     except (ValueError, TypeError, argparse.ArgumentTypeError) as error:
         raise GridError(f"{where}: {error}") from None
 
@@ -307,8 +309,6 @@ def visible_gpus() -> list[str]:
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
     if listed is not None:
         return [g.strip() for g in listed.split(",") if g.strip()]
-    import torch
-
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
@@ -396,7 +396,8 @@ def run_sweep(configs: Sequence[TrainConfig], results_dir: str | Path, launcher:
     Runs that another process holds are waited for, in rounds every heartbeat: each then has a record
     (skipped, trained by that process), or its claim went stale and this sweep takes it over.
     """
-    store = Store(Path(results_dir), Path(checkpoint_dir) if checkpoint_dir else Path(results_dir) / "checkpoints", stale_after_s)
+    results_dir = Path(results_dir).absolute()  # the same folder for jobs that start elsewhere (SLURM)
+    store = Store(results_dir, Path(checkpoint_dir).absolute() if checkpoint_dir else weights_folder(results_dir), stale_after_s)
     launcher = launcher or LocalLauncher(local_slots([]))
     runs = {c.run_id: c for c in configs}
     done: dict[str, Outcome] = {}
@@ -457,6 +458,13 @@ def summary(outcomes: Sequence[Outcome]) -> str:
 
 
 # ---- command line -----------------------------------------------------------------------------
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _cli_value(text: str) -> Any:
     """A command-line value read as TOML (``2``, ``1e-3``, ``true``, ``[0.1, 0.2]``), else as text (``fou,mor``)."""
     try:
@@ -500,15 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--methods", help="comma-separated methods")
     grid.add_argument("--datasets", help=f"comma-separated datasets (default {DEFAULTS.dataset})")
     grid.add_argument("--seeds", help="N (seeds 0..N-1), a range A-B, or a list 0,4 (default 0)")
-    grid.add_argument("--set", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
+    grid.add_argument("--set", action="append", type=_pair, default=[], metavar="KEY=VALUE",
                       help="a TrainConfig field, repeatable; a TOML list is an axis: --set epochs=2 --set 'lr=[1e-3, 1e-2]'")
-    grid.add_argument("--option", action="append", type=parse_data_option, default=[], metavar="METHOD.NAME=VALUE",
+    grid.add_argument("--option", action="append", type=_pair, default=[], metavar="METHOD.NAME=VALUE",
                       help="a method's option, repeatable: --option ours.tau=0.3")
-    grid.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
+    grid.add_argument("--data", action="append", type=_pair, default=[], metavar="KEY=VALUE",
                       help="a dataset option for every dataset of the grid, repeatable: --data noise=pix=2.0")
     store = parser.add_argument_group("store")
     store.add_argument("--results-dir", default="results/runs", help="the results store, shared with the chapters (default results/runs)")
-    store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints (default RESULTS_DIR/checkpoints)")
+    store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints, kept for the analysis chapters (default: weights/ beside RESULTS_DIR, as the chapters keep them)")
     store.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
                        help="a claim whose heartbeat is older is taken over (default 300; heartbeats every min(30, SECONDS/4))")
     store.add_argument("--dry-run", action="store_true", help="print the grid's runs and whether each is stored, then exit")

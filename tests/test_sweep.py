@@ -22,7 +22,8 @@ import torch
 
 from mmlib.claims import HOST, Claim, Owner, acquire, read_claim
 from mmlib.experiments import comparison_configs, run_grid
-from mmlib.sweep import FAILED, RAN, SKIPPED, expand_grid, local_slots, main, write_grid
+from mmlib.results import weights_folder
+from mmlib.sweep import FAILED, RAN, SKIPPED, expand_grid, local_slots, main, visible_gpus, write_grid
 from mmlib.train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def test_heartbeat_notices_a_claim_taken_over(tmp_path):
 
 
 # ---- sweeps -----------------------------------------------------------------------------------
-def test_two_sweeps_at_once_train_every_run_exactly_once(tmp_path):
+def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_all(tmp_path, capsys):
     grid = tmp_path / "grid.toml"
     grid.write_text('methods = ["concat", "sum"]\ndatasets = ["synthetic"]\n'
                     '[train]\nepochs = 2\nprobe = false\n[data.synthetic]\nnum_samples = 300\n')
@@ -126,6 +127,8 @@ def test_two_sweeps_at_once_train_every_run_exactly_once(tmp_path):
         skipped_in = [out for out, _ in outputs if f"skipped  {run_id}" in out]
         assert len(ran_in) == 1 and len(skipped_in) == 1
     assert not list((results / ".sweep" / "claims").glob("*.claim"))
+    assert main([str(grid), "--results-dir", str(results), "--quiet"]) == 0
+    assert f"2 runs: 0 ran, 2 {SKIPPED}, 0 failed" in capsys.readouterr().out
 
 
 def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
@@ -133,7 +136,7 @@ def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
             "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", "60"]
     config = expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 20000}},
                           "train": {"epochs": 5, "probe": False}})[0]
-    checkpoint = tmp_path / "runs" / "checkpoints" / f"{config.run_id}.ckpt"
+    checkpoint = weights_folder(tmp_path / "runs") / f"{config.run_id}.ckpt"
     sweep = sweep_process(*args)
     while not checkpoint.exists():
         assert sweep.poll() is None, sweep.communicate()
@@ -153,19 +156,14 @@ def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
     assert comparable(stored[config.run_id]) == comparable(json.loads(json.dumps(train(config, progress=False))))
 
 
-def test_stored_runs_are_skipped_and_failures_are_reported_with_their_reason(tmp_path, capsys):
-    results = tmp_path / "runs"
-    args = ["--methods", "concat", *TINY, "--results-dir", str(results), "--quiet"]
-    train(expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 300}},
-                       "train": {"epochs": 2, "probe": False}})[0], results_dir=results, progress=False)
+def test_a_run_that_fails_in_its_process_is_reported_with_the_reason_and_its_log(tmp_path, capsys):
     bad = ["--set", 'modalities="m0,nope"']  # fails in the training process, not in the grid check
-    assert main(args + bad) == 1
+    assert main(["--methods", "concat", *TINY, *bad, "--results-dir", str(tmp_path / "runs"), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "1 runs: 0 ran, 0 skipped, 1 failed" in out
     failure = next(line for line in out.splitlines() if line.startswith(f"  {FAILED}"))
     assert "ValueError" in failure and "'nope'" in failure and failure.endswith(".log)")
-    assert main(args) == 0
-    assert f"0 ran, 1 {SKIPPED}" in capsys.readouterr().out
+    assert not records(tmp_path / "runs")
 
 
 def test_submitit_local_executor_runs_a_two_run_grid(tmp_path, capsys):
@@ -178,14 +176,15 @@ def test_submitit_local_executor_runs_a_two_run_grid(tmp_path, capsys):
 
 
 def test_run_grid_with_workers_returns_the_records_of_the_in_process_path(tmp_path):
-    configs = expand_grid({"methods": "concat,sum", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 300}},
+    configs = expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 300}},
                            "train": {"epochs": 2, "probe": False}})
-    here = run_grid(configs, tmp_path / "here", progress=False)
-    swept = run_grid(configs, tmp_path / "swept", progress=False, workers=2)
+    here = run_grid(configs, tmp_path / "here" / "runs", progress=False)
+    swept = run_grid(configs, tmp_path / "swept" / "runs", progress=False, workers=1)
     assert [comparable(r) for r in swept] == [comparable(r) for r in here]
-    assert sorted(records(tmp_path / "swept")) == sorted(c.run_id for c in configs)
+    assert sorted(records(tmp_path / "swept" / "runs")) == sorted(c.run_id for c in configs)
+    assert sorted(p.stem for p in weights_folder(tmp_path / "swept" / "runs").glob("*.ckpt")) == [c.run_id for c in configs]
     with pytest.raises(ValueError, match="workers=0"):
-        run_grid(configs, tmp_path / "swept", force=True, workers=2)
+        run_grid(configs, tmp_path / "swept" / "runs", force=True, workers=1)
 
 
 # ---- the grid ---------------------------------------------------------------------------------
@@ -228,8 +227,9 @@ def test_exported_chapter_grid_reads_back_as_the_same_runs(tmp_path):
     assert [c.run_id for c in again] == [c.run_id for c in configs]
 
 
-def test_local_slots_interleave_gpus_so_the_first_runs_land_on_different_ones():
-    assert local_slots(["0", "1"], per_gpu=2) == ["0", "1", "0", "1"]
+def test_local_slots_interleave_gpus_so_the_first_runs_land_on_different_ones(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert local_slots(visible_gpus(), per_gpu=2) == ["2", "3", "2", "3"]
     assert local_slots([], workers=3) == ["", "", ""]
     with pytest.raises(ValueError, match="--per-gpu"):
         local_slots(["0"], workers=2)
