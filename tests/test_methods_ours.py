@@ -15,8 +15,9 @@ from mmlib.evaluate import encode_rows
 SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}
 
 
-def setup(granularity: str = "epoch"):
-    config = TrainConfig(dataset="synthetic", dataset_options=SMALL, method="ours", method_options={"granularity": granularity},
+def setup(granularity: str = "epoch", **options):
+    config = TrainConfig(dataset="synthetic", dataset_options=SMALL, method="ours",
+                         method_options={"granularity": granularity, **options},
                          epochs=2, batch_size=32, hidden_dim=16, probe=False, device="cpu")
     seed_everything(0)
     dataset = load_config_dataset(config)
@@ -75,7 +76,7 @@ def test_batch_granularity_computes_frozen_features_per_batch_in_eval_mode():
     model.train()
     model.begin_pass(context(model, dataset, [(first,), (first, second)], config))
     batch = next(dataset.batches("train", 32))
-    assert not model._frozen_features
+    assert model.prefix_cache.lookup((first,), batch.index) is None
     assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first), atol=1e-6)
     assert model.encoders[first].training  # the mode is restored
 
@@ -93,8 +94,7 @@ def test_frozen_encoder_gets_no_gradient(granularity):
 
 
 def test_recorded_prefix_features_are_those_seen_while_training_and_not_recomputed():
-    config, dataset, model = setup()
-    model.options.prefix_features = "recorded"
+    config, dataset, model = setup(prefix_features="recorded")
     first, second = model.modalities
     model.begin_pass(context(model, dataset, [(first,)], config))
     model.eval()  # no dropout, so the recorded features can be checked against a forward pass

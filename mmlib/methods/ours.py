@@ -57,6 +57,7 @@ from mmlib.fusion import chain, hybrid_order
 from mmlib.mapping import MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
 from mmlib.methods.base import Method, PassContext, eval_mode, register_method
+from mmlib.prefix_cache import FrozenPrefixCache
 from mmlib.scheduler import GRANULARITIES, ORDER_POLICIES, next_order, prefix_plan
 
 PREFIX_FEATURES = ("recompute", "recorded")
@@ -99,8 +100,7 @@ class Ours(Method):
         self.head = nn.Linear(self.dim, self.num_classes)
         self.order: tuple[str, ...] = self.modalities
         self._shapley: dict[str, float] | None = None
-        self._frozen_features: dict[str, Tensor] = {}  # modality -> (rows, d) table indexed by dataset row
-        self._trained_last: str | None = None
+        self.prefix_cache = FrozenPrefixCache(recorded=opts.prefix_features == "recorded")
 
     def epoch_plan(self, epoch: int) -> list[list[tuple[str, ...]]]:
         self.order = next_order(self.options.order, self.modalities, epoch, self._shapley, self.seed)
@@ -113,37 +113,19 @@ class Ours(Method):
         return {"order": list(self.order)}
 
     def begin_pass(self, context: PassContext) -> None:
-        """Epoch granularity: tabulate the frozen prefix's training features the pass will need."""
-        recorded = self.options.prefix_features == "recorded"
-        if self._trained_last is not None and not recorded:
-            self._frozen_features.pop(self._trained_last, None)
+        """Epoch granularity: the frozen prefix's training features for this pass (:mod:`mmlib.prefix_cache`)."""
         if self.options.granularity != "epoch":
-            self._frozen_features.clear()
-            self._trained_last = None
+            self.prefix_cache.clear()
             return
         (step,) = context.steps
-        *frozen, self._trained_last = step
-        missing = [m for m in frozen if m not in self._frozen_features]
-        if missing:
-            rows, features = context.train_features(missing)
-            for m in missing:
-                self._tabulate(m, rows, features[m])
-
-    def _tabulate(self, modality: str, rows: Tensor, features: Tensor) -> None:
-        """Write ``features`` into ``modality``'s table at dataset ``rows``, growing the table as needed."""
-        table = self._frozen_features.get(modality)
-        needed = int(rows.max()) + 1
-        if table is None or table.shape[0] < needed:
-            grown = features.new_zeros(needed, features.shape[1], dtype=torch.float32)
-            if table is not None:
-                grown[: table.shape[0]] = table
-            table = self._frozen_features[modality] = grown
-        table[rows] = features.float()
+        *frozen, trained = step
+        self.prefix_cache.start_pass(frozen, trained, context.train_features)
 
     def frozen_features(self, batch: Batch, frozen: Sequence[str]) -> dict[str, Tensor]:
-        """Features of the frozen encoders for ``batch``: from the pass's table, else computed in eval mode."""
-        if batch.index is not None and all(m in self._frozen_features for m in frozen):
-            return {m: self._frozen_features[m][batch.index] for m in frozen}
+        """Features of the frozen encoders for ``batch``: from the pass's tables, else computed in eval mode."""
+        tabulated = self.prefix_cache.lookup(frozen, batch.index)
+        if tabulated is not None:
+            return tabulated
         with torch.no_grad(), eval_mode(*(self.encoders[m] for m in frozen)):
             return self.encode(batch.inputs, frozen)
 
@@ -151,8 +133,8 @@ class Ours(Method):
         *frozen, trained = step
         features = self.frozen_features(batch, frozen)
         features[trained] = self.encoders[trained](batch.inputs[trained])
-        if self.options.prefix_features == "recorded" and batch.index is not None:
-            self._tabulate(trained, batch.index, features[trained].detach())
+        if self.prefix_cache.recorded and batch.index is not None:
+            self.prefix_cache.write(trained, batch.index, features[trained].detach())
         return F.cross_entropy(self.head(chain(features, step, self.mapping, self.memory)), batch.labels)
 
     def logits_from_features(self, features: dict[str, Tensor], present) -> Tensor:
@@ -167,8 +149,7 @@ class Ours(Method):
 
     def set_extra_state(self, state: dict) -> None:
         self._shapley = state["shapley"]
-        self._frozen_features.clear()  # new weights: tabulated features are stale
-
+        self.prefix_cache.clear()  # new weights: tabulated features are stale
 
 
 @dataclass
