@@ -115,7 +115,9 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
     grid.write_text('methods = ["concat", "sum"]\ndatasets = ["synthetic"]\n'
                     '[train]\nepochs = 2\nprobe = false\n[data.synthetic]\nnum_samples = 300\n')
     results = tmp_path / "runs"
-    sweeps = [sweep_process(str(grid), "--results-dir", str(results), "--workers", "1", "--stale-after", "8") for _ in range(2)]
+    # Each sweep gets its own (fictitious) GPU, which its training processes must see; they train on the CPU.
+    sweeps = [sweep_process(str(grid), "--results-dir", str(results), "--gpus", gpu, "--set", "device=cpu", "--stale-after", "8")
+              for gpu in ("5", "7")]
     outputs = [s.communicate(timeout=240) for s in sweeps]
     assert [s.returncode for s in sweeps] == [0, 0], outputs
     stored = records(results)
@@ -123,9 +125,10 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
     for run_id in stored:
         log = (results / ".sweep" / "logs" / f"{run_id}.log").read_text()
         assert log.count("--- ") == 1, f"{run_id} was started {log.count('--- ')} times"
-        ran_in = [out for out, _ in outputs if f"ran      {run_id}" in out]
+        ran_in = [gpu for (out, _), gpu in zip(outputs, ("5", "7")) if f"ran      {run_id}" in out]
         skipped_in = [out for out, _ in outputs if f"skipped  {run_id}" in out]
         assert len(ran_in) == 1 and len(skipped_in) == 1
+        assert f"CUDA_VISIBLE_DEVICES={ran_in[0]}\n" in log
     assert not list((results / ".sweep" / "claims").glob("*.claim"))
     assert main([str(grid), "--results-dir", str(results), "--quiet"]) == 0
     assert f"2 runs: 0 ran, 2 {SKIPPED}, 0 failed" in capsys.readouterr().out
