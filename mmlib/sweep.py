@@ -564,7 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     except GridError as error:
         print(f"mmlib sweep: {error}", file=sys.stderr)
         return 2
-    outcomes = run_sweep(configs, args.results_dir, launcher, args.checkpoint_dir, args.stale_after, progress=not args.quiet)
+    try:
+        outcomes = run_sweep(configs, args.results_dir, launcher, args.checkpoint_dir, args.stale_after, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("mmlib sweep: interrupted; finished runs are stored, and the same command resumes the others from their "
+              "checkpoints", file=sys.stderr)
+        return 130
     print(summary(outcomes))
     return 1 if any(o.status == FAILED for o in outcomes) else 0
 
