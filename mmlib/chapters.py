@@ -41,10 +41,13 @@ CHAPTERS: list[str] = [
     "main_comparison",
     "component_ablation",
     "modality_ablation",
+    "frozen_backbones",
     "contribution_evolution",
     "feature_distributions",
     "order_upper_bound",
     "missing_modalities",
+    "av_evidence",
+    "decision_layer",
     "ambiguities",
     "performance",
     "report",
@@ -56,7 +59,7 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "book" / "chapters"
 
 
 # Count parameters a chapter may declare, and the smallest value that means something.
-AT_LEAST = {"seeds": 1, "split_seeds": 1, "epochs": 1, "repeats": 1}
+AT_LEAST = {"seeds": 1, "split_seeds": 1, "epochs": 1, "repeats": 1, "stat_seeds": 1, "baseline_seeds": 1}
 
 
 class ChapterError(ValueError):
@@ -236,6 +239,7 @@ def run_chapter(
 
     nb = read_notebook(name, Path(notebook_dir))
     checked = check_parameters(name, parameters_of(nb), dict(parameters or {}))
+    nb.metadata["mmlib"] = execution_environment()  # commit and device, for book/provenance.md
     output = Path(output_dir) / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{name}-", suffix=".ipynb")
@@ -251,10 +255,11 @@ def run_chapter(
     saved_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
-        papermill.execute_notebook(
+        executed = papermill.execute_notebook(
             nb, partial, parameters=checked, kernel_name="python3", language="python",
             cwd=str(cwd), log_output=log_output, progress_bar=progress_bar,
         )
+        _remove_injected_cell(executed, partial)
     except BaseException as error:
         os.replace(partial, failed_path(output))
         if not isinstance(error, Exception):
@@ -267,6 +272,27 @@ def run_chapter(
             os.environ["MPLBACKEND"] = saved_backend
     os.replace(partial, output)
     return output
+
+
+def _remove_injected_cell(nb, path: str) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the rendered chapter shows its
+    defaults, and book/provenance.md the values given (without the build machine's folders)."""
+    import nbformat
+
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
+
+
+def execution_environment() -> dict[str, Any]:
+    """Commit, versions and device a chapter runs with (papermill records times and parameters)."""
+    import torch
+
+    from mmlib.results import environment_info
+
+    return environment_info("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def failed_path(output: Path) -> Path:

@@ -1,0 +1,100 @@
+"""The ``{provenance}`` directive: a table of how each executed chapter in ``chapters/`` was made.
+
+For every ``chapters/NAME.ipynb`` (in the book's chapter order): when papermill started it, how
+long it ran, the parameters given on the command line (the rest are the defaults shown in the
+chapter's first cell), the device and commit recorded by ``mmlib.chapters.run_chapter``, and the
+results-store records the chapter read (glued as ``provenance_records`` by
+``mmlib.book.save_summary``). Absolute paths among the parameters are shortened to their last
+part, so the page never shows a folder of the machine that built the book.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+from sphinx.util.docutils import SphinxDirective
+
+
+def _short(value) -> str:
+    text = str(value)
+    return f"…/{Path(text).name}" if text.startswith("/") else text
+
+
+def _records(notebook: dict) -> list[str]:
+    for cell in notebook.get("cells", []):
+        for out in cell.get("outputs", []):
+            scrapbook = out.get("metadata", {}).get("scrapbook", {})
+            if scrapbook.get("name") == "provenance_records":
+                prefix = scrapbook.get("mime_prefix", "")
+                return list(ast.literal_eval(out["data"][prefix + "text/plain"]))
+    return []
+
+
+def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
+    """One dict per executed chapter: name, start, seconds, parameters, device, commit, records."""
+    names = [n for n in order if (chapters_dir / f"{n}.ipynb").is_file()]
+    rows = []
+    for name in names:
+        notebook = json.loads((chapters_dir / f"{name}.ipynb").read_text())
+        run = notebook.get("metadata", {}).get("papermill", {})
+        env = notebook.get("metadata", {}).get("mmlib", {})
+        device = env.get("gpu") or env.get("device") or "?"
+        if env.get("cpu_threads") and not env.get("gpu"):
+            device = f"{device}, {env['cpu_threads']} threads"
+        params = run.get("parameters") or {}
+        rows.append({
+            "name": name,
+            "start": (run.get("start_time") or "?")[:19].replace("T", " "),
+            "seconds": run.get("duration"),
+            "parameters": ", ".join(f"`{k}={_short(v)}`" for k, v in params.items()) or "defaults",
+            "device": device,
+            "commit": (env.get("git_commit") or "?")[:10],
+            "records": _records(notebook),
+        })
+    return rows
+
+
+def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
+    """The table (with a download link to each chapter's ``.py`` source) and the record lists."""
+    lines = ["| chapter | source | executed (UTC) | took | device | commit | parameters | records |",
+             "|---|---|---|--:|---|---|---|--:|"]
+    for row in rows:
+        took = "?" if row["seconds"] is None else f"{row['seconds'] / 60:.1f} min"
+        source = sources / f"{row['name']}.py"
+        link = (f"{{download}}`{source.name} <{os.path.relpath(source, here)}>`"
+                if source.is_file() else "–")
+        lines.append(f"| {{doc}}`chapters/{row['name']}` | {link} | {row['start']} | {took} "
+                     f"| {row['device']} | `{row['commit']}` | {row['parameters']} "
+                     f"| {len(row['records'])} |")
+    for row in rows:
+        if row["records"]:
+            lines += ["", f":::{{dropdown}} Records read by {row['name']} ({len(row['records'])})",
+                      ", ".join(f"`{r}`" for r in row["records"]), ":::"]
+    return "\n".join(lines)
+
+
+class ProvenanceDirective(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        from mmlib.chapters import CHAPTERS, NOTEBOOK_DIR
+
+        rows = chapter_rows(Path(self.env.srcdir) / "chapters", list(CHAPTERS))
+        if not rows:
+            return self.parse_text_to_nodes("No executed chapter was found in `chapters/`.")
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        return self.parse_text_to_nodes(provenance_markdown(rows, NOTEBOOK_DIR, here))
+
+
+def _always_reread(app, env, added, changed, removed):
+    """The page depends on every notebook's metadata: rebuild it on every build."""
+    return [doc for doc in env.found_docs if doc == "provenance"]
+
+
+def setup(app):
+    app.add_directive("provenance", ProvenanceDirective)
+    app.connect("env-get-outdated", _always_reread)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
