@@ -1,0 +1,153 @@
+"""What a chapter does besides its experiment: set up, show a table, glue and save its summary.
+
+A chapter's code cells should show the experiment; the bookkeeping around it lives here, so that
+every chapter sets up, formats and saves the same way:
+
+    paths = setup(results_dir, figures_dir)        # style, threads, the folders it writes to
+    show(mean_std_table(frame, "method", {"fused": "fused_acc"}), "Test accuracy (%)")
+    save_summary("main_comparison", output_dir, summary, records=records, main_best=best)
+
+Tables follow one style (``book/_static/book.css`` adds padding and right-aligns numbers): no
+index column, human headers, ``mean ± std`` in one cell, at most two decimals, p-values below
+0.001 written as ``< 0.001``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mmlib.analysis import repo_path
+from mmlib.experiments import mean_std
+from mmlib.plots import save_figure, use_book_style
+
+
+@dataclass(frozen=True)
+class ChapterPaths:
+    """Folders a chapter reads and writes: the results store, figures, and trained weights."""
+
+    runs: Path
+    figures: Path
+    weights: Path
+
+
+def setup(results_dir: str = "results/runs", figures_dir: str = "book/figures",
+          threads: int | None = 1) -> ChapterPaths:
+    """The setup cell of a training chapter: figure style, quiet progress bars, CPU threads.
+
+    ``threads`` (None: leave torch's default) keeps CPU runs bitwise reproducible between
+    machines; paths relative to the repository root are resolved as :func:`repo_path` does.
+    """
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    use_book_style()
+    runs = repo_path(results_dir)
+    return ChapterPaths(runs=runs, figures=repo_path(figures_dir), weights=runs.parent / "weights")
+
+
+def mean_std_table(frame: pd.DataFrame, by: str | Sequence[str], columns: Mapping[str, str],
+                   digits: int = 1, order: Sequence[Any] | None = None) -> pd.DataFrame:
+    """One row per group of ``by``; each ``{header: column}`` as ``"mean ± std"`` over its rows.
+
+    Columns missing from ``frame`` are left out; ``order`` (values of a single ``by``) fixes the
+    row order. The group keys stay ordinary columns, so the table has no index to hide.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    present = {header: column for header, column in columns.items() if column in frame}
+    rows = []
+    for group, part in frame.groupby(keys, sort=False):
+        group = group if isinstance(group, tuple) else (group,)
+        row = dict(zip(keys, group))
+        row.update({header: mean_std(part[column].mean(), part[column].std(), digits)
+                    for header, column in present.items()})
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=[*keys, *present])
+    if order is not None:
+        table = table.set_index(keys[0]).loc[[o for o in order if o in set(table[keys[0]])]]
+        table = table.reset_index()
+    return table
+
+
+def p_value(p: float) -> str:
+    """A p-value as text: ``< 0.001`` below 0.001, else two significant figures at most."""
+    if not np.isfinite(p):
+        return "–"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+
+
+def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable[str] = ()):
+    """``table`` styled the book's way: caption, no index, numbers to ``digits``, p-values as text.
+
+    Columns named in ``p_columns`` (or whose header starts with ``p ``) go through
+    :func:`p_value`; other numeric columns are rounded to ``digits`` decimals.
+    """
+    p_columns = set(p_columns) | {c for c in table.columns if str(c).startswith("p ")}
+    formats: dict[Any, Any] = {}
+    for column in table.columns:
+        if column in p_columns:
+            formats[column] = p_value
+        elif pd.api.types.is_float_dtype(table[column]):
+            formats[column] = f"{{:.{digits}f}}"
+    text = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])
+            and not re.match(r"^[-−<]?\d", str(table[c].iloc[0]) if len(table) else "")]
+    styled = table.style.format(formats, na_rep="–").hide(axis="index").set_caption(caption)
+    return styled.set_properties(subset=text, **{"text-align": "left"})
+
+
+def glue_figure(key: str, fig, path: str | Path) -> None:
+    """Save ``fig`` as PNG at ``path``, glue it as ``key`` for a numbered ``{glue:figure}``, close it."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    save_figure(fig, path)
+    glue(key, fig, display=False)
+    plt.close(fig)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers, for glue and JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _json_value(value: Any) -> Any:
+    """JSON for what ``json`` cannot write: numpy numbers and arrays as Python ones, else text."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return str(value)
+
+
+def save_summary(name: str, output_dir: str | Path, summary: Mapping[str, Any],
+                 records: Sequence[Mapping[str, Any]] | None = None, **glued: Any) -> None:
+    """Glue ``glued`` (each ``key=value`` as a :func:`myst_nb.glue` name, not displayed) and write
+    ``summary`` to ``OUTPUT_DIR/NAME.json``.
+
+    ``records``: the results-store records the chapter read; their run ids are glued as
+    ``provenance_records`` for the book's provenance page and saved in the JSON as ``run_ids``.
+    Returns nothing, so that a final call in a cell prints nothing.
+    """
+    from myst_nb import glue
+
+    for key, value in glued.items():
+        glue(key, _plain(value), display=False)
+    content = dict(summary)
+    if records is not None:
+        run_ids = sorted({r["run_id"] for r in records})
+        glue("provenance_records", run_ids, display=False)
+        content["run_ids"] = run_ids
+    out = repo_path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(content, indent=1, default=_json_value))
