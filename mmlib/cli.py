@@ -15,6 +15,7 @@ from pathlib import Path
 from mmlib.data import available_datasets, dataset_options
 from mmlib.methods import available_methods, method_class
 from mmlib.protocols import PROTOCOL_FIELDS, PROTOCOLS
+from mmlib.results import RUNS_DIR, WEIGHTS_DIR, weights_folder
 from mmlib.train import TrainConfig, checkpoint_path, train
 
 USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS]  (--help lists every option)"
@@ -85,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_typed(getattr(defaults, f.name)),
                             default=None if from_protocol else getattr(defaults, f.name),
                             help="(default: the protocol's)" if from_protocol else f"(default: {getattr(defaults, f.name)})")
-    parser.add_argument("--results-dir", default="results/cli", help="where the run's record is stored (default: results/cli)")
-    parser.add_argument("--checkpoint-dir", default="results/checkpoints", help="per-epoch checkpoints (default: results/checkpoints)")
+    parser.add_argument("--results-dir", default=RUNS_DIR,
+                        help=f"the results store the run's record goes to, shared with the chapters (default: {RUNS_DIR})")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help=f"per-epoch checkpoints, where the chapters find the run's weights (default: {WEIGHTS_DIR})")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
     parser.add_argument("--force", action="store_true", help="train again even if a record of this config exists (stored beside it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -139,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args, parser)
+        checkpoint_dir = args.checkpoint_dir
+        if checkpoint_dir is None and args.results_dir:
+            checkpoint_dir = str(weights_folder(args.results_dir))
         if args.resume:
-            check_resumable(config, args.checkpoint_dir)
-        record = train(config, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
+            check_resumable(config, checkpoint_dir)
+        record = train(config, results_dir=args.results_dir, checkpoint_dir=checkpoint_dir,
                        resume=args.resume, progress=not args.quiet, force=args.force)
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"mmlib train: {error}", file=sys.stderr)

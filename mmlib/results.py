@@ -72,7 +72,7 @@ def temporary_file(directory: str | Path, name: str) -> tuple[int, str]:
 def writable_folder(path: str | Path, what: str) -> Path:
     """``path``, created when missing and proven writable before any work is done; else a clear error."""
     if str(path) == "":
-        raise ValueError(f"{what} is empty; give a folder (e.g. results/cli)")
+        raise ValueError(f"{what} is empty; give a folder (e.g. {RUNS_DIR})")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path} is a file, not a folder; give a folder")
@@ -84,6 +84,16 @@ def writable_folder(path: str | Path, what: str) -> Path:
     except OSError as error:
         raise ValueError(f"{what} {path} is not a writable folder ({error.strerror}); choose another or fix its permissions") from None
     return path
+
+
+# The one results root. Everything a run or a chapter stores lives under ``results/``:
+#   results/runs/RUNID.json        one record per run (the store: CLI, chapters, sweeps)
+#   results/weights/RUNID.ckpt     each run's checkpoint: last and best-epoch weights, for resume and analysis
+#   results/runs/.sweep/           a sweep's claims and per-run logs (mmlib.sweep)
+#   results/chapters/NAME.json     a chapter's summary tables and verdicts
+#   results/performance/           benchmark timings of the performance chapter
+RUNS_DIR = "results/runs"
+WEIGHTS_DIR = "results/weights"
 
 
 def weights_folder(runs_dir: str | Path) -> Path:

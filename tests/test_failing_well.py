@@ -231,7 +231,7 @@ def test_record_without_test_is_named(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--modalities", ""], "mmlib train: dataset 'synthetic': no modality given; choose from ['m0', 'm1']"),
-    (["--results-dir", ""], "mmlib train: results folder is empty; give a folder (e.g. results/cli)"),
+    (["--results-dir", ""], "mmlib train: results folder is empty; give a folder (e.g. results/runs)"),
     (["--device", "foo"], "mmlib train: unknown device 'foo'; choose auto, cpu, cuda or cuda:N"),
     (["--data", "seed=abc"], "mmlib train: --data seed=abc: option 'seed' of dataset 'synthetic' expects int (default 0), got 'abc'"),
 ])
@@ -258,7 +258,8 @@ def test_resume_without_a_checkpoint_of_this_config_says_so(capsys, tmp_path):
 
 def test_bench_with_an_unknown_dataset_is_one_line(capsys):
     code, _, err = run_main(capsys, "bench", "methods", "--dataset", "foo")
-    assert code == 2 and err.startswith("mmlib bench: unknown dataset 'foo'; valid choices are ['cache',") and err.count("\n") == 1
+    assert code == 2 and err.startswith("mmlib bench: unknown dataset 'foo'; valid choices are [") and err.count("\n") == 1
+    assert "'mfeat'" in err and "'synthetic'" in err
 
 
 # --- the tensor cache -----------------------------------------------------------------------------
