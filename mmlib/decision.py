@@ -19,7 +19,6 @@ modalities (``logits_from_features(features, present)``) this module measures, p
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 import torch

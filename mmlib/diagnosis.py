@@ -55,7 +55,7 @@ class Diagnosis:
         colors = modality_palette(list(self.table.index))
         fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
         panels = [("shapley_share", "Shapley share (%)"), (None, "unimodal accuracy (%)"),
-                  ("logit_scale", "logit scale (std over classes)"), ("follow_rate", "fused follows m (% of disagreements)")]
+                  ("logit_scale", "logit scale (std over classes)"), ("follow_rate", "fused follows m (% of disagr.)")]
         for ax, (column, label) in zip(axes, panels):
             if column is None:
                 self.table[["head_acc", "probe_acc"]].plot.bar(ax=ax, rot=0, color=["#4c72b0", "#bbbbbb"])

@@ -45,7 +45,6 @@ force: bool = False  # retrain even when the results store has the run
 
 # %%
 import json
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -54,22 +53,19 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 from torch import nn
-from tqdm import TqdmWarning
 
 import mmlib
 from mmlib.analysis import repo_path, train_model
-from mmlib.data import load_dataset
-from mmlib.experiments import mean_std, paired_test
+from mmlib.book import setup
+from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
-from mmlib.plots import modality_palette, save_figure, use_book_style
+from mmlib.plots import modality_palette, save_figure
 from mmlib.train import TrainConfig
 from mmlib.verdicts import verdict
 
-warnings.filterwarnings("ignore", category=TqdmWarning)
-torch.set_num_threads(1)
-use_book_style()
-runs_dir, fig_dir, out_dir = repo_path(results_dir), repo_path(figures_dir), repo_path(output_dir)
-weights_dir = runs_dir.parent / "weights"
+paths = setup(results_dir, figures_dir)  # figure style, one CPU thread, quiet progress bars
+runs_dir, fig_dir, out_dir = paths.runs, paths.figures, repo_path(output_dir)
+weights_dir = paths.weights
 method_list = parse_methods(methods)
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) < 2:

@@ -36,7 +36,7 @@ methods: str = "joint,sum,concat,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # 
 train_fractions: str = "1.0,0.15"  # parts of the adapters' training split: full, limited data
 backbone_dim: int = 64  # width of the frozen backbone's features
 pretrain_fraction: float = 0.5  # part of the training split the backbone is pretrained on
-seeds: int = 10  # seeds 0..seeds-1 (the backbone stays the same; adapters and subsets vary)
+seeds: int = 8  # seeds 0..seeds-1 (the backbone stays the same; adapters and subsets vary)
 epochs: int = 15  # training epochs per run
 alpha: float = 0.05  # significance level of the verdicts (Wilcoxon signed-rank over seeds)
 results_dir: str = "results/runs"  # results store shared by all chapters (repository-relative)
@@ -46,28 +46,24 @@ force: bool = False  # retrain even when the results store has the run
 
 # %%
 import json
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import Markdown
 from myst_nb import glue
-from tqdm import TqdmWarning
 
 from mmlib.analysis import repo_path
+from mmlib.book import setup
 from mmlib.data import load_dataset
 from mmlib.experiments import grid_frame, mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import method_palette, save_figure, use_book_style
+from mmlib.plots import save_figure
 from mmlib.train import TrainConfig
 from mmlib.verdicts import verdict
 
-warnings.filterwarnings("ignore", category=TqdmWarning)
-torch.set_num_threads(1)
-use_book_style()
-runs_dir, fig_dir, out_dir = repo_path(results_dir), repo_path(figures_dir), repo_path(output_dir)
+paths = setup(results_dir, figures_dir)  # figure style, one CPU thread, quiet progress bars
+runs_dir, fig_dir, out_dir = paths.runs, paths.figures, repo_path(output_dir)
 method_list = parse_methods(methods)
 fractions = [float(f) for f in train_fractions.split(",") if f.strip()]
 options = {"base": base, "backbone_dim": backbone_dim, "pretrain_fraction": pretrain_fraction}

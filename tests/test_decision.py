@@ -69,3 +69,14 @@ def test_calibrated_sum_tracks_the_running_scale_in_training():
 def test_missing_features_are_named():
     with pytest.raises(ValueError, match="features lack modality 'b'"):
         decision_statistics(hand_sum_model(), {"a": torch.zeros(2, 2)})
+
+
+def test_verdict_words_follow_the_sign_and_the_threshold():
+    from mmlib.verdicts import verdict
+
+    assert verdict({"mean_diff": 1.0, "p_wilcoxon": 0.01}) == "reproduced"
+    assert verdict({"mean_diff": -1.0, "p_wilcoxon": 0.01}) == "not reproduced"
+    assert verdict({"mean_diff": -1.0, "p_wilcoxon": 0.01}, higher_is_better=False) == "reproduced"
+    assert verdict({"mean_diff": 1.0, "p_wilcoxon": 0.05}) == "inconclusive"
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        verdict({"mean_diff": 1.0, "p_wilcoxon": 0.01}, alpha=1.5)
