@@ -1,8 +1,8 @@
 """Run a grid of configurations over seeds, reusing stored runs, and summarise across seeds.
 
 A chapter describes its runs as ``TrainConfig`` objects; :func:`run_grid` trains what the results
-store lacks (or everything, with ``force``) and returns the records. :func:`summarize` gives mean,
-std and count over seeds; :func:`paired_test` compares two methods seed by seed (the seeds give
+store lacks (or everything, with ``force``) and returns the records. :func:`mean_std` formats mean
+and std over seeds; :func:`paired_test` compares two methods seed by seed (the seeds give
 the pairing: same data split, same initial draw where shapes agree).
 """
 
@@ -89,15 +89,6 @@ def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: boo
         records.append(train(config, results_dir=results_dir, checkpoint_dir=weights_folder(results_dir), force=force,
                              progress=False))
     return records
-
-
-def summarize(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean, std and number of seeds of ``metrics`` for each group of ``by``."""
-    grouped = frame.groupby(list(by), sort=False)[list(metrics)]
-    out = grouped.agg(["mean", "std"])
-    out.columns = [f"{m}_{s}" for m, s in out.columns]
-    out["seeds"] = frame.groupby(list(by), sort=False).size()
-    return out.reset_index()
 
 
 def mean_std(mean: float, std: float, digits: int = 1) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from itertools import combinations
 from typing import Callable, Sequence
 
 import numpy as np
@@ -153,14 +152,3 @@ def edm_share(phi: dict[str, float]) -> tuple[dict[str, float], float]:
     else:
         terms = {m: abs(100.0 - 100.0 * n * v / total) for m, v in phi.items()}
     return terms, float(sum(terms.values()))
-
-
-def all_subsets(players: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every subset of ``players`` (including the empty one), ordered by bitmask."""
-    players = _check_players(players)
-    return [subset_members(b, players) for b in range(2 ** len(players))]
-
-
-def nonempty_subsets_by_size(players: Sequence[str]) -> list[tuple[str, ...]]:
-    """Non-empty subsets ordered by size, then by the order of ``players`` (for tables)."""
-    return [c for k in range(1, len(players) + 1) for c in combinations(players, k)]
