@@ -1,7 +1,7 @@
 """``python -m mmlib sweep``: claims, concurrent sweeps, resume after SIGKILL, submitit, bad grids.
 
 Runs are tiny (synthetic data, two epochs, no probes); most of the time goes to starting Python
-processes, which is what a sweep is made of.
+processes, which is what a sweep is made of. The three tests that start several are marked slow.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def test_heartbeat_notices_a_claim_taken_over(tmp_path):
 
 
 # ---- sweeps -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_all(tmp_path, capsys):
     grid = tmp_path / "grid.toml"
     grid.write_text('methods = ["concat", "sum"]\ndatasets = ["synthetic"]\n'
@@ -134,6 +135,7 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
     assert f"2 runs: 0 ran, 2 {SKIPPED}, 0 failed" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
     args = ["--methods", "concat", "--datasets", "synthetic", "--data", "num_samples=20000", "--set", "epochs=5",
             "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", "60"]
@@ -169,6 +171,7 @@ def test_a_run_that_fails_in_its_process_is_reported_with_the_reason_and_its_log
     assert not records(tmp_path / "runs")
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_a_two_run_grid(tmp_path, capsys):
     pytest.importorskip("submitit")
     results = tmp_path / "runs"
