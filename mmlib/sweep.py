@@ -62,7 +62,7 @@ from mmlib.claims import HOST, Claim, acquire, is_stale, read_claim
 from mmlib.cli import typed_data_options
 from mmlib.data import available_datasets
 from mmlib.methods import method_class, parse_methods
-from mmlib.results import find_record, weights_folder
+from mmlib.results import RUNS_DIR, find_record, weights_folder
 from mmlib.train import TrainConfig, train
 
 DEFAULTS = TrainConfig()
@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--data", action="append", type=_pair, default=[], metavar="KEY=VALUE",
                       help="a dataset option for every dataset of the grid, repeatable: --data noise=pix=2.0")
     store = parser.add_argument_group("store")
-    store.add_argument("--results-dir", default="results/runs", help="the results store, shared with the chapters (default results/runs)")
+    store.add_argument("--results-dir", default=RUNS_DIR, help=f"the results store, shared with the chapters (default {RUNS_DIR})")
     store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints, kept for the analysis chapters (default: weights/ beside RESULTS_DIR, as the chapters keep them)")
     store.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
                        help="a claim whose heartbeat is older is taken over (default 300; heartbeats every min(30, SECONDS/4))")
