@@ -320,6 +320,19 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     return float(loss_sum) / steps_done
 
 
+def refuse_distributed() -> None:
+    """A clear error when started by ``torchrun`` with more than one process (``WORLD_SIZE`` > 1).
+
+    The loop has no DistributedDataParallel path: every process would train the same run on the
+    whole data and race to store it. Several GPUs are used by running several runs at once
+    (``python -m mmlib sweep``), one per GPU.
+    """
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.strip().isdigit() and int(world) > 1:
+        raise ValueError(f"started with WORLD_SIZE={world} (torchrun --nproc_per_node > 1?), but one run trains in one "
+                         "process; run it with plain python, or use several GPUs for several runs with python -m mmlib sweep")
+
+
 def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
           resume: bool = False, progress: bool = True, stop_after_epoch: int | None = None,
           force: bool = False) -> dict | None:
@@ -328,7 +341,10 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     ``checkpoint_dir``: a checkpoint is written after every epoch; with ``resume`` an existing one
     is continued. ``stop_after_epoch`` ends the call after that epoch's checkpoint and returns None
     (what a killed run leaves behind). With a stored record and no ``force``, that record is returned.
+    One process trains one run: under ``torchrun`` with several processes it refuses (see
+    :func:`refuse_distributed`).
     """
+    refuse_distributed()
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
