@@ -62,11 +62,20 @@ def read_recordings(root: str, samples: int) -> tuple[np.ndarray, np.ndarray, np
     return waves, digits, takes, tuple(p.name for p in paths)
 
 
-def spectrograms(waves: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """``(N, L)`` float32 -> ``(N, 1, n_fft // 2 + 1, 1 + L // hop)`` float16 log-magnitude STFT."""
+def spectrograms(waves: np.ndarray, n_fft: int, hop: int, mels: int = 0) -> np.ndarray:
+    """``(N, L)`` float32 -> ``(N, 1, n_fft // 2 + 1, 1 + L // hop)`` float16 log-magnitude STFT.
+
+    ``mels > 0``: the magnitude is first pooled into that many mel bands over 0-4 kHz
+    (torchaudio's HTK triangular filters), giving ``(N, 1, mels, 1 + L // hop)``.
+    """
     spec = torch.stft(torch.from_numpy(waves), n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft),
-                      center=True, pad_mode="constant", return_complex=True)
-    return torch.log(spec.abs() + 1e-7).numpy()[:, None].astype(np.float16)
+                      center=True, pad_mode="constant", return_complex=True).abs()
+    if mels > 0:
+        from torchaudio.functional import melscale_fbanks
+
+        banks = melscale_fbanks(n_fft // 2 + 1, 0.0, FSDD_RATE / 2, mels, FSDD_RATE)  # (F, mels)
+        spec = torch.einsum("nft,fm->nmt", spec, banks)
+    return torch.log(spec + 1e-7).numpy()[:, None].astype(np.float16)
 
 
 def add_noise_at_snr(waves: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
