@@ -37,33 +37,24 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
 
-# %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel; progress bars are off anyway
+# %% tags=["hide-input"]
 import dataclasses
-import json
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 from myst_nb import glue
 
 from mmlib.analysis import data_options, fused_accuracy_by_batch, repo_path, train_model
+from mmlib.book import glue_figure, save_summary, setup, show
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test, run_grid
-from mmlib.plots import modality_palette, save_figure, use_book_style
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 
-torch.set_num_threads(1)
-use_book_style()
-runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
-weights_dir = runs_dir.parent / "weights"
+paths = setup(results_dir, figures_dir)
+runs_dir, fig_dir = paths.runs, paths.figures
+weights_dir = paths.weights
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 base = TrainConfig(dataset=dataset, modalities=modalities, method="ours", epochs=epochs, probe=False,
                    dataset_options=data_options(dataset, modalities, f"pix={pix_noise}" if pix_noise else "", data_root))
@@ -116,7 +107,7 @@ for name in variants:
         row.update({"Δ accuracy vs default": t["mean_diff"], "± se": t["se_diff"], "p (Wilcoxon)": t["p_wilcoxon"]})
     rows.append(row)
 variant_table = pd.DataFrame(rows).set_index("variant")
-variant_table.style.format({"Δ accuracy vs default": "{:+.2f}", "± se": "{:.2f}", "p (Wilcoxon)": "{:.3f}"}, na_rep="")
+show(variant_table.reset_index(), f"Each reading against the default, paired over {seeds} seeds")
 
 # %% [markdown]
 # Test accuracy and EDM of each variant, mean ± std over seeds, and the paired difference from the
@@ -130,11 +121,14 @@ sns.stripplot(data=frame, y="variant", x="fused_acc", order=list(variants), colo
 ax.set_xlabel("fused test accuracy (%)")
 ax.set_ylabel("")
 ax.set_title(f"Variants of the method, {dataset} ({seeds} seeds; point: mean, bar: std, dots: seeds)")
-save_figure(fig, fig_dir / "ambiguities_variants.png")
-plt.show()
+glue_figure("ambiguities_variants_fig", fig, fig_dir / "ambiguities_variants.png")
 
 # %% [markdown]
+# ```{glue:figure} ambiguities_variants_fig
+# :name: fig-ambiguities-variants
+#
 # Each dot is one seed; the green point and bar are the mean and standard deviation over seeds.
+# ```
 #
 # ## 2. The two EDM readings
 #
@@ -158,7 +152,7 @@ edm = pd.DataFrame(edm_rows)
 edm_table = edm.groupby(["reading", "modality"])["term"].agg(["mean", "std"]).unstack("modality")
 edm_table = pd.DataFrame({m: [mean_std(edm_table[("mean", m)][r], edm_table[("std", m)][r], 2) for r in edm_table.index]
                           for m in views}, index=edm_table.index)
-edm_table.style.set_caption("Per-modality EDM terms (%), mean ± std over seeds")
+show(edm_table.reset_index(), f"Per-modality EDM terms (%), mean ± std over {seeds} seeds")
 
 # %% [markdown]
 # Per-modality EDM terms of the default model under each reading (mean ± std over seeds).
@@ -177,7 +171,7 @@ for reading in ("sample", "share"):
         spread_rows.append({"source": f"ours, {reading} reading", "relative spread": (terms.max() - terms.min()) / max(terms.mean(), 1e-9)})
 spread = pd.DataFrame(spread_rows)
 spread_table = spread.groupby("source")["relative spread"].agg(["median", "min", "max", "count"])
-spread_table.style.format({"median": "{:.2f}", "min": "{:.2f}", "max": "{:.2f}"})
+show(spread_table.reset_index(), "Relative spread of the per-modality EDM terms")
 
 # %% [markdown]
 # Relative spread of the per-modality terms, (max − min) / mean, over the paper's (dataset, method)
@@ -215,23 +209,26 @@ ax.set_xscale("log")
 ax.set_xlabel("test batch size (samples, log scale; training used 64, validation 256)")
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"Test-time batch-size dependence ({seeds} seeds, bands: std over seeds)")
-save_figure(fig, fig_dir / "ambiguities_batch_size.png")
-plt.show()
+glue_figure("ambiguities_batch_size_fig", fig, fig_dir / "ambiguities_batch_size.png")
 
 # %% [markdown]
+# ```{glue:figure} ambiguities_batch_size_fig
+# :name: fig-ambiguities-batch-size
+#
 # Accuracy of the same trained models at each test batch size (batch size 1: no neighbours, so
 # the mapping reduces to the identity).
+# ```
 
 # %%
 per_seed = batch.groupby(["variant", "seed"])["accuracy"].agg(lambda a: a.max() - a.min()).rename("range").reset_index()
 batch_table = batch.pivot_table(index="variant", columns="batch size", values="accuracy", aggfunc="mean")
 batch_table["range over sizes (mean over seeds)"] = per_seed.groupby("variant")["range"].mean()
-batch_table.style.format("{:.2f}")
+show(batch_table.reset_index(), "Fused test accuracy (%) at each test batch size, mean over seeds")
 
 # %% [markdown]
 # Mean accuracy per batch size, and each seed's range (best minus worst batch size) averaged over seeds.
 
-# %%
+# %% tags=["hide-input"]
 def diff(name: str) -> dict:
     return paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc") if seeds >= 2 else \
         {"mean_diff": float("nan"), "p_wilcoxon": float("nan")}
@@ -242,9 +239,7 @@ results = {"dataset": dataset, "seeds": seeds, "epochs": epochs,
            "paired_vs_default": {n: diff(n) for n in variants if n != "default (sample, epoch)"},
            "edm_spread_median": spread_table["median"].to_dict(),
            "batch": batch_table.reset_index().to_dict(orient="records")}
-out = runs_dir.parent / "chapters"
-out.mkdir(parents=True, exist_ok=True)
-(out / "ambiguities.json").write_text(json.dumps(results, indent=1, default=float))
+save_summary("ambiguities", runs_dir.parent / "chapters", results)
 for key, name in (("feature", "mapping = feature"), ("none", "mapping = none"), ("batch", "granularity = batch"),
                   ("rownorm", "row_normalize = on"), ("recorded", "prefix_features = recorded")):
     glue(f"ambiguities_{key}_diff", float(diff(name)["mean_diff"]), display=False)
@@ -277,3 +272,24 @@ glue("ambiguities_seeds", seeds, display=False)
 # {glue:text}`ambiguities_range_default:.2f` points on average (row-normalised:
 # {glue:text}`ambiguities_range_rownorm:.2f`), so every number in this book is evaluated with one fixed
 # batch size (256).
+#
+# ## Summary and exercise
+#
+# Each place where the paper leaves a choice open is implemented both ways and measured on the
+# same seeds; the paired differences say which choices matter on this data. {doc}`performance`
+# measures what the method costs.
+#
+# ```{exercise}
+# :label: ex-ambiguities-batch
+#
+# Rerun with `-p eval_batch_sizes 1,256`. Predict first: with sample-level mapping, is the
+# accuracy at batch size 1 the same as at 256?
+# ```
+#
+# ```{solution} ex-ambiguities-batch
+# :class: dropdown
+#
+# No: with one sample per batch the mapping sees no neighbours, so the mapped feature is the
+# sample's own, and the accuracy differs from the one at 256; the row-normalised form changes
+# less, because its weights do not grow with the batch.
+# ```

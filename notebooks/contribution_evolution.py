@@ -36,19 +36,17 @@ output_dir: str = "results/chapters"  # where contribution_evolution.json is wri
 force: bool = False  # retrain even when the results store has the run
 workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
-# %%
-import json
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 from scipy import stats
 
 from mmlib.analysis import data_options, repo_path
+from mmlib.book import glue_figure, save_summary, show
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, modality_palette, save_figure, use_book_style
+from mmlib.plots import METHOD_ORDER, method_palette, modality_palette, use_book_style
 from mmlib.results import history_frame, records_frame
 
 use_book_style()
@@ -78,18 +76,23 @@ for ax, method in zip(axes[0], shown):
     ax.set_xlabel("epoch")
     ax.set_ylabel("Shapley share of validation accuracy (%)")
 fig.suptitle(f"{dataset} [{modalities}]: mean ± std over {seeds} seeds; dashed: equal share")
-save_figure(fig, repo_path(figures_dir) / "contribution_evolution.png")
-plt.show()
+glue_figure("contribution_evolution_fig", fig, repo_path(figures_dir) / "contribution_evolution.png")
 
 # %% [markdown]
+# ```{glue:figure} contribution_evolution_fig
+# :name: fig-contribution-evolution
+#
 # Joint training settles where the strong view holds most of the value; the curves of the
 # alternating methods show whether the weaker view's share grows.
+# ```
 
 # %%
 last = history[history["epoch"] == history["epoch"].max()]
 share_gap = (last.groupby(["method", "seed"])["share"].agg(lambda s: s.max() - s.min())
              .groupby("method").agg(["mean", "std"]).loc[[m for m in METHOD_ORDER if m in set(shown) | set(pooled)]])
-share_gap.rename(columns={"mean": "share gap at last epoch (points)", "std": "std over seeds"}).style.format("{:.1f}")
+show(share_gap.rename(columns={"mean": "share gap at last epoch (points)",
+                                "std": "std over seeds"}).reset_index(),
+     "Gap between the largest and smallest Shapley share at the last epoch", digits=1)
 
 # %% [markdown]
 # ## Modality gap against fused accuracy
@@ -103,24 +106,33 @@ runs = records_frame(records)
 head_columns = [f"head_acc_{m}" for m in views]
 runs["modality gap"] = runs[head_columns].max(axis=1) - runs[head_columns].min(axis=1)
 r, p = stats.pearsonr(runs["modality gap"], runs["fused_acc"])
-fig, ax = plt.subplots(figsize=(5.5, 3.8))
-sns.scatterplot(data=runs, x="modality gap", y="fused_acc", hue="method", hue_order=[m for m in METHOD_ORDER if m in pooled], ax=ax, s=25)
+
+# %% tags=["hide-input"]
+order = [m for m in METHOD_ORDER if m in pooled]
+fig, ax = plt.subplots(figsize=(7, 4.5))
+sns.scatterplot(data=runs, x="modality gap", y="fused_acc", hue="method", hue_order=order,
+                palette=method_palette(order), ax=ax, s=40)
 ax.set_xlabel("modality gap: max − min unimodal head accuracy (points)")
 ax.set_ylabel("fused test accuracy (%)")
-ax.set_title(f"Pearson r = {r:.3f} (p = {p:.3g}), {len(runs)} runs")
-ax.legend(fontsize=7, ncol=2)
-save_figure(fig, repo_path(figures_dir) / "contribution_gap_vs_accuracy.png")
-plt.show()
+ax.set_title(f"Pearson r = {r:.3f}, {len(runs)} runs")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+glue_figure("gap_fig", fig, repo_path(figures_dir) / "contribution_gap_vs_accuracy.png")
 
-# %%
+# %% [markdown]
+# ```{glue:figure} gap_fig
+# :name: fig-gap-vs-accuracy
+#
+# Each point is one run (method × seed): the gap between its strongest and weakest modality
+# through the classifier, against its fused test accuracy.
+# ```
+
+# %% tags=["hide-input"]
 glue("evolution_r", float(r), display=False)
 glue("evolution_p", float(p), display=False)
 glue("evolution_runs", int(len(runs)), display=False)
-out = repo_path(output_dir)
-out.mkdir(parents=True, exist_ok=True)
-(out / "contribution_evolution.json").write_text(json.dumps(
-    {"pearson_r": float(r), "p_value": float(p), "runs": int(len(runs)),
-     "share_gap_last_epoch": share_gap.to_dict(orient="index")}, indent=1))
+save_summary("contribution_evolution", output_dir, {
+    "pearson_r": float(r), "p_value": float(p), "runs": int(len(runs)),
+    "share_gap_last_epoch": share_gap.to_dict(orient="index")}, records=records)
 
 # %% [markdown]
 # ## Conclusion
@@ -130,3 +142,24 @@ out.mkdir(parents=True, exist_ok=True)
 # −0.2648 (p = 0.0112) on Kinetics-Sounds. A negative r would mean that smaller gaps go with
 # better fusion; pooling methods mixes two effects (how balanced a method is, and how accurate),
 # so the sign says more about the methods than about balance as such.
+#
+# ## Summary and exercise
+#
+# The Shapley shares follow each view's contribution epoch by epoch, and the correlation across
+# runs tests whether a smaller gap between views goes with higher fused accuracy.
+# {doc}`feature_distributions` looks at the features themselves.
+#
+# ```{exercise}
+# :label: ex-evolution-epochs
+#
+# Rerun with `-p epochs 30`. Predict first: do the shares of `ours` move closer to the
+# equal share than after 15 epochs?
+# ```
+#
+# ```{solution} ex-evolution-epochs
+# :class: dropdown
+#
+# Training the weakest view first keeps pulling it up, so the gap usually narrows a little
+# more, but the stronger view keeps the larger share: the views differ in how much of the digit
+# they carry, which no schedule removes.
+# ```

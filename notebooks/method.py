@@ -17,7 +17,11 @@
 # This chapter explains the paper's method in small runnable pieces, each computed by the same
 # `mmlib` functions the training uses: the Shapley value that ranks the modalities, the order it
 # induces, the cross-modal mapping, the memory unit, hybrid-order fusion, and the equilibrium
-# deviation metric (EDM) that the paper uses to score balance. Nothing is trained here.
+# deviation metric (EDM) that the paper uses to score balance {cite:p}`shi2025equilibrium`.
+# Nothing is trained here; the equations are numbered so that later chapters can point to them,
+# and each names the paper's own equation number. {doc}`main_comparison` then trains the method
+# against its baselines, and {doc}`ambiguities` settles the places where the paper leaves a choice
+# open.
 
 # %% tags=["parameters"]
 tau: float = 0.5  # correlation threshold of the mapping demo (Eq. 10), in [0, 1]
@@ -25,7 +29,7 @@ batch: int = 6  # samples in the mapping and fusion demos
 dim: int = 4  # feature width in the demos
 seed: int = 0  # seed of the random demo tensors
 
-# %%
+# %% tags=["hide-input"]
 from itertools import permutations
 
 import numpy as np
@@ -39,16 +43,20 @@ from mmlib.memory import MemoryUnit
 from mmlib.scheduler import next_order, prefix_plan
 from mmlib.shapley import edm_sample, edm_share, shapley_values
 
-torch.manual_seed(seed)
+torch.manual_seed(seed);
 
 # %% [markdown]
 # ## 1. How much does each modality contribute? The Shapley value
 #
 # Let $v(S)$ be the validation accuracy of the model when only the modalities in $S$ are
 # present. The Shapley value of modality $i$ averages the gain of adding $i$ over every group
-# of other modalities, weighting groups so that every order of arrival counts equally:
+# of other modalities, weighting groups so that every order of arrival counts equally
+# {cite:p}`shapley1953value` (the paper's Eq. 7):
 #
-# $$\phi_i = \sum_{S \subseteq N \setminus \{i\}} \frac{|S|!\,(n-|S|-1)!}{n!}\,\bigl(v(S \cup \{i\}) - v(S)\bigr).$$
+# $$
+# \phi_i = \sum_{S \subseteq N \setminus \{i\}} \frac{|S|!\,(n-|S|-1)!}{n!}\,
+# \bigl(v(S \cup \{i\}) - v(S)\bigr).
+# $$ (eq-shapley)
 #
 # A toy game with three modalities, audio (`a`), visual (`v`) and text (`t`), where each value
 # is an accuracy in percent:
@@ -74,7 +82,13 @@ pd.DataFrame({"training step": [" + ".join(p) for p in sum(prefix_plan(order, "e
 # ## 2. Weakest first
 #
 # After each epoch the method computes these values on the validation split and trains the
-# modalities in ascending order in the next epoch. Pass $k$ of the epoch trains the $k$-th
+# modalities in ascending order in the next epoch (the paper's Eq. 8):
+#
+# $$
+# \pi^{(t+1)} = \operatorname{argsort}_{\uparrow}\bigl(\phi_1^{(t)}, \dots, \phi_n^{(t)}\bigr).
+# $$ (eq-order)
+#
+# Pass $k$ of the epoch trains the $k$-th
 # modality of the order on top of the fused representation of the ones before it, whose
 # encoders stay frozen during that pass: they run in inference mode (no dropout, BatchNorm
 # running statistics), so their features are computed once at the start of the pass and looked
@@ -85,7 +99,13 @@ pd.DataFrame({"training step": [" + ".join(p) for p in sum(prefix_plan(order, "e
 # Before a stronger modality joins, its features $X_j$ are re-expressed through their
 # correlation with the running representation $h$. In the `sample` reading (this book's default)
 # $C_{rq} = \cos(h_r, X_{j,q})$ over the samples of the batch; entries at or below $\tau$ are
-# zeroed, the diagonal is set to one, and $\hat X_j = C^\top X_j$:
+# zeroed, the diagonal is set to one, and the mapped features are a correlation-weighted sum
+# (the paper's Eqs. 9-11):
+#
+# $$
+# \tilde C_{rq} = \begin{cases} 1 & r = q,\\ C_{rq} & C_{rq} > \tau,\\ 0 & \text{otherwise,}
+# \end{cases} \qquad \hat X_j = \tilde C^\top X_j.
+# $$ (eq-mapping)
 
 # %%
 h, x = torch.randn(batch, dim), torch.randn(batch, dim)
@@ -107,10 +127,14 @@ print(f"tau = 1 leaves X unchanged: {unchanged}; off-diagonal entries kept at ta
 # %% [markdown]
 # ## 4. The memory unit
 #
-# An LSTM-like gate decides how much of the running representation to keep and how much of the
-# mapped newcomer to write in:
+# A gate in the manner of an LSTM {cite:p}`hochreiter1997lstm` decides how much of the running
+# representation to keep and how much of the mapped newcomer from {eq}`eq-mapping` to write in
+# (the paper's Eqs. 12-14):
 #
-# $$[f; i; o] = \sigma\bigl(W [h; \hat X_j] + b\bigr), \qquad m = f \odot h + i \odot \hat X_j, \qquad h' = o \odot \tanh(m).$$
+# $$
+# [f; i; o] = \sigma\bigl(W [h; \hat X_j] + b\bigr), \qquad m = f \odot h + i \odot \hat X_j,
+# \qquad h' = o \odot \tanh(m).
+# $$ (eq-memory)
 
 # %%
 memory, mapping = MemoryUnit(dim), CrossModalMapping("sample", tau=tau)
@@ -122,8 +146,16 @@ pd.DataFrame({name: [float(g.mean())] for name, g in zip(("forget f", "input i",
 # ## 5. Hybrid-order fusion
 #
 # At test time the order is unknown, so the final representation is averaged over every order
-# of the present modalities before the classifier. The library runs all orders at once on
-# features computed once; the result equals the explicit average:
+# of the present modalities before the classifier $g$ (the paper's Algorithm 1), with $h_\pi$
+# the last output of {eq}`eq-memory` along the order $\pi$:
+#
+# $$
+# \bar h = \frac{1}{k!} \sum_{\pi \in \mathrm{Sym}(k)} h_\pi, \qquad
+# p(y \mid x) = \mathrm{softmax}\bigl(g(\bar h)\bigr).
+# $$ (eq-hybrid)
+#
+# The library runs all orders at once on features computed once; the result equals the explicit
+# average:
 
 # %%
 features = {m: torch.randn(batch, dim) for m in ("a", "v", "t")}
@@ -135,8 +167,14 @@ print(f"largest difference between batched and explicit averaging over 6 orders:
 # %% [markdown]
 # ## 6. Measuring balance: the EDM
 #
-# The paper scores balance as $\mathrm{EDM} = \sum_i |100\% - \phi_i|$ without saying how $\phi$ is
-# scaled. Two readings are implemented. In the `sample` reading every sample plays its own game,
+# The paper scores balance (its Sec. 5.1) as
+#
+# $$
+# \mathrm{EDM} = \sum_i \bigl|100\% - \phi_i\bigr|
+# $$ (eq-edm)
+#
+# without saying how $\phi$ is scaled. Two readings are implemented. In the `sample` reading,
+# after {cite:t}`wei2024valuation`, every sample plays its own game,
 # $v(S) = |S|$ if the modalities in $S$ classify it correctly and 0 otherwise, so a sample that
 # every subset gets right gives each modality exactly 1 (100%). Two models on four samples, with
 # columns for the subsets $\emptyset$, {a}, {v} and {a, v}:
@@ -173,3 +211,24 @@ pd.DataFrame({"share EDM term": share_terms}).style.format("{:.1f}")
 # unchanged ({glue:text}`method_tau_one_unchanged`); batched hybrid order matches the explicit
 # average to {glue:text}`method_hybrid_max_diff:.1e`; and the audio-dominated model's EDM is
 # {glue:text}`method_edm_lazy:.1f` against 0 for the balanced one.
+#
+# In equations: {eq}`eq-shapley` values the modalities, {eq}`eq-order` turns the values into the
+# next epoch's order, {eq}`eq-mapping` and {eq}`eq-memory` chain the modalities into one
+# representation, {eq}`eq-hybrid` removes the dependence on one order at test time, and
+# {eq}`eq-edm` scores how balanced the result is.
+#
+# ```{exercise}
+# :label: ex-method-tau
+#
+# Rerun this chapter with `-p tau 0.0`. Predict first: how many entries of the thresholded
+# correlation matrix survive, and does the mapped feature of a sample grow or shrink compared
+# with the default `tau = 0.5`?
+# ```
+#
+# ```{solution} ex-method-tau
+# :class: dropdown
+#
+# With $\tau = 0$ every positive correlation survives, so more neighbours add their features in
+# {eq}`eq-mapping` and the mapped features grow with the batch: this is why {doc}`main_comparison`
+# also runs the row-normalised form `ours_rownorm`, whose weights of each sample sum to one.
+# ```

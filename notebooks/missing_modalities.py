@@ -17,8 +17,11 @@
 # In deployment a modality is sometimes absent: a camera is covered, a transcript fails. A model
 # that leaned on one dominant modality collapses when that one goes; a balanced model should
 # degrade gently. The paper's Table 4 drops modalities at random at rates from 0% to 50% on
-# IEMOCAP and reports that the method is best or near best at every rate (75.07% complete,
-# 52.39% at 50% missing), against QMF, MMIN, TATE and MLA. Its Sec. 5.6 says only that it follows
+# IEMOCAP {cite:p}`busso2008iemocap` and reports that the method is best or near best at every
+# rate (75.07% complete, 52.39% at 50% missing), against QMF, which weights each modality by its
+# estimated reliability {cite:p}`zhang2023qmf`, MMIN, which imagines a missing modality from the
+# others {cite:p}`zhao2021mmin`, TATE, which encodes which modalities are missing as a tag
+# {cite:p}`zeng2022tate`, and MLA {cite:p}`zhang2024mla`. Its Sec. 5.6 says only that it follows
 # MLA's protocol of randomly dropping modalities; it does not say whether the training data were
 # also incomplete. We train on complete data and drop modalities in the test split only.
 #
@@ -31,6 +34,15 @@
 # `mmin.py`, `tate.py`; MMIN and TATE drop modalities from their own training batches, as their
 # papers do) and MLA; Concat and late fusion are reference points. QMF, MMIN and TATE run on
 # `baseline_seeds` seeds (fewer, for the time budget); a paired test pairs the seeds both ran.
+#
+# ````{admonition} The answer, measured
+# :class: tip
+# ```{glue:md} missing_modalities_answer
+# :format: myst
+# ```
+# The curves are in {numref}`fig-missing`; {doc}`method` explains why a balanced model should
+# lose less.
+# ````
 
 # %% tags=["parameters"]
 dataset: str = "mfeat"  # registered dataset name (mfeat ships with the project)
@@ -46,32 +58,24 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
 
-# %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel; progress bars are off anyway
+# %% tags=["hide-input"]
 import dataclasses
-import json
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
 from mmlib.analysis import data_options, evaluate_missing, repo_path, train_model
+from mmlib.book import glue_figure, p_value, save_summary, setup, show
 from mmlib.experiments import mean_std, paired_test
 from mmlib.methods import available_methods
-from mmlib.plots import save_figure, use_book_style
+from mmlib.plots import method_palette
 from mmlib.train import TrainConfig
 
-torch.set_num_threads(1)
-use_book_style()
-runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
-weights_dir = runs_dir.parent / "weights"
+paths = setup(results_dir, figures_dir)
+runs_dir, weights_dir = paths.runs, paths.weights
 rate_list = [float(r) for r in rates.split(",") if r.strip()]
 wanted = [m.strip() for m in methods.split(",") if m.strip()]
 method_list = [m for m in wanted if m in available_methods()]
@@ -84,51 +88,65 @@ print(f"methods run: {method_list}; not registered (skipped): {skipped or 'none'
 # ## Train on complete data, test with modalities dropped
 
 # %%
-rows = []
+rows, records = [], []
+options = data_options(dataset, modalities, f"pix={pix_noise}" if pix_noise else "", data_root)
 for method in method_list:
-    base = TrainConfig(dataset=dataset, modalities=modalities, method=method, epochs=epochs, probe=False,
-                       dataset_options=data_options(dataset, modalities, f"pix={pix_noise}" if pix_noise else "", data_root))
+    base = TrainConfig(dataset=dataset, modalities=modalities, method=method, epochs=epochs,
+                       probe=False, dataset_options=options)
     for seed in range(seeds_of[method]):
-        model, data, record = train_model(dataclasses.replace(base, seed=seed), runs_dir, weights_dir, force=force)
-        for rate, acc in evaluate_missing(model, data, rate_list, mask_seed=seed, batch_size=base.eval_batch_size).items():
+        config = dataclasses.replace(base, seed=seed)
+        model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+        records.append(record)
+        scores = evaluate_missing(model, data, rate_list, mask_seed=seed,
+                                  batch_size=base.eval_batch_size)
+        for rate, acc in scores.items():
             rows.append({"method": method, "seed": seed, "rate": rate, "accuracy": acc})
 runs = pd.DataFrame(rows)
 print(f"{len(method_list)} methods x {seeds} seeds, test split of {dataset}")
 
 # %% [markdown]
-# Every model is scored at every rate on the same test samples with the same masks (one mask per seed).
+# Every model is scored at every rate on the same test samples with the same masks (one mask
+# per seed).
 
-# %%
+# %% tags=["hide-input"]
 summary = runs.groupby(["method", "rate"])["accuracy"].agg(["mean", "std"]).reset_index()
-table = summary.assign(cell=[mean_std(a, b, 2) for a, b in zip(summary["mean"], summary["std"])]) \
-    .pivot(index="method", columns="rate", values="cell").loc[method_list]
-table.columns = [f"{int(round(100 * r))}%" for r in table.columns]
-table.style.set_caption("Test accuracy (%) by missing rate, mean ± std over seeds (mfeat)")
+cells = [mean_std(a, b, 1) for a, b in zip(summary["mean"], summary["std"])]
+table = summary.assign(cell=cells).pivot(index="method", columns="rate", values="cell")
+table.columns = [f"{int(round(100 * r))}% missing" for r in table.columns]
+show(table.loc[method_list].reset_index(),
+     f"Test accuracy (%) by missing rate, mean ± std over {seeds} seeds "
+     f"({baseline_seeds} for qmf, mmin, tate; {dataset})")
 
 # %% [markdown]
 # Test accuracy (%) at each missing rate, mean ± std over seeds (our data: mfeat).
 
-# %%
-paper_path = repo_path("data/paper_reference/table4_robustness_iemocap.csv")
-paper = pd.read_csv(paper_path).set_index("method")
-paper.columns = [c.replace("missing_", "") + "%" for c in paper.columns]
-paper.style.format("{:.2f}").set_caption("Paper, Table 4 (IEMOCAP, different data)")
+# %% tags=["hide-input"]
+paper = pd.read_csv(repo_path("data/paper_reference/table4_robustness_iemocap.csv"))
+paper.columns = [c.replace("missing_", "") + "% missing" if c != "method" else c
+                 for c in paper.columns]
+show(paper, "Paper (v1), Table 4: accuracy (%) on IEMOCAP, different data")
 
 # %% [markdown]
-# The paper's IEMOCAP numbers, for the pattern (how fast accuracy falls, who leads) rather than the values.
+# The paper's IEMOCAP numbers, for the pattern (how fast accuracy falls, who leads) rather than
+# the values.
 
-# %%
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.5, 4))
 plot = runs.assign(percent=100 * runs["rate"])
-sns.lineplot(data=plot, x="percent", y="accuracy", hue="method", hue_order=method_list, marker="o", errorbar="sd", ax=ax)
+sns.lineplot(data=plot, x="percent", y="accuracy", hue="method", hue_order=method_list,
+             palette=method_palette(method_list), marker="o", errorbar="sd", ax=ax)
 ax.set_xlabel("missing rate per modality (%)")
 ax.set_ylabel("test accuracy (%)")
-ax.set_title(f"Accuracy under missing modalities, {dataset} ({seeds} seeds, bands: std over seeds)")
-save_figure(fig, fig_dir / "missing_modalities.png")
-plt.show()
+ax.set_title(f"{dataset}, {seeds} seeds")
+glue_figure("missing_fig", fig, paths.figures / "missing_modalities.png")
 
 # %% [markdown]
-# Accuracy against missing rate for each method; the band is the standard deviation over seeds.
+# ```{glue:figure} missing_fig
+# :name: fig-missing
+#
+# Test accuracy against the missing rate for each method, trained on complete data; the band is
+# the standard deviation over seeds.
+# ```
 
 # %%
 tests = []
@@ -138,42 +156,96 @@ if "ours" in method_list and seeds >= 2:
             part = runs[runs["rate"] == rate]
             tests.append({"rate": rate, **paired_test(part, "method", "ours", other, "accuracy")})
 tests = pd.DataFrame(tests)
-tests.style.format(precision=3)
+
+# %% tags=["hide-input"]
+if len(tests):
+    shown = tests.assign(rate=[f"{round(100 * r)}%" for r in tests["rate"]])[
+        ["rate", "a", "b", "mean_diff", "se_diff", "p_wilcoxon"]]
+    shown.columns = ["missing", "method", "baseline", "Δ accuracy", "std. error", "p (Wilcoxon)"]
+    display(show(shown, "Paired differences over seeds (Δ = method − baseline, points)",
+                 p_columns=["p (Wilcoxon)"]))
 
 # %% [markdown]
-# Paired tests over seeds (same model seed, same mask) of the method against each baseline at each rate.
+# Paired tests over seeds (same model seed, same mask) of the method against each baseline at
+# each rate.
 
-# %%
+# %% tags=["hide-input"]
 mean = summary.pivot(index="method", columns="rate", values="mean")
 best_at = {r: mean[r].idxmax() for r in rate_list}
 ours_best = sum(best_at[r] == "ours" for r in rate_list) if "ours" in method_list else 0
-results = {"dataset": dataset, "seeds": seeds, "epochs": epochs, "methods": method_list, "skipped": skipped,
-           "mean": {m: {str(r): float(mean.loc[m, r]) for r in rate_list} for m in method_list},
-           "best_at": {str(r): m for r, m in best_at.items()}, "tests": tests.to_dict(orient="records")}
-out = runs_dir.parent / "chapters"
-out.mkdir(parents=True, exist_ok=True)
-(out / "missing_modalities.json").write_text(json.dumps(results, indent=1, default=float))
 lo, hi = min(rate_list), max(rate_list)
 first = method_list[0]
+loss = {m: float(mean.loc[m, lo] - mean.loc[m, hi]) for m in method_list}
+
+
+def losses_in_words() -> str:
+    """The answer: how much each method loses, who leads, which gaps of `ours` are real."""
+    pct = round(100 * hi)
+    by_loss = sorted(method_list, key=loss.get)
+    text = [f"Going from {round(100 * lo)}% to {pct}% missing, `{first}` loses "
+            f"**{loss[first]:.1f} points** ({mean.loc[first, lo]:.1f}% → "
+            f"{mean.loc[first, hi]:.1f}%)"
+            + "".join(f", `{m}` {loss[m]:.1f}" for m in method_list if m != first) + "."]
+    text.append(f"The gentlest decline is `{by_loss[0]}`'s and the steepest `{by_loss[-1]}`'s; "
+                f"at {pct}% the best is `{best_at[hi]}` ({mean.loc[best_at[hi], hi]:.1f}%).")
+    if "ours" in method_list:
+        text.append(f"`ours` has the best mean at {ours_best} of {len(rate_list)} rates.")
+    if len(tests):
+        worse = tests[(tests["rate"] == hi) & (tests["mean_diff"] < 0)]
+        behind = [f"`{r.b}` by {-r.mean_diff:.1f} points (p {p_value(r.p_wilcoxon)})"
+                  for r in worse.itertuples()]
+        text.append(f"At {pct}% missing `ours` is behind " + "; ".join(behind) + "."
+                    if behind else f"At {pct}% missing `ours` is behind no method on average.")
+    return " ".join(text)
+
+
+glue("missing_modalities_answer", Markdown(losses_in_words()), display=False)
 glue("missing_modalities_first", Markdown(f"`{first}`"), display=False)
-glue("missing_modalities_first_lo", float(mean.loc[first, lo]), display=False)
-glue("missing_modalities_first_hi", float(mean.loc[first, hi]), display=False)
-glue("missing_modalities_hi_pct", int(round(100 * hi)), display=False)
-glue("missing_modalities_best_count", int(ours_best), display=False)
-glue("missing_modalities_rates", len(rate_list), display=False)
 glue("missing_modalities_best_hi", Markdown(f"`{best_at[hi]}`"), display=False)
-glue("missing_modalities_best_hi_acc", float(mean.loc[best_at[hi], hi]), display=False)
-glue("missing_modalities_seeds", seeds, display=False)
+save_summary("missing_modalities", paths.runs.parent / "chapters", {
+    "dataset": dataset, "seeds": seeds, "epochs": epochs, "methods": method_list,
+    "skipped": skipped, "mean": {m: {str(r): float(mean.loc[m, r]) for r in rate_list}
+                                 for m in method_list},
+    "best_at": {str(r): m for r, m in best_at.items()}, "loss": loss,
+    "tests": tests.to_dict(orient="records")}, records=records,
+    missing_modalities_first_lo=float(mean.loc[first, lo]),
+    missing_modalities_first_hi=float(mean.loc[first, hi]),
+    missing_modalities_hi_pct=int(round(100 * hi)), missing_modalities_best_count=int(ours_best),
+    missing_modalities_rates=len(rate_list),
+    missing_modalities_best_hi_acc=float(mean.loc[best_at[hi], hi]),
+    missing_modalities_seeds=seeds)
 
 # %% [markdown]
 # ## Conclusion
 #
-# Trained on complete data and tested on {glue:text}`missing_modalities_seeds` seeds,
-# {glue:md}`missing_modalities_first` falls from {glue:text}`missing_modalities_first_lo:.2f`% with every
-# modality present to {glue:text}`missing_modalities_first_hi:.2f`% at
-# {glue:text}`missing_modalities_hi_pct`% missing; it has the best mean at
-# {glue:text}`missing_modalities_best_count` of the {glue:text}`missing_modalities_rates` rates. At the highest
-# rate the best method is {glue:md}`missing_modalities_best_hi`
-# ({glue:text}`missing_modalities_best_hi_acc:.2f`%). The paper reports 75.07% → 52.39% for its method on
-# IEMOCAP, best at three of six rates; the paired tests above say which of our differences are
-# larger than the seed-to-seed spread.
+# Trained on complete data and tested on {glue:text}`missing_modalities_seeds` seeds:
+#
+# ```{glue:md} missing_modalities_answer
+# :format: myst
+# ```
+#
+# The paper reports 75.07% → 52.39% for its method on IEMOCAP, best at three of six rates. A
+# model that loses fewer points when views go missing leans less on any single view; the
+# {doc}`modality_ablation` chapter shows what each view contributes when present.
+#
+# ## Summary and exercise
+#
+# Dropping views at test time measures how much a trained model depends on each of them; the
+# paired tests say which differences between methods survive the variation between seeds.
+#
+# ```{exercise}
+# :label: ex-missing-noise
+#
+# Rerun with `-p pix_noise 0` (a clean, strong `pix` view). Predict first: does every method
+# lose more or fewer points at 50% missing, and does the gap between `concat` and `late_fusion`
+# grow?
+# ```
+#
+# ```{solution} ex-missing-noise
+# :class: dropdown
+#
+# A clean `pix` view dominates the joint models, so losing it costs them more: the joint
+# methods' decline steepens, while `late_fusion`, whose per-view models were trained apart,
+# still has competent `fou` and `mor` models to fall back on. Compare the answer box of the two
+# runs.
+# ```

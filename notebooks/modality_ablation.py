@@ -36,35 +36,28 @@ figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
 workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
-# %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel; progress bars are off anyway
+# %% tags=["hide-input"]
 import itertools
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
 from mmlib.analysis import data_options, repo_path
+from mmlib.book import glue_figure, save_summary, setup, show
 from mmlib.experiments import mean_std, paired_test, run_grid, with_seeds
-from mmlib.plots import modality_palette, save_figure, use_book_style
+from mmlib.plots import modality_palette
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 
-torch.set_num_threads(1)
-use_book_style()
+paths = setup(results_dir, figures_dir)
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) != 3:
     raise ValueError(f"modality_ablation needs exactly three modalities, got {views}; e.g. -p modalities pix,fou,mor")
-runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
+runs_dir, fig_dir = paths.runs, paths.figures
 subsets = [c for k in (1, 2, 3) for c in itertools.combinations(views, k)]
 
 # %% [markdown]
@@ -112,7 +105,8 @@ def gain(subset: tuple[str, ...]) -> float:
 
 
 table["gain over best smaller subset"] = [gain(s) for s in subsets]
-table.drop(columns="fused_mean").style.format({"gain over best smaller subset": "{:+.2f}"}, na_rep="")
+show(table.drop(columns="fused_mean").rename_axis("modalities").reset_index(),
+     f"Test accuracy (%) of every subset, mean ± std over {seeds} seeds")
 
 # %% [markdown]
 # Test accuracy (%) of each modality's own head (the shared classifier with only that modality
@@ -121,7 +115,8 @@ table.drop(columns="fused_mean").style.format({"gain over best smaller subset": 
 
 # %%
 paper = pd.read_csv(repo_path("data/paper_reference/table2_modality_ablation_iemocap.csv"))
-paper.rename(columns={"modalities": "IEMOCAP subset (paper)"}).set_index("IEMOCAP subset (paper)").style.format(na_rep="", precision=2)
+show(paper.rename(columns={"modalities": "IEMOCAP subset"}),
+     "Paper (v1), Table 2 (right): accuracy (%) on IEMOCAP, different data")
 
 # %% [markdown]
 # The paper's rows come from IEMOCAP (audio, text, visual), different data: compare the pattern
@@ -139,13 +134,16 @@ ax.set_ylabel("fused test accuracy (%)")
 ax.set_ylim(max(0, frame["fused_acc"].min() - 15), 100)
 ax.set_title(f"Modality ablation on {dataset} ({seeds} seeds, bars: std over seeds)")
 ax.tick_params(axis="x", rotation=20)
-save_figure(fig, fig_dir / "modality_ablation.png")
-plt.show()
+glue_figure("modality_ablation_fig", fig, fig_dir / "modality_ablation.png")
 
 # %% [markdown]
+# ```{glue:figure} modality_ablation_fig
+# :name: fig-modality-ablation
+#
 # Fused accuracy per subset: single modalities in their own colours, pairs grey, all three black.
+# ```
 
-# %%
+# %% tags=["hide-input"]
 full = " + ".join(views)
 pairs = [" + ".join(c) for c in itertools.combinations(views, 2)]
 best_pair = max(pairs, key=lambda s: table.loc[s, "fused_mean"])
@@ -156,9 +154,7 @@ all_gain_positive = bool(all(gain(s) > 0 for s in subsets if len(s) > 1))
 results = {"dataset": dataset, "modalities": views, "seeds": seeds, "epochs": epochs,
            "fused": {s: float(table.loc[s, "fused_mean"]) for s in table.index},
            "gain": {" + ".join(s): float(gain(s)) for s in subsets if len(s) > 1}, "paired_full_vs_best_pair": test}
-out = runs_dir.parent / "chapters"
-out.mkdir(parents=True, exist_ok=True)
-(out / "modality_ablation.json").write_text(json.dumps(results, indent=1, default=float))
+save_summary("modality_ablation", runs_dir.parent / "chapters", results)
 glue("modality_ablation_full_acc", float(table.loc[full, "fused_mean"]), display=False)
 glue("modality_ablation_best_pair", Markdown(f"`{best_pair}`"), display=False)
 glue("modality_ablation_best_pair_acc", float(table.loc[best_pair, "fused_mean"]), display=False)
@@ -168,7 +164,10 @@ glue("modality_ablation_full_gain", float(gain(tuple(views))), display=False)
 glue("modality_ablation_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
 glue("modality_ablation_all_gains_positive", Markdown('`yes`' if all_gain_positive else '`no`'), display=False)
 glue("modality_ablation_seeds", seeds, display=False)
-pd.DataFrame([test]).style.format(precision=3) if test else None
+if test:
+    display(show(pd.DataFrame([test])[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(
+        columns={"a": "subset", "b": "against", "mean_diff": "Δ accuracy", "se_diff": "std. error",
+                 "p_wilcoxon": "p (Wilcoxon)"}), "Paired difference over seeds (points)"))
 
 # %% [markdown]
 # The paired comparison (same seeds) of all three modalities against the best pair: mean
@@ -184,3 +183,23 @@ pd.DataFrame([test]).style.format(precision=3) if test else None
 # over the best pair, paired Wilcoxon p = {glue:text}`modality_ablation_p:.3f`). Every addition raised
 # the mean accuracy: {glue:md}`modality_ablation_all_gains_positive`. The paper reports the same
 # pattern on IEMOCAP (all three 75.07% vs the best pair 72.99%, +2.08).
+#
+# ## Summary and exercise
+#
+# Training every subset of the views measures what each adds to the others; the paired tests
+# say which gains exceed the variation between seeds. {doc}`contribution_evolution` follows the
+# views' shares during training.
+#
+# ```{exercise}
+# :label: ex-modality-noise
+#
+# Rerun with `-p pix_noise 0`. Predict first: does the gain of adding `fou` and `mor` to
+# a clean `pix` grow or shrink?
+# ```
+#
+# ```{solution} ex-modality-noise
+# :class: dropdown
+#
+# A clean `pix` is near the ceiling on its own, so adding the weaker views gains little: the
+# gains of the pairs and of the full set over `pix` alone shrink toward zero.
+# ```

@@ -38,31 +38,23 @@ results_dir: str = "results/runs"  # results store shared by all chapters (relat
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
 
-# %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel; progress bars are off anyway
+# %% tags=["hide-input"]
 import dataclasses
-import json
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from myst_nb import glue
 
-from mmlib.analysis import data_options, order_accuracies, order_correct, repo_path, train_model
+from mmlib.analysis import data_options, order_accuracies, order_correct, train_model
+from mmlib.book import glue_figure, save_summary, setup, show
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
-from mmlib.plots import save_figure, use_book_style
 from mmlib.train import TrainConfig
 
-torch.set_num_threads(1)
-use_book_style()
-runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
-weights_dir = runs_dir.parent / "weights"  # checkpoints that hold the trained weights of each run
+paths = setup(results_dir, figures_dir)
+runs_dir, fig_dir = paths.runs, paths.figures
+weights_dir = paths.weights
 
 # %% [markdown]
 # ## Train, then score every inference rule on the same test samples
@@ -93,7 +85,9 @@ wide["best fixed (per seed)"] = wide[fixed_rules].max(axis=1)
 wide["mean fixed"] = wide[fixed_rules].mean(axis=1)
 summary = pd.DataFrame({"test accuracy (%)": [mean_std(wide[c].mean(), wide[c].std(), 2) for c in wide.columns]},
                        index=wide.columns)
-summary.loc[fixed_rules + ["mean fixed", "best fixed (per seed)", "hybrid", "oracle"]].style.set_caption("Test accuracy (%), mean ± std over seeds")
+rules = fixed_rules + ["mean fixed", "best fixed (per seed)", "hybrid", "oracle"]
+show(summary.loc[rules].rename_axis("inference rule").reset_index(),
+     f"Test accuracy (%) of each inference rule, mean ± std over {seeds} seeds")
 
 # %% [markdown]
 # Mean ± std over seeds of each fixed order (named first > second > third), of the hybrid order
@@ -112,11 +106,14 @@ ax.set_ylim(max(0, plot["accuracy"].min() - 10), 100)
 ax.set_title(f"Fixed vs hybrid order vs oracle, {dataset} ({seeds} seeds, bars: std over seeds)")
 ax.tick_params(axis="x", rotation=25)
 ax.legend(title="", loc="lower right")
-save_figure(fig, fig_dir / "order_upper_bound.png")
-plt.show()
+glue_figure("order_upper_bound_fig", fig, fig_dir / "order_upper_bound.png")
 
 # %% [markdown]
+# ```{glue:figure} order_upper_bound_fig
+# :name: fig-order-upper-bound
+#
 # Grey: each fixed order alone; green: the hybrid order the method uses; purple: the oracle bound.
+# ```
 
 # %%
 long = wide.reset_index().melt(id_vars="seed", var_name="rule", value_name="accuracy")
@@ -125,22 +122,24 @@ tests = pd.DataFrame([
     paired_test(long, "rule", "hybrid", "mean fixed", "accuracy"),
     paired_test(long, "rule", "oracle", "hybrid", "accuracy"),
 ]) if seeds >= 2 else pd.DataFrame()
-tests.style.format(precision=3)
+if len(tests):
+    shown = tests[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(columns={
+        "a": "rule", "b": "against", "mean_diff": "Δ accuracy", "se_diff": "std. error",
+        "p_wilcoxon": "p (Wilcoxon)"})
+    display(show(shown, "Paired differences over seeds (points)"))
 
 # %% [markdown]
 # Paired tests over seeds: hybrid against the best fixed order of the same seed (chosen on test,
 # so a generous bar), hybrid against the average fixed order, and the oracle's margin over hybrid.
 
-# %%
+# %% tags=["hide-input"]
 def value(column: str) -> float:
     return float(wide[column].mean())
 
 
 results = {"dataset": dataset, "modalities": modalities, "seeds": seeds, "epochs": epochs,
            "mean_accuracy": {c: value(c) for c in wide.columns}, "tests": tests.to_dict(orient="records")}
-out = runs_dir.parent / "chapters"
-out.mkdir(parents=True, exist_ok=True)
-(out / "order_upper_bound.json").write_text(json.dumps(results, indent=1, default=float))
+save_summary("order_upper_bound", runs_dir.parent / "chapters", results)
 glue("order_upper_bound_hybrid", value("hybrid"), display=False)
 glue("order_upper_bound_oracle", value("oracle"), display=False)
 glue("order_upper_bound_best_fixed", value("best fixed (per seed)"), display=False)
@@ -159,3 +158,23 @@ glue("order_upper_bound_seeds", seeds, display=False)
 # best fixed order of each seed picked with hindsight (p = {glue:text}`order_upper_bound_p_hybrid_best:.3f`).
 # The per-sample oracle reaches {glue:text}`order_upper_bound_oracle:.2f`%. The paper's Fig. 5 shows the
 # same ordering (fixed < hybrid < oracle) on its own data; it reports no numbers we could set beside these.
+#
+# ## Summary and exercise
+#
+# A fixed order, the average over all orders, and the best order chosen per sample bound what
+# the fusion order can give; the gap between hybrid and oracle is what a perfect order choice
+# would add. {doc}`missing_modalities` then removes views at test time.
+#
+# ```{exercise}
+# :label: ex-order-two
+#
+# Rerun with `-p modalities fou,mor`. Predict first: with two views there are only two
+# orders; does the oracle's margin over the hybrid order grow or shrink?
+# ```
+#
+# ```{solution} ex-order-two
+# :class: dropdown
+#
+# With two orders a sample has fewer chances to be right under some order, so the oracle's
+# margin over the hybrid order shrinks.
+# ```

@@ -39,8 +39,7 @@ output_dir: str = "results/performance"  # where performance.json (every timing)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-check`, if stored
 
-# %%
-import json
+# %% tags=["hide-input"]
 import math
 from pathlib import Path
 
@@ -52,6 +51,7 @@ from myst_nb import glue
 
 from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods, relative_cost
 from mmlib.benchmarks.shapley import measure
+from mmlib.book import save_summary
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER, save_figure, use_book_style
 
@@ -96,7 +96,7 @@ ax.axhline(1.0, color="grey", lw=1, ls="--")
 ax.set_xlabel("method")
 ax.set_ylabel("epoch cost / Concat's (ratio)")
 plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
-ax.legend(title=None, fontsize=8)
+ax.legend(title=None)
 ax.set_title(f"Training cost on mfeat [{modalities}], CPU, one thread")
 save_figure(fig, Path(figures_dir) / "performance_methods.png")
 plt.show()
@@ -163,7 +163,7 @@ ax.set_yscale("log")
 ax.set_xlabel("number of modalities n")
 ax.set_ylabel(f"time per evaluation of {samples} samples (ms, log)")
 ax.set_xticks(scaling["n"])
-ax.legend(fontsize=8)
+ax.legend()
 save_figure(fig, Path(figures_dir) / "performance_scaling.png")
 plt.show()
 
@@ -185,7 +185,7 @@ ratios["Shapley / validation pass"] = ratios["shapley_ms"] / ratios["hybrid_ms"]
 ratios["hybrid / single order"] = ratios["hybrid_ms"] / ratios["single_ms"]
 ratios.set_index("kind").style.format("{:.2f}", subset=["Shapley / validation pass", "hybrid / single order"])
 
-# %%
+# %% tags=["hide-input"]
 def over_mla(rows, name: str, column: str) -> float:
     """``name``'s cost / MLA's in ``column`` (NaN when either was not measured)."""
     return float(rows[name][column] / rows["mla"][column]) if {name, "mla"} <= set(rows) else float("nan")
@@ -218,11 +218,11 @@ glue("perf_resnet_shapley_ratio", float(resnet["Shapley / validation pass"]), di
 glue("perf_resnet_hybrid_ratio", float(resnet["hybrid / single order"]), display=False)
 glue("perf_mlp_shapley_ratio", float(mlp["Shapley / validation pass"]), display=False)
 glue("perf_mlp_hybrid_ratio", float(mlp["hybrid / single order"]), display=False)
-Path(output_dir).mkdir(parents=True, exist_ok=True)
-Path(output_dir, "performance.json").write_text(json.dumps(
-    {"epoch_times_s": times, "epoch_gflop": {m: row["epoch_gflop"] for m, row in measured.items()},
-     "paper_scale": paper_cost.reset_index().to_dict(orient="records"), "scaling": scaling.to_dict(orient="records"), "ratios": ratios.to_dict(orient="records"),
-     "available_methods": available_methods()}, indent=1))
+save_summary("performance", output_dir, {
+    "epoch_times_s": times, "epoch_gflop": {m: row["epoch_gflop"] for m, row in measured.items()},
+    "paper_scale": paper_cost.reset_index().to_dict(orient="records"),
+    "scaling": scaling.to_dict(orient="records"), "ratios": ratios.to_dict(orient="records"),
+    "available_methods": available_methods()})
 
 # %% [markdown]
 # ## Conclusion
@@ -257,3 +257,25 @@ from mmlib.benchmarks.gpu_check import summary as gpu_summary
 gpu_text, gpu_table = gpu_summary(gpu_check)
 glue("perf_gpu_summary", Markdown(gpu_text), display=False)
 gpu_table
+
+# %% [markdown]
+# ## Summary and exercise
+#
+# Timing every method on the same batches, and counting the Shapley and hybrid-order work as
+# the number of modalities grows, shows where the method's extra cost comes from. The
+# {doc}`report` collects the verdicts of every chapter.
+#
+# ```{exercise}
+# :label: ex-performance-n
+#
+# Rerun with `-p max_modalities 6`. Predict first: by what factor does the Shapley
+# evaluation time grow from five to six modalities?
+# ```
+#
+# ```{solution} ex-performance-n
+# :class: dropdown
+#
+# Exact Shapley values evaluate every subset, $2^n$ of them, so each added modality roughly
+# doubles the work; the hybrid order's $n!$ chains grow faster still (six times from five to six
+# modalities).
+# ```

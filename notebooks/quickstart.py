@@ -23,6 +23,16 @@
 # views they use, and ends by training the paper's method for a few epochs to show the Shapley
 # values that steer its training order.
 #
+# ```{admonition} The answer, measured
+# :class: tip
+# Alone, the strongest view ({glue:md}`quickstart_best_view`) reaches
+# {glue:text}`quickstart_best_view_accuracy:.1f`% test accuracy and the weakest
+# ({glue:md}`quickstart_weakest_view`) {glue:text}`quickstart_weakest_view_accuracy:.1f`%; one
+# classifier on all of them reaches {glue:text}`quickstart_all_views_accuracy:.1f`%
+# ({numref}`fig-quickstart-views`). That gap between views is the imbalance every later chapter
+# works with.
+# ```
+#
 # Every number below is a mean over several stratified train / validation / test splits; the
 # spread is the standard deviation across them. The classifier is scikit-learn's logistic
 # regression, fitted on the training split and scored on the test split.
@@ -41,8 +51,7 @@ epochs: int = 8  # training epochs of the paper's method
 seed: int = 0  # seed of that training run
 results_dir: str = "results/runs"  # the results store shared by every chapter (a stored run is reused)
 
-# %%
-import json
+# %% tags=["hide-input"]
 import warnings
 from pathlib import Path
 
@@ -56,11 +65,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from mmlib.book import save_summary, show
 from mmlib.data import load_dataset
 from mmlib.plots import modality_palette, save_figure, use_book_style
 
 use_book_style()
-threadpool_limits(1)  # small problems: one BLAS thread is ~50x faster than two fighting on a busy CPU
+threadpool_limits(1)  # small problems: one BLAS thread is much faster than two on a busy CPU
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter in smoke tests
 seeds = list(range(split_seeds))
 
@@ -99,14 +109,15 @@ summary = (
     runs.groupby("input", sort=False)["accuracy"].agg(["mean", "std"]).fillna(0.0)
     .rename(columns={"mean": "test accuracy (%)", "std": "std over splits"})
 )
-summary.style.format("{:.1f}").background_gradient(subset=["test accuracy (%)"], cmap="Greens")
+show(summary.reset_index(), f"mfeat: test accuracy (%) of each view alone and of all views, "
+     f"mean and std over {len(seeds)} splits", digits=1)
 
 # %% [markdown]
 # The table lists each view's accuracy on its own and the accuracy of one classifier that sees
 # every view. The gap between the best and the worst view is the imbalance a multimodal model
 # inherits: trained jointly, it can lean on the strong view and leave the weak one under-used.
 
-# %%
+# %% tags=["hide-input"]
 per_view = summary.loc[list(views), "test accuracy (%)"]
 palette = modality_palette(list(views)) | {"all views": "#222222"}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -115,8 +126,8 @@ sns.barplot(data=runs, x="input", y="accuracy", hue="input", palette=palette, er
 ax.set_xlabel("input to the logistic regression (mfeat view)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
-ax.set_title(f"Each mfeat view alone vs all together ({len(seeds)} splits, bars: std)")
-figure_path = save_figure(fig, Path(figures_dir) / "quickstart_views.png")
+ax.set_title(f"Each mfeat view alone vs all together ({len(seeds)} splits)")
+save_figure(fig, Path(figures_dir) / "quickstart_views.png")
 glue("quickstart_views_fig", fig, display=False)
 plt.close(fig)
 
@@ -141,21 +152,23 @@ plt.close(fig)
 noisy = f"pix={noisy_pix_std}"
 pair = accuracy_table("fou,mor", "", {"fou": ("fou",), "mor": ("mor",), "fou+mor": ("fou", "mor")})
 pair["view set"] = "fou,mor"
-triple = accuracy_table("pix,fou,mor", noisy, {"pix (noisy)": ("pix",), "fou": ("fou",), "mor": ("mor",),
-                                               "pix+fou+mor": ("pix", "fou", "mor")})
+triple = accuracy_table("pix,fou,mor", noisy, {
+    "pix (noisy)": ("pix",), "fou": ("fou",), "mor": ("mor",),
+    "pix+fou+mor": ("pix", "fou", "mor")})
 triple["view set"] = f"pix,fou,mor with {noisy}"
 defaults = (
     pd.concat([pair, triple]).groupby(["view set", "input"], sort=False)["accuracy"]
-    .agg(["mean", "std"]).fillna(0.0).rename(columns={"mean": "test accuracy (%)", "std": "std over splits"})
+    .agg(["mean", "std"]).fillna(0.0)
+    .rename(columns={"mean": "test accuracy (%)", "std": "std over splits"})
 )
-defaults.style.format("{:.1f}")
+show(defaults.reset_index(), "The two view sets of the later chapters: test accuracy (%)", digits=1)
 
 # %% [markdown]
 # In both sets the views differ clearly on their own, yet the joint classifier beats each of
 # them: every view adds something. That is the setting where the order and balance of training
 # can matter, and where the later chapters compare methods.
 
-# %%
+# %% tags=["hide-input"]
 best_view, weakest_view = per_view.idxmax(), per_view.idxmin()
 results = {
     "parameters": {"modalities": modalities, "noise": noise, "noisy_pix_std": noisy_pix_std,
@@ -166,12 +179,11 @@ results = {
     "best_view": best_view,
     "weakest_view": weakest_view,
     "fou_mor_accuracy": float(defaults.loc[("fou,mor", "fou+mor"), "test accuracy (%)"]),
-    "noisy_pix_accuracy": float(defaults.loc[(f"pix,fou,mor with {noisy}", "pix (noisy)"), "test accuracy (%)"]),
-    "runs": pd.concat([runs.assign(**{"view set": modalities}), pair, triple]).to_dict(orient="records"),
-    "figure": str(figure_path),
+    "noisy_pix_accuracy": float(
+        defaults.loc[(f"pix,fou,mor with {noisy}", "pix (noisy)"), "test accuracy (%)"]),
+    "runs": pd.concat([runs.assign(**{"view set": modalities}), pair, triple])
+    .to_dict(orient="records"),
 }
-Path(output_dir).mkdir(parents=True, exist_ok=True)
-Path(output_dir, "quickstart.json").write_text(json.dumps(results, indent=1))
 for key in ("all_views_accuracy", "fou_mor_accuracy", "noisy_pix_accuracy"):
     glue(f"quickstart_{key}", results[key], display=False)
 glue("quickstart_best_view", Markdown(f"`{best_view}`"), display=False)
@@ -195,26 +207,27 @@ config = TrainConfig(dataset="mfeat", modalities=train_modalities,
                      dataset_options={"noise": train_noise} if train_noise else {},
                      method="ours", epochs=epochs, seed=seed)
 record = train(config, results_dir=results_dir, progress=False)
-history = history_frame([record])
-orders = pd.DataFrame({"epoch": [h["epoch"] for h in record["history"]],
-                       "training order (weakest first)": [" → ".join(h["order"]) for h in record["history"]],
-                       "validation fused accuracy (%)": [h["fused_acc"] for h in record["history"]]})
-orders.style.format({"validation fused accuracy (%)": "{:.1f}"}).hide(axis="index")
+orders = pd.DataFrame({
+    "epoch": [h["epoch"] for h in record["history"]],
+    "training order (weakest first)": [" → ".join(h["order"]) for h in record["history"]],
+    "validation fused accuracy (%)": [h["fused_acc"] for h in record["history"]]})
+show(orders, f"ours on mfeat [{train_modalities}]: the order of each epoch", digits=1)
 
 # %% [markdown]
 # Epoch 1 follows the listed order; from epoch 2 on, the order is the ranking of the previous
 # epoch's Shapley values, so a view that falls behind moves to the front.
 
-# %%
+# %% tags=["hide-input"]
+history = history_frame([record])
 train_views = list(record["modalities"])
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
-sns.lineplot(data=history, x="epoch", y="share", hue="modality", palette=modality_palette(train_views),
-             hue_order=train_views, marker="o", ax=ax)
+sns.lineplot(data=history, x="epoch", y="share", hue="modality",
+             palette=modality_palette(train_views), hue_order=train_views, marker="o", ax=ax)
 ax.axhline(100 / len(train_views), color="grey", lw=1, ls="--", label="equal share")
 ax.set_xlabel("epoch")
 ax.set_ylabel("Shapley share of validation accuracy (%)")
 ax.set_title(f"ours on mfeat [{train_modalities}], seed {seed}")
-ax.legend(title="view", fontsize=8)
+ax.legend(title="view")
 save_figure(fig, Path(figures_dir) / "quickstart_shapley_shares.png")
 glue("quickstart_shares_fig", fig, display=False)
 plt.close(fig)
@@ -223,9 +236,9 @@ test = record["test"]
 glue("quickstart_ours_fused", test["fused_acc"], display=False)
 glue("quickstart_ours_edm", test["edm"], display=False)
 glue("quickstart_ours_epochs", epochs, display=False)
-results["ours"] = {"run_id": record["run_id"], "fused_acc": test["fused_acc"], "edm": test["edm"],
-                   "orders": [h["order"] for h in record["history"]]}
-Path(output_dir, "quickstart.json").write_text(json.dumps(results, indent=1))
+results["ours"] = {"run_id": record["run_id"], "fused_acc": test["fused_acc"],
+                   "edm": test["edm"], "orders": [h["order"] for h in record["history"]]}
+save_summary("quickstart", output_dir, results, records=[record])
 
 # %% [markdown]
 # ```{glue:figure} quickstart_shares_fig
@@ -249,5 +262,41 @@ Path(output_dir, "quickstart.json").write_text(json.dumps(results, indent=1))
 # {glue:text}`quickstart_ours_fused:.1f`% fused test accuracy on the noisy three-view set, with
 # an EDM of {glue:text}`quickstart_ours_edm:.1f` (one seed: the later chapters use ten).
 #
-# **Try it:** rerun with `-p noisy_pix_std 4.0`, `-p modalities fou,mor` or
-# `-p epochs 20 -p seed 1` (see {doc}`../rerun`).
+# The next chapter, {doc}`method`, takes the method apart piece by piece; {doc}`main_comparison`
+# then trains it against its baselines on these two view sets.
+#
+# ## Summary and exercises
+#
+# The views of one dataset differ widely in how much of the answer they carry, and a classifier
+# that sees them all beats each one: the setting in which balancing their training can matter.
+# More exercises for a class are in {doc}`../rerun`.
+#
+# ```{exercise}
+# :label: ex-quickstart-noise
+#
+# Rerun with `-p noisy_pix_std 4.0`. Predict first: does the noisy `pix` view fall below `mor`,
+# and does the three-view classifier lose as much as `pix` does?
+# ```
+#
+# ```{solution} ex-quickstart-noise
+# :class: dropdown
+#
+# `pix` loses most of its accuracy and falls toward or below `mor`, while the three-view
+# classifier loses far less: it can shift its weight to `fou` and `mor`. Compare the second table
+# of the two runs.
+# ```
+#
+# ```{exercise}
+# :label: ex-quickstart-epochs
+#
+# Rerun with `-p epochs 20 -p seed 1`. Predict first: do the Shapley shares of
+# {numref}`fig-quickstart-shares` move toward the equal-share line or away from it?
+# ```
+#
+# ```{solution} ex-quickstart-epochs
+# :class: dropdown
+#
+# Training the weakest view first each epoch raises it, so the shares drift toward the equal
+# share; the strongest view still holds the largest share at the end, because its features
+# separate the digits best.
+# ```

@@ -22,6 +22,16 @@
 # seeds and decides each qualitative claim with a paired test across seeds (Wilcoxon signed-rank,
 # 5% level). The runs are the ones of the main comparison and component ablation chapters, read
 # back from the results store (or trained here when the store lacks them).
+#
+# ```{admonition} The verdict, measured
+# :class: tip
+# Of {glue:text}`report_claims` claims of the paper tested on the book's data,
+# **{glue:text}`report_reproduced` are reproduced**, {glue:text}`report_not_reproduced` are
+# contradicted and {glue:text}`report_inconclusive` are inconclusive at the
+# {glue:text}`report_alpha_pct`% level (paired Wilcoxon tests over {glue:text}`report_seeds`
+# seeds). The paper's own Table 1 contradicts itself in {glue:text}`report_mismatches` cells.
+# The claims are listed {ref}`below <report-claims>`.
+# ```
 
 # %% tags=["parameters"]
 dataset: str = "mfeat"  # the dataset the verdicts are measured on
@@ -37,14 +47,12 @@ output_dir: str = "results/chapters"  # where report.json (every verdict) is wri
 force: bool = False  # retrain even when the results store has the run
 workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
 
-# %%
-import json
-
-import numpy as np
+# %% tags=["hide-input"]
 import pandas as pd
 from myst_nb import glue
 
 from mmlib.analysis import data_options, repo_path
+from mmlib.book import save_summary, show
 from mmlib.experiments import ablation_configs, comparison_configs, mean_std, paired_test, run_grid
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER
@@ -59,14 +67,15 @@ paper_ablation = pd.read_csv(repo_path("data/paper_reference/table2_component_ab
 PAPER_NAMES = {"Sum": "sum", "Concat": "concat", "OGM": "ogm", "OGM-GE": "ogm_ge", "LFM": "lfm", "CRMT": "crmt",
                "Late Fusion": "late_fusion", "MLA": "mla", "Ours": "ours"}
 
-# %%
+# %% tags=["hide-input"]
 frames = {views: records_frame(run_grid(comparison_configs(methods, dataset, views, data_options(dataset, views, noise, data_root),
                                                            seeds, epochs), runs_dir, force=force, progress=False, workers=workers))
           for views in sets}
 grid = ablation_configs(dataset, ablation_modalities, data_options(dataset, ablation_modalities, noise, data_root), seeds, epochs)
 ablation = pd.concat([records_frame(run_grid(c, runs_dir, force=force, progress=False, workers=workers)).assign(variant=v) for v, c in grid.items()],
                      ignore_index=True)
-print(f"{sum(len(f) for f in frames.values()) + len(ablation)} runs read from {runs_dir}")
+records_read = [r for f in [*frames.values(), ablation] for r in f["run_id"]]
+print(f"{len(records_read)} runs read from the results store")
 
 # %% [markdown]
 # ## Table 1, cell by cell
@@ -75,7 +84,7 @@ print(f"{sum(len(f) for f in frames.values()) + len(ablation)} runs read from {r
 # method's value here on each modality set (mean ± std over seeds). The verdict for every value is
 # the same, "not comparable: different data"; the claims below compare patterns instead.
 
-# %%
+# %% tags=["hide-input"]
 multi = paper[paper["row"] == "Multi"].assign(method_name=lambda d: d["method"].map(PAPER_NAMES))
 cells = []
 for _, cell in multi.iterrows():
@@ -87,17 +96,18 @@ for _, cell in multi.iterrows():
     row["verdict"] = "not comparable: different data"
     cells.append(row)
 cells = pd.DataFrame(cells)
-cells.style.format({"paper fused acc": "{:.2f}", "paper EDM": "{:.2f}"}).hide(axis="index")
+show(cells, "Table 1's fused cells: the paper's value (v1) and the book's, mean ± std over seeds")
 
 
 # %% [markdown]
+# (report-claims)=
 # ## The paper's claims, tested
 #
 # Each claim is a comparison between methods (or variants) that the paper's tables support. A
 # claim is *reproduced* when the book's data shows the same direction with p < alpha, *not
 # reproduced* when the opposite direction is significant, and *inconclusive* otherwise.
 
-# %%
+# %% tags=["hide-input"]
 def verdict(diff: float, p: float, better_when_positive: bool = True) -> str:
     if p >= alpha:
         return "inconclusive"
@@ -132,7 +142,7 @@ for variant, paper_row in zip(["w/o mapping", "w/o memory", "random order", "fix
                    "data": f"{dataset} [{ablation_modalities}]", "evidence": f"full − variant {test['mean_diff']:+.2f}",
                    "mean diff": test["mean_diff"], "p": test["p_wilcoxon"], "verdict": verdict(test["mean_diff"], test["p_wilcoxon"])})
 claims = pd.DataFrame(claims)
-claims.style.format({"mean diff": "{:+.2f}", "p": "{:.3g}"}).hide(axis="index")
+show(claims, f"The paper's claims: paired tests over {seeds} seeds (Wilcoxon p)", p_columns=["p"])
 
 # %% [markdown]
 # ## The paper's own inconsistencies
@@ -140,33 +150,48 @@ claims.style.format({"mean diff": "{:+.2f}", "p": "{:.3g}"}).hide(axis="index")
 # In Table 1, the fused ("Multi") EDM should be the sum of the per-modality EDMs of the same
 # column. The cells below break that rule by more than 0.01.
 
-# %%
+# %% tags=["hide-input"]
 parts = paper[paper["row"] != "Multi"].groupby(["dataset", "method"], sort=False)["edm"].sum()
 multi_edm = paper[paper["row"] == "Multi"].set_index(["dataset", "method"])["edm"]
 mismatch = pd.DataFrame({"sum of per-modality EDMs": parts, "Multi EDM as printed": multi_edm})
 mismatch["difference"] = mismatch["Multi EDM as printed"] - mismatch["sum of per-modality EDMs"]
 mismatch = mismatch[mismatch["difference"].abs() > 0.01 + 1e-9]
-mismatch.style.format("{:.2f}")
+show(mismatch.reset_index(), "Paper (v1), Table 1: fused EDM against the sum of its parts")
 
-# %%
+# %% tags=["hide-input"]
 counts = claims["verdict"].value_counts()
 glue("report_claims", int(len(claims)), display=False)
 glue("report_reproduced", int(counts.get("reproduced", 0)), display=False)
 glue("report_not_reproduced", int(counts.get("not reproduced", 0)), display=False)
 glue("report_inconclusive", int(counts.get("inconclusive", 0)), display=False)
 glue("report_mismatches", int(len(mismatch)), display=False)
-out = repo_path(output_dir)
-out.mkdir(parents=True, exist_ok=True)
-(out / "report.json").write_text(json.dumps(
-    {"claims": claims.to_dict(orient="records"), "paper_mismatches": mismatch.reset_index().to_dict(orient="records"),
-     "cells": cells.to_dict(orient="records"), "seeds": seeds, "epochs": epochs, "alpha": alpha}, indent=1, default=float))
+save_summary("report", output_dir, {
+    "claims": claims.to_dict(orient="records"),
+    "paper_mismatches": mismatch.reset_index().to_dict(orient="records"),
+    "cells": cells.to_dict(orient="records"), "seeds": seeds, "epochs": epochs, "alpha": alpha},
+    records=[{"run_id": r} for r in records_read],
+    report_seeds=seeds, report_alpha_pct=round(100 * alpha))
 
 # %% [markdown]
 # ## Summary
 #
 # Of {glue:text}`report_claims` tested claims, {glue:text}`report_reproduced` are reproduced on
 # the book's data, {glue:text}`report_not_reproduced` are contradicted and
-# {glue:text}`report_inconclusive` are inconclusive at the 5% level. No single number of the
+# {glue:text}`report_inconclusive` are inconclusive at the {glue:text}`report_alpha_pct`% level. No single number of the
 # paper can be checked here, because its datasets are not available; the
 # {doc}`../rerun` page explains how to run every chapter on them. The paper's Table 1 contradicts
 # itself in {glue:text}`report_mismatches` cells, where its fused EDM is not the sum of its parts.
+#
+# ```{exercise}
+# :label: ex-report-alpha
+#
+# Rerun with `-p alpha 0.01`. Predict first: which verdicts can change, and in which direction?
+# ```
+#
+# ```{solution} ex-report-alpha
+# :class: dropdown
+#
+# A stricter level can only move claims from *reproduced* or *not reproduced* to
+# *inconclusive*, never the other way: the p-values do not change, only the bar they must
+# clear. Claims whose p-value lies between 0.01 and 0.05 are the ones that move.
+# ```
