@@ -140,7 +140,7 @@ for f in fractions:
     if "joint" in method_list:
         best = means.drop("joint").idxmax()
         test = paired_test(part, "method", best, "joint", "fused_acc")
-        claims.append({"claim": f"Joint is below the best late-fusion strategy ({best})",
+        claims.append({"claim": f"Joint is below the best other method ({best})",
                        "setting": setting, **test, "verdict": verdict(test, alpha)})
 claims = pd.DataFrame(claims)
 claims[["claim", "setting", "mean_diff", "se_diff", "seeds", "p_wilcoxon", "verdict"]].round(3)
