@@ -46,6 +46,11 @@ force: bool = False  # retrain even when the results store has the run
 
 # %%
 import json
+import warnings
+
+from tqdm import TqdmWarning
+
+warnings.filterwarnings("ignore", category=TqdmWarning)  # before mmlib imports tqdm.auto
 
 import matplotlib.pyplot as plt
 import pandas as pd
