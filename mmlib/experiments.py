@@ -119,3 +119,14 @@ def paired_test(frame: pd.DataFrame, column: str, a: str, b: str, metric: str) -
 def grid_frame(records: Sequence[dict]) -> pd.DataFrame:
     """:func:`mmlib.results.records_frame` of the grid's records."""
     return records_frame(records)
+
+
+def beats_all(frame: pd.DataFrame, column: str, a: str, others: Sequence[str], metric: str) -> dict:
+    """Does ``a`` beat every one of ``others`` on ``metric``? Paired tests of ``a`` against each, and
+    their intersection-union combination: the claim "a beats all" is supported at level alpha when
+    every pairwise test is (Berger 1982), so its p-value is the largest pairwise p and its effect the
+    smallest mean difference."""
+    tests = {b: paired_test(frame, column, a, b, metric) for b in others}
+    weakest = min(tests, key=lambda b: tests[b]["mean_diff"])
+    return {"tests": tests, "closest": weakest, "mean_diff": tests[weakest]["mean_diff"],
+            "p_wilcoxon": max(t["p_wilcoxon"] for t in tests.values()), "seeds": min(t["seeds"] for t in tests.values())}

@@ -1,0 +1,81 @@
+"""Smoke runs of the AV-MNIST chapter (av_evidence): with FSDD it trains and stores its claims; without
+it, it says how to add FSDD in one command and still renders."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("MMLIB_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+FSDD = SHARED / "fsdd"
+needs_fsdd = pytest.mark.skipif(not (FSDD / "recordings").is_dir(),
+                                reason=f"FSDD recordings not found under {FSDD} (set MMLIB_SHARED_DATA)")
+TINY = {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20}
+
+
+def markdown_of(run, key: str) -> str:
+    """The text a ``glue:md`` key holds in the executed notebook."""
+    for cell in run.notebook.cells:
+        for output in cell.get("outputs", []):
+            scrapbook = output.get("metadata", {}).get("scrapbook", {})
+            if scrapbook.get("name") == key:  # glue(..., display=False) prefixes the mime types
+                return output["data"][scrapbook.get("mime_prefix", "") + "text/markdown"]
+    raise KeyError(key)
+
+
+@needs_fsdd
+@pytest.mark.slow
+def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(run_notebook):
+    run = run_notebook("av_evidence", {**TINY, "fsdd_root": str(FSDD)})
+    stored = json.loads((run.output_dir / "av_evidence.json").read_text())
+    records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
+    # concat + the seven ablation variants (full is ours), two seeds each
+    assert len(records) == (1 + 7) * 2 and len(stored["run_ids"]) == len(records)
+    assert {r["config"]["dataset"] for r in records} == {"avmnist"}
+    assert {r["dataset_identity"]["split_sizes"]["test"] for r in records} == {40}
+    assert run.glued["av_fsdd_present"] is True
+    assert set(stored["main"]) == {"concat", "ours"}
+    assert set(stored["paired_ablation"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order",
+                                              "fixed order", "reverse order"}
+    claims = stored["claims"]
+    assert len(claims) == 1 + 2 + 4 + 1  # best method, two against concat, four removals, v2's order
+    assert {c["verdict"] for c in claims} <= {"reproduced", "not reproduced", "inconclusive"}
+    order = claims[-1]
+    assert order["claim"].startswith("v2:")
+    reverse = stored["paired_ablation"]["reverse order"]["mean_diff"]
+    random_ = stored["paired_ablation"]["random order"]["mean_diff"]
+    fixed = stored["paired_ablation"]["fixed order"]["mean_diff"]
+    assert order["mean diff"] == pytest.approx(min(-reverse, -random_, -fixed))  # the closest other order
+    assert run.glued["av_order_delta"] == pytest.approx(order["mean diff"])
+    assert "AV-MNIST" in markdown_of(run, "av_answer")
+
+
+def test_av_evidence_without_fsdd_says_how_to_add_it_and_renders(run_notebook, tmp_path):
+    run = run_notebook("av_evidence", {**TINY, "fsdd_root": str(tmp_path / "no_fsdd")})
+    stored = json.loads((run.output_dir / "av_evidence.json").read_text())
+    assert stored["fsdd_present"] is False and stored["claims"] == []
+    assert run.glued["av_fsdd_present"] is False
+    answer = markdown_of(run, "av_answer")
+    assert "git clone --depth 1 https://github.com/Jakobovski/free-spoken-digit-dataset" in answer
+    assert not list(run.results_dir.glob("*.json"))
+
+
+def test_av_evidence_refuses_a_single_seed(run_notebook, tmp_path):
+    with pytest.raises(Exception, match="seeds = 1: the paired tests need at least 2 seeds"):
+        run_notebook("av_evidence", {**TINY, "seeds": 1, "fsdd_root": str(tmp_path)})
+
+
+def test_beats_all_takes_the_largest_p_and_the_smallest_difference():
+    import pandas as pd
+
+    from mmlib.experiments import beats_all, paired_test
+
+    rows = [("w", s, 80.0 + s) for s in range(6)] + [("x", s, 70.0 + s + 0.1 * s) for s in range(6)]
+    rows += [("y", s, 79.0 + s - 0.2 * (s % 2)) for s in range(6)]
+    frame = pd.DataFrame(rows, columns=["variant", "seed", "acc"])
+    result = beats_all(frame, "variant", "w", ["x", "y"], "acc")
+    pairwise = {b: paired_test(frame, "variant", "w", b, "acc") for b in ("x", "y")}
+    assert result["closest"] == "y" and result["mean_diff"] == pytest.approx(1.1)
+    assert result["p_wilcoxon"] == max(t["p_wilcoxon"] for t in pairwise.values())
+    assert result["seeds"] == 6
