@@ -33,6 +33,7 @@ data_root: str = ""  # folder of a prepared cache for real datasets; empty for e
 seeds: int = 10  # seeds 0..seeds-1 per variant; verdicts use paired tests over them
 epochs: int = 15  # training epochs per run
 eval_batch_sizes: str = "1,16,64,256,0"  # test batch sizes for the batch-dependence check (0: the whole split at once)
+leak_batch_size: int = 64  # test chunk size for the class-sorted leak check (section 4)
 results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 force: bool = False  # retrain even when the results store has the run
@@ -227,6 +228,56 @@ show(batch_table.reset_index(), "Fused test accuracy (%) at each test batch size
 
 # %% [markdown]
 # Mean accuracy per batch size, and each seed's range (best minus worst batch size) averaged over seeds.
+#
+# ## 4. Class-sorted test batches leak labels
+#
+# A split lists its samples in dataset order, and mfeat's rows are sorted by class, so chunks cut
+# in split order hold one or two digits each. With sample-level mapping a sample borrows its
+# chunk neighbours' features: in a class-sorted chunk every neighbour has its label. The same
+# trained models are evaluated in chunks of `leak_batch_size` cut in split order
+# (`mmlib.evaluate.encode_rows`) and in the book's shuffled, seeded order
+# (`mmlib.evaluate.encode_split`, the protocol of every table), paired by seed.
+
+# %%
+from mmlib.evaluate import encode_rows
+
+leak_rows = []
+orders = ("split order (class-sorted)", "shuffled (the book's protocol)")
+for (name, seed), (model, data) in models.items():
+    _, in_split_order, split_labels = encode_rows(model, data, "test", 256, "cpu")
+    shuffled, shuffled_labels = encode_split(model, data, "test", 256, "cpu")
+    for order, features, labels_t in ((orders[0], in_split_order, split_labels),
+                                      (orders[1], shuffled, shuffled_labels)):
+        chunks = labels_t.split(leak_batch_size)
+        leak_rows.append({"variant": name, "seed": seed, "order": order,
+                          "digits per chunk": sum(len(c.unique()) for c in chunks) / len(chunks),
+                          "accuracy": fused_accuracy_by_batch(model, features, labels_t,
+                                                              leak_batch_size)})
+leak = pd.DataFrame(leak_rows)
+leak_table = leak.groupby(["variant", "order"], sort=False)[["digits per chunk", "accuracy"]].mean()
+leak_tests = {name: paired_test(part, "order", orders[0], orders[1], "accuracy") if seeds >= 2 else
+              {"mean_diff": float("nan"), "se_diff": float("nan"), "p_wilcoxon": float("nan")}
+              for name, part in leak.groupby("variant", sort=False)}
+leak_table["Δ split − shuffled"] = [leak_tests[v]["mean_diff"] if o == orders[0]
+                                    else float("nan") for v, o in leak_table.index]
+leak_table["p (Wilcoxon)"] = [leak_tests[v]["p_wilcoxon"] if o == orders[0] else float("nan")
+                              for v, o in leak_table.index]
+for key, name in (("default", "default (sample, epoch)"), ("rownorm", "row_normalize = on")):
+    glue(f"ambiguities_leak_{key}_diff", float(leak_tests[name]["mean_diff"]), display=False)
+    glue(f"ambiguities_leak_{key}_p", float(leak_tests[name]["p_wilcoxon"]), display=False)
+glue("ambiguities_leak_batch", leak_batch_size, display=False)
+for key, order in (("sorted", orders[0]), ("shuffled", orders[1])):
+    digits = leak[leak["order"] == order]["digits per chunk"].mean()
+    glue(f"ambiguities_leak_digits_{key}", float(digits), display=False)
+leak_table.reset_index().style.format(
+    {"digits per chunk": "{:.1f}", "accuracy": "{:.2f}", "Δ split − shuffled": "{:+.2f}",
+     "p (Wilcoxon)": "{:.3f}"}, na_rep="").hide(axis="index")
+
+# %% [markdown]
+# Fused test accuracy (%) of the same models in each order, mean over seeds, with the mean number
+# of distinct digits per chunk; Δ is split order minus shuffled order, paired by seed. A positive
+# Δ is accuracy that comes from the chunk's composition, not from the sample: a leak, which is
+# why every evaluation in this book draws its chunks in the shuffled order.
 
 # %% tags=["hide-input"]
 def diff(name: str) -> dict:
@@ -272,6 +323,11 @@ glue("ambiguities_seeds", seeds, display=False)
 # {glue:text}`ambiguities_range_default:.2f` points on average (row-normalised:
 # {glue:text}`ambiguities_range_rownorm:.2f`), so every number in this book is evaluated with one fixed
 # batch size (256).
+# Cut in split order, where each chunk of {glue:text}`ambiguities_leak_batch` holds one or two
+# digits, the same models score {glue:text}`ambiguities_leak_default_diff:+.2f` points more
+# (p = {glue:text}`ambiguities_leak_default_p:.3f`; row-normalised:
+# {glue:text}`ambiguities_leak_rownorm_diff:+.2f`, p = {glue:text}`ambiguities_leak_rownorm_p:.3f`)
+# than in the shuffled order every table uses.
 #
 # ## Summary and exercise
 #

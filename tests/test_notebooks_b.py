@@ -60,6 +60,9 @@ def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_p
     assert run.glued["ambiguities_paper_two_rows"] >= 1
     assert run.glued["ambiguities_range_default"] >= 0.0
     assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(tmp_path)
+    # mfeat's rows are sorted by class: split-order chunks of 64 hold two or three digits, shuffled ones nearly all ten
+    assert run.glued["ambiguities_leak_digits_sorted"] < 4 < 8 < run.glued["ambiguities_leak_digits_shuffled"]
+    assert -100 < run.glued["ambiguities_leak_default_diff"] < 100 and 0 <= run.glued["ambiguities_leak_default_p"] <= 1
 
 
 @pytest.mark.slow
