@@ -43,11 +43,21 @@ def test_component_ablation_tests_every_variant_against_full(run_notebook):
 
 
 @pytest.mark.slow
-def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook):
+def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook, tmp_path):
+    # the AV-MNIST chapter's stored claims, as av_evidence writes them: the report adds them with its own verdicts
+    av = [{"claim": f"claim {k}", "data": "AV-MNIST", "evidence": "", "mean diff": 2.0, "p": 0.01,
+           "better_when_positive": k == 0, "verdict": "stale"} for k in range(2)]
+    (tmp_path / "output_dir").mkdir()
+    (tmp_path / "output_dir" / "av_evidence.json").write_text(json.dumps({"seeds": 3, "claims": av}))
     run = run_notebook("report", {**TINY, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "report.json").read_text())
     assert {c["verdict"] for c in stored["claims"]} <= {"reproduced", "not reproduced", "inconclusive"}
-    assert len(stored["claims"]) == 5 + 4  # five per modality set, four ablation claims
+    assert len(stored["claims"]) == 5 + 4 + 1 + 2  # five per modality set, four ablation claims, v2's order, AV-MNIST
+    assert [(c["data"], c["verdict"]) for c in stored["claims"][-2:]] == [("AV-MNIST, 3 seeds", "reproduced"),
+                                                                         ("AV-MNIST, 3 seeds", "not reproduced")]
+    order = stored["claims"][-3]
+    assert order["claim"].startswith("v2:") and order["data"] == "mfeat [fou,mor]"
+    assert all("ours_rownorm" not in c["evidence"] for c in stored["claims"][:2])  # the rival is never ours
     mismatched = {(m["dataset"], m["method"]) for m in stored["paper_mismatches"]}
     assert mismatched == {("IEMOCAP", "Late Fusion"), ("Kinetics-400", "CRMT"), ("Kinetics-400", "LFM"),
                           ("Kinetics-400", "Late Fusion"), ("Kinetics-400", "MLA"), ("MVSA-Single", "LFM")}
