@@ -109,7 +109,8 @@ def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable
 
 
 def glue_figure(key: str, fig, path: str | Path) -> None:
-    """Save ``fig`` as PNG at ``path``, glue it as ``key`` for a numbered ``{glue:figure}``, close it."""
+    """Save ``fig`` as PNG at ``path``, glue it as ``key`` for a numbered ``{glue:figure}``, and
+    close it (the chapter shows it where the figure directive stands, not twice)."""
     import matplotlib.pyplot as plt
     from myst_nb import glue
 

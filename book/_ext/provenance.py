@@ -59,14 +59,15 @@ def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
 
 def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
     """The table (with a download link to each chapter's ``.py`` source) and the record lists."""
-    lines = ["| chapter | source | executed (UTC) | took | device | commit | parameters | records |",
-             "|---|---|---|--:|---|---|---|--:|"]
+    lines = ["| chapter | source | executed (UTC) | took | device | commit | parameters "
+             "| records |", "|---|---|---|--:|---|---|---|--:|"]
     for row in rows:
         took = "?" if row["seconds"] is None else f"{row['seconds'] / 60:.1f} min"
         source = sources / f"{row['name']}.py"
         link = (f"{{download}}`{source.name} <{os.path.relpath(source, here)}>`"
                 if source.is_file() else "–")
-        lines.append(f"| {{doc}}`chapters/{row['name']}` | {link} | {row['start']} | {took} "
+        chapter = f"{{doc}}`{row['name']} <chapters/{row['name']}>`"
+        lines.append(f"| {chapter} | {link} | {row['start']} | {took} "
                      f"| {row['device']} | `{row['commit']}` | {row['parameters']} "
                      f"| {len(row['records'])} |")
     for row in rows:
