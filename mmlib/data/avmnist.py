@@ -153,11 +153,12 @@ def load_avmnist(
 
 
 def avmnist_options(root: str, samples_per_class: int = 200, image_size: int = 14, mels: int = 16, hop: int = 512,
-                    image_noise: float = 0.0, image_occlusion: int = 0, audio_snr_db: float | None = None) -> dict:
+                    image_noise: float = 0.0, image_occlusion: int = 0, audio_snr_db: float | None = None,
+                    encoder: str = "small_cnn") -> dict:
     """Loader options for AV-MNIST sized for a CPU (the defaults: 2000 samples, 14x14 images, 16x16 audio).
 
-    Weakening options enter only when set, so a clean run keeps the same options (and run id)
-    whatever weakening options the caller knows about.
+    Weakening options and a non-default ``encoder`` enter only when set, so a clean small-CNN run
+    keeps the same options (and run id) whatever options the caller knows about.
     """
     options = {"root": str(root), "samples_per_class": int(samples_per_class), "image_size": int(image_size),
                "mels": int(mels), "hop": int(hop)}
@@ -167,4 +168,6 @@ def avmnist_options(root: str, samples_per_class: int = 200, image_size: int = 1
         options["image_occlusion"] = int(image_occlusion)
     if audio_snr_db is not None:
         options["audio_snr_db"] = float(audio_snr_db)
+    if encoder != "small_cnn":
+        options["encoder"] = encoder
     return options
