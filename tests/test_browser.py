@@ -1,24 +1,32 @@
-"""The rendered book in a real browser: Debian's chromium, headless, driven over the DevTools pipe.
+"""The rendered book in a real browser: Debian's chromium, headless, offline, driven over the DevTools pipe.
 
-Builds a small copy of the book (the quickstart chapter run with tiny parameters; the table of
-contents cut down to the pages that exist), opens ``index.html`` and the quickstart page, takes a
-screenshot of each, and asserts on what the browser actually rendered: the page title, at least
-one figure that loaded (``naturalWidth > 0``) and a table. No Python browser package is needed:
-chromium's ``--remote-debugging-pipe`` speaks the DevTools protocol over file descriptors 3/4.
+Two builds. A small copy of the book (quickstart only) checks the index and one chapter page. The
+full book (every chapter of ``mmlib.chapters.CHAPTERS`` smoke-run with tiny parameters, in a temp
+copy of ``book/``) is built with ``jupyter-book build -W -n`` like ``make book``, then every page is
+opened with the network cut off and must: render its title, load every image, show every equation
+typeset by MathJax (served from the book itself), contain no unresolved ``{glue}`` and no path of
+the machine that built it. Deliberately broken copies show that the checks fail: a chapter that
+references a glue key it does not produce stops the build, and a book whose MathJax comes from the
+network leaves its equations as raw TeX.
 
-Install the browser with ``apt-get install chromium`` (``.ci/run`` does it); without it the test
-is skipped.
+No Python browser package is needed: chromium's ``--remote-debugging-pipe`` speaks the DevTools
+protocol over file descriptors 3/4. Install the browser with ``apt-get install chromium``
+(``.ci/run`` does it); without it the tests are skipped.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +37,8 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
     "--window-size=1280,1600",
+    # network off: every http(s) request except to this machine goes to a closed local port
+    "--proxy-server=http://127.0.0.1:9",
 ]
 
 
@@ -186,3 +196,187 @@ def test_quickstart_page_renders_its_figure_and_tables(browser, small_book, tmp_
     assert loaded, f"no figure loaded in the page: {facts['images']}"
     assert facts["tables"] >= 2, f"expected the two accuracy tables, found {facts['tables']}"
     assert shot.stat().st_size > 10_000
+
+
+# Tiny parameters for every chapter: a smoke run of the whole book in a few minutes on 2 cores.
+SMOKE = {
+    "quickstart": {"modalities": "fou,mor", "split_seeds": 1, "max_iter": 200, "epochs": 2},
+    "method": {},
+    # one view set, every method: the report below reads these runs instead of training them
+    "main_comparison": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor"},
+    "component_ablation": {"seeds": 2, "epochs": 2, "modalities": "fou,mor"},
+    "modality_ablation": {"seeds": 2, "epochs": 2},
+    "frozen_backbones": {"seeds": 2, "epochs": 2, "methods": "joint,concat,ours"},
+    "contribution_evolution": {"seeds": 2, "epochs": 2, "methods": "concat,ours",
+                               "correlation_methods": "concat,ours"},
+    "feature_distributions": {"seeds": 2, "epochs": 2},
+    "order_upper_bound": {"seeds": 2, "epochs": 2},
+    "missing_modalities": {"seeds": 2, "epochs": 2, "rates": "0,0.5"},
+    "av_evidence": {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20},
+    "decision_layer": {"seeds": 2, "epochs": 2, "stat_seeds": 2,
+                       "methods": "sum,concat,ours,sum_calibrated"},
+    "av_evidence": {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20},
+    "ambiguities": {"seeds": 2, "epochs": 2, "eval_batch_sizes": "16,0"},
+    "performance": {"methods": "concat,mla,ours", "epochs": 2, "repeats": 1, "max_modalities": 3,
+                    "samples": 32, "paper_samples": 0},
+    "report": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"},
+}
+
+# What a page must not show: a folder of the machine that built it.
+MACHINE_PATHS = re.compile(r"(/home/|/root/|/tmp/|/work/|/Users/)")
+
+PAGE_CHECK = """
+(async () => {
+  const images = Array.from(document.querySelectorAll('.bd-article img'));
+  await Promise.all(images.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const started = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  if (started) { await Promise.race([started, new Promise(r => setTimeout(r, 20000))]); }
+  const math = Array.from(document.querySelectorAll('.bd-article .math'));
+  return {
+    heading: (document.querySelector('.bd-article h1') || {}).textContent || '',
+    broken_images: images.filter(i => i.naturalWidth === 0).map(i => i.getAttribute('src')),
+    math: math.length,
+    raw_math: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 60)),
+    glue_left: (document.body.innerText.match(/\\{glue[^}]*\\}`[^`]*`/g) || []),
+    text: document.querySelector('.bd-article') ? document.querySelector('.bd-article').innerText : '',
+  };
+})()
+"""
+
+
+def page_problems(browser: DevTools, page: Path) -> list[str]:
+    """What is wrong with one rendered page, as sentences; empty when the page is fine."""
+    session = browser.open(page.as_uri())
+    facts = browser.evaluate(session, PAGE_CHECK)
+    problems = []
+    if not facts["heading"].strip():
+        problems.append("no title")
+    if facts["broken_images"]:
+        problems.append(f"images that did not load: {facts['broken_images']}")
+    if facts["raw_math"]:
+        problems.append(f"{len(facts['raw_math'])} of {facts['math']} equations not typeset, e.g. "
+                        f"{facts['raw_math'][0]!r}")
+    if facts["glue_left"]:
+        problems.append(f"unresolved glue: {facts['glue_left'][:3]}")
+    for line in facts["text"].splitlines():
+        if MACHINE_PATHS.search(line):
+            problems.append(f"a path of the build machine: {line.strip()[:120]!r}")
+            break
+    return problems
+
+
+def _build(book: Path) -> subprocess.CompletedProcess:
+    """``jupyter-book build -W -n`` as ``make book`` runs it: any warning fails the build."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    return subprocess.run([str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going"],
+                          capture_output=True, text=True, timeout=900)
+
+
+def _copy_book(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("_build"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def full_book(tmp_path_factory) -> tuple[Path, Path]:
+    """``(sources, html)``: every chapter smoke-run into a temp copy of book/, built with -W -n."""
+    from conftest import execute_chapter
+
+    from mmlib.chapters import CHAPTERS, chapter_parameters
+
+    missing = [name for name in CHAPTERS if name not in SMOKE]
+    assert not missing, f"add smoke parameters for {missing} to SMOKE in tests/test_browser.py"
+    work = tmp_path_factory.mktemp("full")
+    book = work / "book"
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "*.ipynb", "figures"))
+    (book / "chapters").mkdir(exist_ok=True)
+    shared = {"results_dir": str(work / "results" / "runs"), "figures_dir": str(book / "figures"),
+              "output_dir": str(work / "results" / "chapters")}
+    for name in CHAPTERS:
+        declared = chapter_parameters(name)
+        params = {**{k: v for k, v in shared.items() if k in declared}, **SMOKE[name]}
+        run = execute_chapter(name, params, work)
+        shutil.copy(run.path, book / "chapters" / f"{name}.ipynb")
+    built = _build(book)
+    assert built.returncode == 0, "jupyter-book build -W -n failed:\n" + built.stderr[-6000:]
+    return book, book / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_every_page_of_the_full_book_renders_offline(browser, full_book):
+    book, html = full_book
+    pages = sorted(html.rglob("*.html"))
+    pages = [p for p in pages if p.name not in ("search.html", "genindex.html", "index.html")
+             and "_static" not in p.parts]
+    from mmlib.chapters import CHAPTERS
+
+    assert {f"{name}.html" for name in CHAPTERS} <= {p.name for p in pages}
+    problems = {str(p.relative_to(html)): page_problems(browser, p) for p in pages}
+    assert {page: found for page, found in problems.items() if found} == {}
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not served locally"
+
+
+@pytest.mark.slow
+def test_method_chapter_typesets_numbered_equations(browser, full_book):
+    _, html = full_book
+    session = browser.open((html / "chapters" / "method.html").as_uri())
+    facts = browser.evaluate(session, PAGE_CHECK)
+    assert facts["math"] >= 5 and not facts["raw_math"]
+    numbers = browser.evaluate(session, "document.querySelectorAll('.bd-article .eqno').length")
+    assert numbers >= 3, "the method chapter's equations are not numbered"
+
+
+@pytest.mark.slow
+def test_provenance_page_lists_every_chapter_with_commit_and_records(browser, full_book):
+    _, html = full_book
+    session = browser.open((html / "provenance.html").as_uri())
+    text = browser.evaluate(session, "document.querySelector('.bd-article').innerText")
+    from mmlib.chapters import CHAPTERS
+
+    rows = browser.evaluate(session, "document.querySelectorAll('.bd-article tbody tr').length")
+    assert rows == len(CHAPTERS)
+    assert "epochs=2" in text and "cpu" in text
+    assert re.search(r"Records read by main_comparison \((\d+)\)", text)
+
+
+@pytest.mark.slow
+def test_a_chapter_citing_a_glue_key_it_does_not_produce_fails_the_build(full_book, tmp_path):
+    book = _copy_book(full_book[0], tmp_path / "book")  # the book that built cleanly, plus one cell
+    notebook = json.loads((book / "chapters" / "method.ipynb").read_text())
+    notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "id": "broken",
+                              "source": "The answer is {glue:text}`method_no_such_key`."})
+    (book / "chapters" / "method.ipynb").write_text(json.dumps(notebook))
+    built = _build(book)
+    assert built.returncode != 0
+    assert "method_no_such_key" in built.stderr + built.stdout
+
+
+@pytest.mark.slow
+def test_equations_from_an_unreachable_mathjax_are_reported_as_not_typeset(browser, full_book, tmp_path):
+    book = _copy_book(full_book[0], tmp_path / "book")
+    config = (book / "_config.yml").read_text().replace("    - sphinx-mathjax-offline\n", "")
+    (book / "_config.yml").write_text(config)  # MathJax from its CDN, which the browser cannot reach
+    assert _build(book).returncode == 0
+    problems = page_problems(browser, book / "_build" / "html" / "chapters" / "method.html")
+    assert any("not typeset" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_search_results_summarise_the_chapter_not_the_toolbar(browser, full_book):
+    """Search summaries are fetched over http (a browser refuses file:// fetches): a local server."""
+    _, html = full_book
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        session = browser.open(f"http://127.0.0.1:{server.server_port}/search.html?q=Shapley")
+        summaries = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(summaries) < 3:
+            time.sleep(0.5)
+            summaries = browser.evaluate(
+                session, "Array.from(document.querySelectorAll('ul.search p.context'), p => p.innerText)")
+    finally:
+        server.shutdown()
+    assert len(summaries) >= 3, summaries
+    assert all(len(text) > 80 and ".ipynb" not in text for text in summaries), summaries
