@@ -115,11 +115,15 @@ print(f"{len(method_list)} methods x {seeds} seeds x snapshots at epochs {snapsh
 # %% [markdown]
 # The features are stored beside the results store, so a rerun draws the same pictures without training.
 
-# %%
+# %% tags=["hide-input"]
 first = method_list[0]
 palette = modality_palette(views) | {"fused": "#222222"}
-fig, axes = plt.subplots(1, len(snapshots), figsize=(3.2 * len(snapshots), 3.2))
-for ax, epoch in zip(np.atleast_1d(axes), snapshots):
+rows_of = (len(snapshots) + 1) // 2  # two panels per row: legible at page width
+fig, axes = plt.subplots(rows_of, 2, figsize=(7, 3.4 * rows_of), squeeze=False,
+                         constrained_layout=True)
+for ax in axes.flat[len(snapshots):]:
+    ax.set_visible(False)
+for ax, epoch in zip(axes.flat, snapshots):
     parts = views + ["fused"]
     stacked = np.concatenate([feats[(first, 0, epoch, p)] for p in parts])
     xy = embed(stacked)
@@ -129,7 +133,7 @@ for ax, epoch in zip(np.atleast_1d(axes), snapshots):
     ax.set_title(f"{first}, epoch {epoch}")
     ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
     ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
-np.atleast_1d(axes)[-1].legend(markerscale=3, loc="best")
+axes.flat[0].legend(markerscale=3, loc="best")
 glue_figure("feature_distributions_modalities_fig", fig, fig_dir / "feature_distributions_modalities.png")
 
 # %% [markdown]
@@ -140,16 +144,19 @@ glue_figure("feature_distributions_modalities_fig", fig, fig_dir / "feature_dist
 # features of the method, seed 0, coloured by modality: the picture the paper's Fig. 4 draws.
 # ```
 
-# %%
-fig, axes = plt.subplots(len(method_list), len(snapshots), figsize=(3.2 * len(snapshots), 3.0 * len(method_list)), squeeze=False)
-for i, method in enumerate(method_list):
-    for j, epoch in enumerate(snapshots):
+# %% tags=["hide-input"]
+# one row per snapshot, one column per method: at most two panels across the page
+fig, axes = plt.subplots(len(snapshots), len(method_list), squeeze=False, constrained_layout=True,
+                         figsize=(3.5 * len(method_list), 3.2 * len(snapshots)))
+for j, method in enumerate(method_list):
+    for i, epoch in enumerate(snapshots):
         ax = axes[i, j]
         xy = embed(feats[(method, 0, epoch, "fused")])
         y = feats[(method, 0, epoch, "labels")]
         ax.scatter(*xy.T, c=y, cmap="tab10", s=5, alpha=0.7)
-        s = scores.query("method == @method and seed == 0 and epoch == @epoch and features == 'fused'")["silhouette"].iloc[0]
-        ax.set_title(f"{method}, epoch {epoch}: silhouette {s:.2f}", fontsize=9)
+        s = scores.query("method == @method and seed == 0 and epoch == @epoch "
+                         "and features == 'fused'")["silhouette"].iloc[0]
+        ax.set_title(f"{method}, epoch {epoch}: silhouette {s:.2f}")
         ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
         ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
 glue_figure("feature_distributions_fused_fig", fig, fig_dir / "feature_distributions_fused.png")
