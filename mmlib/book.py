@@ -23,10 +23,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mmlib.analysis import repo_path
 from mmlib.experiments import mean_std
 from mmlib.plots import save_figure, use_book_style
+from mmlib.results import RUNS_DIR, weights_folder
+from mmlib.train import cpu_thread_count
 
 
 @dataclass(frozen=True)
@@ -38,23 +41,22 @@ class ChapterPaths:
     weights: Path
 
 
-def setup(results_dir: str = "results/runs", figures_dir: str = "book/figures",
-          threads: int | None = 1) -> ChapterPaths:
+def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> ChapterPaths:
     """The setup cell of a training chapter: figure style, quiet progress bars, CPU threads.
 
-    ``threads`` (None: leave torch's default) keeps CPU runs bitwise reproducible between
-    machines; paths relative to the repository root are resolved as :func:`repo_path` does.
+    Torch uses ``MMLIB_CPU_THREADS`` threads (default 1) for what the chapter computes outside
+    training too (training sets them itself, :func:`mmlib.train.cpu_threads`), so a chapter's
+    analyses are as reproducible as its runs. Paths relative to the repository
+    root are resolved as :func:`repo_path` does; trained weights are read from
+    :func:`mmlib.results.weights_folder`.
     """
     from tqdm import TqdmWarning
 
     warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    torch.set_num_threads(cpu_thread_count())
     use_book_style()
     runs = repo_path(results_dir)
-    return ChapterPaths(runs=runs, figures=repo_path(figures_dir), weights=runs.parent / "weights")
+    return ChapterPaths(runs=runs, figures=repo_path(figures_dir), weights=weights_folder(runs))
 
 
 def mean_std_table(frame: pd.DataFrame, by: str | Sequence[str], columns: Mapping[str, str],

@@ -68,7 +68,7 @@ from mmlib.plots import modality_palette, save_figure
 from mmlib.train import TrainConfig
 from mmlib.verdicts import verdict
 
-paths = setup(results_dir, figures_dir)  # figure style, one CPU thread, quiet progress bars
+paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet progress bars
 runs_dir, fig_dir, out_dir = paths.runs, paths.figures, repo_path(output_dir)
 weights_dir = paths.weights
 method_list = parse_methods(methods)

@@ -76,7 +76,7 @@ from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette
 from mmlib.results import records_frame
 
-paths = setup(results_dir, figures_dir, threads=None)
+paths = setup(results_dir, figures_dir)
 requested = parse_methods(methods, "methods")
 chosen = [m for m in METHOD_ORDER if m in requested]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
