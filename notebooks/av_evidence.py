@@ -317,8 +317,9 @@ if have_fsdd:
               f"{counts.get('reproduced', 0)} are reproduced, "
               f"{counts.get('not reproduced', 0)} contradicted and "
               f"{counts.get('inconclusive', 0)} inconclusive. v2's ordering claim is "
-              f"**{order_row['verdict']}**: weak-to-strong beats the closest other order "
-              f"({closest}) by {order_row['mean diff']:+.2f} points (p = {order_row['p']:.3f}).")
+              f"**{order_row['verdict']}**: weak-to-strong minus the closest other order "
+              f"({closest}) is {order_row['mean diff']:+.2f} points (intersection-union "
+              f"p = {order_row['p']:.3f}).")
 else:
     answer = status + " The section on the paper's second version needs no data."
 glue("av_answer", Markdown(answer), display=False)
