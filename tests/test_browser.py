@@ -215,7 +215,6 @@ SMOKE = {
     "av_evidence": {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20},
     "decision_layer": {"seeds": 2, "epochs": 2, "stat_seeds": 2,
                        "methods": "sum,concat,ours,sum_calibrated"},
-    "av_evidence": {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20},
     "ambiguities": {"seeds": 2, "epochs": 2, "eval_batch_sizes": "16,0"},
     "performance": {"methods": "concat,mla,ours", "epochs": 2, "repeats": 1, "max_modalities": 3,
                     "samples": 32, "paper_samples": 0},
