@@ -44,24 +44,45 @@ def test_component_ablation_tests_every_variant_against_full(run_notebook):
 
 @pytest.mark.slow
 def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook, tmp_path):
-    # the AV-MNIST chapter's stored claims, as av_evidence writes them: the report adds them with its own verdicts
+    # what the AV-MNIST, frozen-backbone, missing-modality and decision-layer chapters store: the
+    # report adds their claims with its own verdicts
     av = [{"claim": f"claim {k}", "data": "AV-MNIST", "evidence": "", "mean diff": 2.0, "p": 0.01,
            "better_when_positive": k == 0, "verdict": "stale"} for k in range(2)]
+    stored_chapters = {
+        "av_evidence": {"seeds": 3, "claims": av},
+        "frozen_backbones": {"claims": [{"claim": "ours beats every baseline (best: sum)", "setting": "15% of the training split",
+                                         "seeds": 4, "mean_diff": -3.0, "p_wilcoxon": 0.02, "verdict": "stale"}]},
+        "missing_modalities": {"dataset": "mfeat", "seeds": 5, "tests": [
+            {"rate": r, "b": b, "mean_diff": d, "p_wilcoxon": p}
+            for r, b, d, p in ((0.5, "mla", -3.1, 0.004), (0.5, "concat", 12.0, 0.002), (0.0, "mla", 1.0, 0.01))]},
+        "decision_layer": {"dataset": "mfeat", "modalities": "fou,mor",
+                           "calibration": {"seeds": 10, "mean_diff": 0.15, "p_wilcoxon": 0.77}},
+    }
     (tmp_path / "output_dir").mkdir()
-    (tmp_path / "output_dir" / "av_evidence.json").write_text(json.dumps({"seeds": 3, "claims": av}))
+    for name, summary in stored_chapters.items():
+        (tmp_path / "output_dir" / f"{name}.json").write_text(json.dumps(summary))
     run = run_notebook("report", {**TINY, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "report.json").read_text())
-    assert {c["verdict"] for c in stored["claims"]} <= {"reproduced", "not reproduced", "inconclusive"}
-    assert len(stored["claims"]) == 5 + 4 + 1 + 2  # five per modality set, four ablation claims, v2's order, AV-MNIST
-    assert [(c["data"], c["verdict"]) for c in stored["claims"][-2:]] == [("AV-MNIST, 3 seeds", "reproduced"),
-                                                                         ("AV-MNIST, 3 seeds", "not reproduced")]
-    order = stored["claims"][-3]
-    assert order["claim"].startswith("v2:") and order["data"] == "mfeat [fou,mor]"
-    assert all("ours_rownorm" not in c["evidence"] for c in stored["claims"][:2])  # the rival is never ours
+    claims = stored["claims"]
+    assert {c["verdict"] for c in claims} <= {"reproduced", "not reproduced", "inconclusive"}
+    # five per form of ours and modality set, four ablation claims, v2's order, AV-MNIST, Table 3, Table 4, companion
+    assert len(claims) == 2 * 5 + 4 + 1 + 2 + 1 + 1 + 1
+    assert [c["claim"].split(" ")[0] for c in claims[:10]] == ["ours"] * 5 + ["ours_rownorm"] * 5
+    assert [(c["data"], c["verdict"]) for c in claims[15:17]] == [("AV-MNIST, 3 seeds", "reproduced"),
+                                                                 ("AV-MNIST, 3 seeds", "not reproduced")]
+    assert claims[14]["claim"].startswith("v2:") and claims[14]["data"] == "mfeat [fou,mor]"
+    table3, table4, companion = claims[17:]
+    assert table3["claim"].startswith("Table 3:") and table3["verdict"] == "not reproduced"
+    # Table 4: the closest rival at the hardest rate (mla, -3.1) and the largest p of that rate (0.004)
+    assert table4["mean diff"] == -3.1 and table4["p"] == 0.004 and table4["verdict"] == "not reproduced"
+    assert companion["data"] == "mfeat [fou,mor], 10 seeds" and companion["verdict"] == "inconclusive"
+    assert all("ours_rownorm" not in c["evidence"].split("best other")[-1] for c in claims[:10] if "best other" in c["evidence"])
+    assert len(stored["cells"]) == 9 + 1  # the paper's nine methods, then the row-normalised form
     mismatched = {(m["dataset"], m["method"]) for m in stored["paper_mismatches"]}
     assert mismatched == {("IEMOCAP", "Late Fusion"), ("Kinetics-400", "CRMT"), ("Kinetics-400", "LFM"),
                           ("Kinetics-400", "Late Fusion"), ("Kinetics-400", "MLA"), ("MVSA-Single", "LFM")}
     assert run.glued["report_mismatches"] == 6
+    assert run.glued["report_claims"] == len(claims)
 
 
 def test_method_chapter_computes_its_worked_examples(run_notebook):
