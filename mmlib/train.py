@@ -341,16 +341,20 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     ``checkpoint_dir``: a checkpoint is written after every epoch; with ``resume`` an existing one
     is continued. ``stop_after_epoch`` ends the call after that epoch's checkpoint and returns None
     (what a killed run leaves behind). With a stored record and no ``force``, that record is returned.
-    One process trains one run: under ``torchrun`` with several processes it refuses (see
-    :func:`refuse_distributed`).
+    A stored record made without linear probes does not answer a config that asks for them: the
+    run is trained again and stored beside it. One process trains one run: under ``torchrun`` with
+    several processes it refuses (see :func:`refuse_distributed`).
     """
     refuse_distributed()
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
         stored = find_record(results_dir, config.run_id)
-        if stored is not None:
+        if stored is not None and (stored.get("probe_acc") is not None or not config.probe):
             return stored
+        # a record stored without linear probes (``probe`` is not part of the run id, so chapters
+        # share runs): train again with them and store the result beside it, where it supersedes it
+        force = stored is not None
     device = resolve_device(config.device)
     with cpu_threads(device):
         return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force)

@@ -124,3 +124,16 @@ def test_bad_modality_list_is_a_clear_error(modalities, message):
 def test_mfeat_view_names_are_checked():
     with pytest.raises(ValueError, match=r"unknown modality 'pixel'; valid choices are \['fou'"):
         train(TrainConfig(dataset="mfeat", modalities="pixel,fou", epochs=1), progress=False)
+
+
+def test_a_record_without_probes_does_not_answer_a_config_that_wants_them(tmp_path):
+    quick = small_config(epochs=1, probe=False)
+    without = train(quick, results_dir=tmp_path, progress=False)
+    assert without["probe_acc"] is None
+    wanted = train(small_config(epochs=1, probe=True), results_dir=tmp_path, progress=False)
+    assert wanted["probe_acc"] is not None and wanted["run_id"] == without["run_id"]
+    assert wanted["test"] == without["test"]  # the same run, trained again, with probes added
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{quick.run_id}-2.json", f"{quick.run_id}.json"]
+    again = train(small_config(epochs=1, probe=True), results_dir=tmp_path, progress=False)
+    assert again == wanted and len(list(tmp_path.glob("*.json"))) == 2  # the probed record is reused
+    assert train(quick, results_dir=tmp_path, progress=False) == wanted  # a probe-less config takes it too
