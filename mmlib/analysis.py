@@ -21,15 +21,11 @@ import torch
 from torch import Tensor
 
 from mmlib.data.base import MultimodalDataset
-from mmlib.evaluate import encode_split, subset_correct
+from mmlib.evaluate import encode_split, feature_chunks, subset_correct
 from mmlib.fusion import chain_orders
 from mmlib.methods.base import Method
 from mmlib.results import find_record
-from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything, train
-
-
-def _checkpoint(checkpoint_dir: str | Path, config: TrainConfig) -> Path:
-    return Path(checkpoint_dir) / f"{config.run_id}.ckpt"
+from mmlib.train import TrainConfig, build_model, checkpoint_path, load_config_dataset, seed_everything, train
 
 
 def _model_from_state(config: TrainConfig, dataset: MultimodalDataset, state: dict) -> Method:
@@ -49,7 +45,7 @@ def train_model(config: TrainConfig, results_dir: str | Path | None, checkpoint_
     where the analyses run. :func:`mmlib.experiments.run_grid` keeps every run's checkpoint in
     :func:`mmlib.results.weights_folder`, so a chapter that reads the same runs loads them.
     """
-    ckpt = _checkpoint(checkpoint_dir, config)
+    ckpt = checkpoint_path(checkpoint_dir, config)
     record = None if force or results_dir is None else find_record(results_dir, config.run_id)
     if record is None:
         record = train(config, results_dir=results_dir, checkpoint_dir=checkpoint_dir, progress=False, force=True)
@@ -75,7 +71,7 @@ def model_at_epoch(config: TrainConfig, dataset: MultimodalDataset, checkpoint_d
         return build_model(config, dataset).eval()
     if not 1 <= epoch <= config.epochs:
         raise ValueError(f"epoch must lie in 0..{config.epochs} (the config's epochs), got {epoch}")
-    ckpt = _checkpoint(checkpoint_dir, config)
+    ckpt = checkpoint_path(checkpoint_dir, config)
     done = len(torch.load(ckpt, map_location="cpu", weights_only=False)["history"]) if ckpt.exists() else 0
     if done > epoch:
         ckpt.unlink()  # a later snapshot is stored: start again from scratch (deterministic)
@@ -100,13 +96,12 @@ def order_correct(model: Method, features: dict[str, Tensor], labels: Tensor, ba
     n = len(labels)
     out = {name: np.zeros(n, dtype=bool) for name in names}
     out["hybrid"] = np.zeros(n, dtype=bool)
-    for start in range(0, n, batch_size):
-        chunk = {m: f[start : start + batch_size] for m, f in features.items()}
-        y = labels[start : start + batch_size]
+    for rows, chunk in feature_chunks(features, batch_size):
+        y = labels[rows]
         fused = chain_orders(chunk, orders, model.mapping, model.memory)  # (K, B, d)
         for name, h in zip(names, fused):
-            out[name][start : start + len(y)] = (model.head(h).argmax(-1) == y).numpy()
-        out["hybrid"][start : start + len(y)] = (model.head(fused.mean(0)).argmax(-1) == y).numpy()
+            out[name][rows] = (model.head(h).argmax(-1) == y).numpy()
+        out["hybrid"][rows] = (model.head(fused.mean(0)).argmax(-1) == y).numpy()
     out["oracle"] = np.any([out[name] for name in names], axis=0)
     return out
 
@@ -156,9 +151,8 @@ def fused_accuracy_by_batch(model: Method, features: dict[str, Tensor], labels: 
     n = len(labels)
     size = n if batch_size <= 0 else min(batch_size, n)
     right = 0
-    for start in range(0, n, size):
-        chunk = {m: f[start : start + size] for m, f in features.items()}
-        right += int((model.logits_from_features(chunk, model.modalities).argmax(-1) == labels[start : start + size]).sum())
+    for rows, chunk in feature_chunks(features, size):
+        right += int((model.logits_from_features(chunk, model.modalities).argmax(-1) == labels[rows]).sum())
     return 100.0 * right / n
 
 

@@ -19,7 +19,6 @@ modalities (``logits_from_features(features, present)``) this module measures, p
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -30,18 +29,14 @@ def logit_scale(logits: Tensor) -> Tensor:
     return logits.float().std(dim=-1, unbiased=False).mean()
 
 
-def _chunks(features: dict[str, Tensor], batch_size: int):
-    n = len(next(iter(features.values())))
-    for start in range(0, n, batch_size):
-        yield start, {m: f[start : start + batch_size] for m, f in features.items()}
-
-
 def effective_weights(model: nn.Module, features: dict[str, Tensor], batch_size: int = 256) -> dict[str, Tensor]:
     """``{m: (C, d)}``: the fused logits' Jacobian in each modality's feature, mean over samples."""
+    from mmlib.evaluate import feature_chunks  # here, not above: mmlib.methods imports this module
+
     modalities = tuple(model.modalities)
     sums: dict[str, Tensor] = {}
     n = 0
-    for _, chunk in _chunks(features, batch_size):
+    for _, chunk in feature_chunks(features, batch_size):
         inputs = {m: f.detach().clone().requires_grad_(True) for m, f in chunk.items()}
         logits = model.logits_from_features(inputs, modalities)
         rows = []
@@ -68,6 +63,8 @@ def decision_statistics(model: nn.Module, features: dict[str, Tensor], batch_siz
     missing = [m for m in modalities if m not in features]
     if missing:
         raise ValueError(f"features lack modality {missing[0]!r}; pass one (N, d) tensor per modality of the model")
+    from mmlib.evaluate import feature_chunks  # here, not above: mmlib.methods imports this module
+
     was_training = model.training
     model.eval()
     try:
@@ -76,7 +73,7 @@ def decision_statistics(model: nn.Module, features: dict[str, Tensor], batch_siz
         unimodal = {m: [] for m in modalities}
         fused = []
         with torch.no_grad():
-            for _, chunk in _chunks(features, batch_size):
+            for _, chunk in feature_chunks(features, batch_size):
                 empty = model.logits_from_features(chunk, ())
                 for m in modalities:
                     alone = model.logits_from_features(chunk, (m,))

@@ -23,7 +23,7 @@ Unimodal accuracy is measured two ways, for every method:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -73,6 +73,14 @@ def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_s
 
 
 @torch.no_grad()
+def feature_chunks(features: dict[str, Tensor], batch_size: int) -> Iterator[tuple[slice, dict[str, Tensor]]]:
+    """``(rows, chunk)`` for consecutive chunks of ``batch_size`` samples of encoded ``features``, in the order given."""
+    n = len(next(iter(features.values())))
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size)
+        yield rows, {m: f[rows] for m, f in features.items()}
+
+
 def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int) -> np.ndarray:
     """``(N, 2**n)`` bool: is sample s classified correctly with only the modalities of subset b?
 
@@ -84,10 +92,9 @@ def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, 
     with eval_mode(method):
         for b in range(2**n):
             present = subset_members(b, method.modalities)
-            for start in range(0, n_samples, batch_size):
-                chunk = {m: f[start : start + batch_size] for m, f in features.items()}
+            for rows, chunk in feature_chunks(features, batch_size):
                 prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
-                correct[start : start + batch_size, b] = (prediction == labels[start : start + batch_size]).cpu().numpy()
+                correct[rows, b] = (prediction == labels[rows]).cpu().numpy()
     return correct
 
 

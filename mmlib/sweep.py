@@ -62,8 +62,8 @@ from mmlib.claims import HOST, Claim, acquire, is_stale, read_claim
 from mmlib.cli import typed_data_options
 from mmlib.data import available_datasets
 from mmlib.methods import method_class, parse_methods
-from mmlib.results import RUNS_DIR, find_record, weights_folder
-from mmlib.train import TrainConfig, train
+from mmlib.results import RUNS_DIR, weights_folder
+from mmlib.train import TrainConfig, stored_record, train
 
 DEFAULTS = TrainConfig()
 TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -275,7 +275,7 @@ def _train_in_child(config: dict, run_id: str, store: Store, visible_devices: st
                     return Outcome(run_id, FAILED, f"stopped: another process took over the claim (this one's heartbeat "
                                    f"was older than {store.stale_after_s:.0f} s) (log {log})", time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    if code == 0 and find_record(store.results_dir, run_id) is not None:
+    if code == 0 and stored_record(store.results_dir, TrainConfig(**config)) is not None:
         return Outcome(run_id, RAN, seconds=seconds)
     reason = _failure_reason(code, log, offset) if code else f"finished without storing a record of {run_id}"
     return Outcome(run_id, FAILED, f"{reason} (log {log})", seconds)
@@ -289,13 +289,13 @@ def execute(config: dict, store: Store, visible_devices: str | None = None) -> O
     once the claim is held: another process may have finished the run and released its claim meanwhile.
     """
     run_id = TrainConfig(**config).run_id
-    if find_record(store.results_dir, run_id) is not None:
+    if stored_record(store.results_dir, TrainConfig(**config)) is not None:
         return Outcome(run_id, SKIPPED, "record stored")
     held = acquire(store.claim_path(run_id), store.heartbeat_s, store.stale_after_s)
     if not isinstance(held, Claim):
         return Outcome(run_id, CLAIMED, held.describe() if held else "claim changing hands")
     with held:
-        if find_record(store.results_dir, run_id) is not None:
+        if stored_record(store.results_dir, TrainConfig(**config)) is not None:
             return Outcome(run_id, SKIPPED, "record stored")
         return _train_in_child(config, run_id, store, visible_devices, held)
 
@@ -416,7 +416,7 @@ def run_sweep(configs: Sequence[TrainConfig], results_dir: str | Path, launcher:
         ready, waiting = [], []
         for config in pending:
             held = read_claim(store.claim_path(config.run_id))
-            if find_record(store.results_dir, config.run_id) is not None:
+            if stored_record(store.results_dir, config) is not None:
                 finish(Outcome(config.run_id, SKIPPED, "record stored"))
             elif held is not None and not is_stale(*held, stale_after_s):
                 holders[config.run_id] = held[0].describe()
@@ -445,7 +445,7 @@ def sweep_records(configs: Sequence[TrainConfig], results_dir: str | Path, worke
     failed = [o for o in run_sweep(configs, results_dir, LocalLauncher(slots), progress=progress) if o.status == FAILED]
     if failed:
         raise RuntimeError(summary(failed))
-    return [find_record(results_dir, c.run_id) for c in configs]
+    return [stored_record(results_dir, c) for c in configs]
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
@@ -557,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.dry_run:
             for config in configs:
-                stored = find_record(args.results_dir, config.run_id) is not None
+                stored = stored_record(args.results_dir, config) is not None
                 print(f"{'stored' if stored else 'to run':<7} {config.run_id}")
             return 0
         launcher = make_launcher(args, Path(args.results_dir))

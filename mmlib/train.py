@@ -320,6 +320,16 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     return float(loss_sum) / steps_done
 
 
+def stored_record(results_dir: str | Path, config: TrainConfig) -> dict | None:
+    """The stored record that answers ``config``: the newest of its run id, unless it lacks the
+    linear probes ``config`` asks for (``probe`` is not part of the run id, so chapters share runs;
+    such a run is trained again and stored beside the probe-less record)."""
+    stored = find_record(results_dir, config.run_id)
+    if stored is None or (config.probe and stored.get("probe_acc") is None):
+        return None
+    return stored
+
+
 def refuse_distributed() -> None:
     """A clear error when started by ``torchrun`` with more than one process (``WORLD_SIZE`` > 1).
 
@@ -349,12 +359,10 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
-        stored = find_record(results_dir, config.run_id)
-        if stored is not None and (stored.get("probe_acc") is not None or not config.probe):
+        stored = stored_record(results_dir, config)
+        if stored is not None:
             return stored
-        # a record stored without linear probes (``probe`` is not part of the run id, so chapters
-        # share runs): train again with them and store the result beside it, where it supersedes it
-        force = stored is not None
+        force = find_record(results_dir, config.run_id) is not None  # a probe-less record: store beside it
     device = resolve_device(config.device)
     with cpu_threads(device):
         return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force)

@@ -32,7 +32,7 @@ import torch
 
 from mmlib.evaluate import evaluate_split
 from mmlib.train import (
-    AUGMENT_SEED_OFFSET, TrainConfig, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device,
+    AUGMENT_SEED_OFFSET, TrainConfig, augment_batch, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device,
     seed_everything, train_one_epoch,
 )
 
@@ -49,8 +49,6 @@ class PreparedBatches:
     """
 
     def __init__(self, dataset, batch_size: int, device: torch.device, augmentation: torch.Generator | None) -> None:
-        from mmlib.train import augment_batch
-
         self._dataset, self._batch_size = dataset, batch_size
         batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), device=device)
         self._prepared = [augment_batch(b, augmentation) if augmentation is not None else b for b in batches]
