@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlib.analysis import repo_path
 from mmlib.experiments import mean_std
 from mmlib.plots import save_figure, use_book_style
 from mmlib.results import RUNS_DIR, weights_folder
@@ -154,3 +153,35 @@ def save_summary(name: str, output_dir: str | Path, summary: Mapping[str, Any],
     out = repo_path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(content, indent=1, default=_json_value))
+
+
+def repo_path(path: str | Path) -> Path:
+    """``path`` as given when absolute, else relative to the repository root (the folder above
+    ``Path.cwd()`` that holds ``pyproject.toml``), so chapters share ``results/runs`` wherever papermill runs them."""
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder / path
+    return Path.cwd() / path
+
+
+def data_options(dataset: str, modalities: str, noise: str = "", data_root: str = "") -> dict:
+    """Dataset options for a run on ``modalities``: the ``noise`` spec (``"pix=2.0,fou=1"``) restricted
+    to the views present, and ``data_root`` passed as the loader's ``cache`` (or ``root``) option."""
+    from mmlib.data.registry import dataset_options as loader_options
+
+    valid = loader_options(dataset)
+    options: dict = {}
+    views = {m.strip() for m in modalities.split(",") if m.strip()}
+    if noise and "noise" in valid:
+        kept = [part for part in noise.split(",") if part.split("=")[0].strip() in views]
+        if kept:
+            options["noise"] = ",".join(kept)
+    if data_root:
+        key = next((k for k in ("cache", "root", "data_root") if k in valid), None)
+        if key is None:
+            raise ValueError(f"dataset {dataset!r} takes no data folder (its options are {sorted(valid)}); leave data_root empty")
+        options[key] = data_root
+    return options

@@ -110,7 +110,7 @@ def diagnose(model: nn.Module, dataset: MultimodalDataset, split: str = "test", 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m mmlib diagnose RUN_ID``: the stored run's best-epoch model, diagnosed."""
-    from mmlib.analysis import train_model
+    from mmlib.trained import train_model
     from mmlib.results import find_record
     from mmlib.train import TrainConfig
 

@@ -1,4 +1,5 @@
-"""Evaluation shared by every method: subset accuracies, Shapley values, EDM and linear probes.
+"""Evaluation shared by every method: subset accuracies, Shapley values, EDM, linear probes, and
+accuracy under modalities missing at test time (paper Table 4).
 
 Encoders run once per split (:func:`encode_split`); the ``2**n`` modality subsets and the ``k!``
 fusion orders inside each reuse those cached features. ``v(S)`` is the accuracy (%) with only the
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmlib.data.base import MultimodalDataset
+from mmlib.data.base import MultimodalDataset, missing_modality_mask
 from mmlib.methods.base import Method, eval_mode
 from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
 
@@ -143,3 +144,48 @@ def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size
         probe.fit(train_features[m].cpu().numpy(), train_labels.cpu().numpy())
         scores[m] = 100.0 * float(probe.score(eval_features[m].cpu().numpy(), eval_labels.cpu().numpy()))
     return scores
+
+
+# ---- missing modalities at test time (paper Table 4) -------------------------------------------
+def mask_columns(present: np.ndarray) -> np.ndarray:
+    """Subset index ``b`` (bit k = modality k present, as in :func:`mmlib.shapley.subset_members`) per row of an ``(N, n)`` mask."""
+    present = np.asarray(present, dtype=bool)
+    return (present * (1 << np.arange(present.shape[1]))).sum(axis=1)
+
+
+def missing_accuracy(correct: np.ndarray, present: np.ndarray) -> float:
+    """Accuracy (%) when sample s sees only the modalities ``present[s]`` (paper Table 4).
+
+    ``correct`` is :func:`mmlib.evaluate.subset_correct`'s ``(N, 2**n)`` table: each sample is scored
+    with the prediction made from its own present subset. With every modality present this is the
+    full evaluation (the last column) exactly.
+    """
+    if correct.shape[0] != present.shape[0]:
+        raise ValueError(f"correct has {correct.shape[0]} samples but the mask has {present.shape[0]} rows")
+    return 100.0 * float(correct[np.arange(len(correct)), mask_columns(present)].mean())
+
+
+def evaluate_missing(model: Method, dataset: MultimodalDataset, rates: Sequence[float], mask_seed: int,
+                     batch_size: int = 256, split: str = "test") -> dict[float, float]:
+    """Accuracy (%) on ``split`` at each missing rate, masks from :func:`mmlib.data.missing_modality_mask`.
+
+    Modalities are dropped at test time only; the model was trained on complete data. For
+    batch-dependent fusion (sample-level mapping) a sample's batch neighbours are seen through the
+    same subset as the sample itself.
+    """
+    features, labels = encode_split(model, dataset, split, batch_size, "cpu")
+    correct = subset_correct(model, features, labels, batch_size)
+    n = len(model.modalities)
+    return {float(r): missing_accuracy(correct, missing_modality_mask(len(labels), n, float(r), mask_seed)) for r in rates}
+
+
+# ---- dependence on the evaluation batch -----------------------------------------------------------
+@torch.no_grad()
+def fused_accuracy_by_batch(model: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int) -> float:
+    """Fused test accuracy (%) when evaluated in chunks of ``batch_size`` (0 or >= N: one chunk)."""
+    n = len(labels)
+    size = n if batch_size <= 0 else min(batch_size, n)
+    right = 0
+    for rows, chunk in feature_chunks(features, size):
+        right += int((model.logits_from_features(chunk, model.modalities).argmax(-1) == labels[rows]).sum())
+    return 100.0 * right / n

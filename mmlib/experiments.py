@@ -72,7 +72,7 @@ def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: boo
     """Train every config whose record is not stored yet (all of them with ``force``); return all records.
 
     Each run's checkpoint (its weights) is kept in :func:`mmlib.results.weights_folder`, where
-    :func:`mmlib.analysis.train_model` finds it.
+    :func:`mmlib.trained.train_model` finds it.
 
     ``workers = 0`` trains here, one run after another. ``workers = N`` trains through
     :func:`mmlib.sweep.sweep_records` instead: N processes per GPU on every visible GPU (N processes

@@ -1,7 +1,7 @@
 """Pieces shared by the missing-modality baselines (MMIN, TATE): training masks and missing tags.
 
 Both baselines train on samples with modalities removed on purpose, so that the model has seen
-incomplete inputs before the test drops modalities (:func:`mmlib.analysis.evaluate_missing`).
+incomplete inputs before the test drops modalities (:func:`mmlib.evaluate.evaluate_missing`).
 An absent modality enters as a zero feature, the book's convention for every method.
 """
 

@@ -100,7 +100,7 @@ def weights_folder(runs_dir: str | Path) -> Path:
     """Where the weights of the runs stored in ``runs_dir`` are kept: ``weights/`` beside it.
 
     :func:`mmlib.experiments.run_grid` writes each run's checkpoint (final and best-epoch weights)
-    there, and :func:`mmlib.analysis.train_model` reads it, so analysis chapters load a stored
+    there, and :func:`mmlib.trained.train_model` reads it, so analysis chapters load a stored
     run's model instead of training it again.
     """
     return Path(runs_dir).parent / "weights"

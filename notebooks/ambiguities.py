@@ -46,12 +46,12 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.analysis import data_options, fused_accuracy_by_batch, repo_path, train_model
-from mmlib.book import glue_figure, save_summary, setup, show
-from mmlib.evaluate import encode_split
+from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.evaluate import encode_split, fused_accuracy_by_batch
 from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
+from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)
 runs_dir, fig_dir = paths.runs, paths.figures

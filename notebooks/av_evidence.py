@@ -68,7 +68,7 @@ from myst_nb import glue
 from tqdm import TqdmWarning
 
 warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel
-from mmlib.analysis import repo_path
+from mmlib.book import repo_path
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,

@@ -55,8 +55,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.analysis import data_options, repo_path
-from mmlib.book import glue_figure, save_summary, show
+from mmlib.book import data_options, glue_figure, repo_path, save_summary, show
 from mmlib.experiments import ablation_configs, mean_std, paired_test, run_grid
 from mmlib.plots import use_book_style
 from mmlib.results import records_frame

@@ -42,8 +42,7 @@ import seaborn as sns
 from myst_nb import glue
 from scipy import stats
 
-from mmlib.analysis import data_options, repo_path
-from mmlib.book import glue_figure, save_summary, show
+from mmlib.book import data_options, glue_figure, repo_path, save_summary, show
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette, modality_palette, use_book_style

@@ -60,12 +60,12 @@ from myst_nb import glue
 from torch import nn
 
 import mmlib
-from mmlib.analysis import repo_path, train_model
-from mmlib.book import setup
+from mmlib.book import repo_path, setup
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
 from mmlib.plots import modality_palette, save_figure
 from mmlib.train import TrainConfig
+from mmlib.trained import train_model
 from mmlib.verdicts import verdict
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet progress bars

@@ -52,12 +52,13 @@ from myst_nb import glue
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from mmlib.analysis import class_silhouette, data_options, fused_features, model_at_epoch
-from mmlib.book import glue_figure, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, save_summary, setup, show
+from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
 from mmlib.plots import modality_palette
 from mmlib.train import TrainConfig, load_config_dataset
+from mmlib.trained import model_at_epoch
 
 paths = setup(results_dir, figures_dir)
 runs_dir, fig_dir = paths.runs, paths.figures

@@ -58,8 +58,7 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.analysis import repo_path
-from mmlib.book import setup
+from mmlib.book import repo_path, setup
 from mmlib.data import load_dataset
 from mmlib.experiments import grid_frame, mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods

@@ -69,8 +69,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.analysis import data_options, repo_path
-from mmlib.book import glue_figure, mean_std_table, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, mean_std_table, repo_path, save_summary, setup, show
 from mmlib.experiments import comparison_configs, paired_test, run_grid
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette

@@ -67,12 +67,13 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.analysis import data_options, evaluate_missing, repo_path, train_model
-from mmlib.book import glue_figure, p_value, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, p_value, repo_path, save_summary, setup, show
+from mmlib.evaluate import evaluate_missing
 from mmlib.experiments import mean_std, paired_test
 from mmlib.methods import available_methods
 from mmlib.plots import method_palette
 from mmlib.train import TrainConfig
+from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)
 runs_dir, weights_dir = paths.runs, paths.weights

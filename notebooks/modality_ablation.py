@@ -46,8 +46,7 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.analysis import data_options, repo_path
-from mmlib.book import glue_figure, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
 from mmlib.experiments import mean_std, paired_test, run_grid, with_seeds
 from mmlib.plots import modality_palette
 from mmlib.results import records_frame

@@ -60,8 +60,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.analysis import data_options, repo_path
-from mmlib.book import p_value, save_summary, show
+from mmlib.book import data_options, p_value, repo_path, save_summary, show
 from mmlib.experiments import ablation_configs, beats_all, comparison_configs, mean_std, paired_test, run_grid
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER

@@ -1,4 +1,5 @@
-"""Specifications of mmlib.analysis: oracle order, missing-modality evaluation, snapshots, batch dependence."""
+"""Specifications of the model analyses: trained models back (mmlib.trained), oracle order (mmlib.orders),
+missing-modality evaluation and batch dependence (mmlib.evaluate), fused features (mmlib.embedding)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmlib.analysis import (
-    class_silhouette, data_options, evaluate_missing, fused_accuracy_by_batch, mask_columns, missing_accuracy,
-    model_at_epoch, order_accuracies, order_correct, repo_path, train_model,
+from mmlib.book import data_options, repo_path
+from mmlib.embedding import class_silhouette, fused_features
+from mmlib.evaluate import (
+    encode_split, evaluate_missing, evaluate_split, feature_chunks, fused_accuracy_by_batch, mask_columns, missing_accuracy,
 )
-from mmlib.evaluate import encode_split, evaluate_split
+from mmlib.orders import order_accuracies, order_correct
+from mmlib.trained import model_at_epoch, train_model
 from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything
 
 TINY = TrainConfig(dataset="mfeat", modalities="pix,fou,mor", dataset_options={"noise": "pix=2.0"}, method="ours",
@@ -110,3 +113,18 @@ def test_snapshots_in_steps_equal_a_direct_snapshot(tmp_path):
     for a, b in zip(stepped.state_dict().values(), direct.state_dict().values()):
         if isinstance(a, torch.Tensor):
             assert torch.equal(a, b)
+
+
+def test_fused_features_are_what_the_classifier_sees(trained):
+    """Ours: the hybrid-order chain output, (N, d), whose head gives the model's own predictions;
+    the default (concatenation): [X_1; ...; X_n] with an absent modality's block zeroed."""
+    model, data, _, _ = trained
+    features, labels = encode_split(model, data, "test", 256, "cpu")
+    fused = fused_features(model, features, 256)
+    assert fused.shape == (len(labels), model.dim)
+    with torch.no_grad():
+        predictions = torch.cat([model.logits_from_features(chunk, model.modalities) for _, chunk in feature_chunks(features, 256)])
+        assert torch.equal(model.head(fused).argmax(-1), predictions.argmax(-1))
+    concat = build_model(dataclasses.replace(TINY, method="concat", method_options={}), data)
+    chunk = {m: torch.full((2, 3), float(k + 1)) for k, m in enumerate(concat.modalities)}
+    assert concat.fused_representation(chunk, ["pix", "mor"]).tolist() == [[1.0] * 3 + [0.0] * 3 + [3.0] * 3] * 2

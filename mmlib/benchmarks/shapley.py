@@ -18,7 +18,6 @@ import torch
 
 from mmlib.benchmarks.inputs import random_dataset
 from mmlib.evaluate import encode_split, subset_correct
-from mmlib.fusion import chain
 from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset, resolve_device
 
 INPUTS = ("mfeat", "spectrogram")
@@ -68,7 +67,7 @@ def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3,
     @torch.no_grad()
     def single_order():
         for batch in dataset.batches("val", args.batch_size, device=device):
-            model.head(chain(model.encode(batch.inputs), model.modalities, model.mapping, model.memory)).argmax(-1)
+            model.head(model.fused_by_orders(model.encode(batch.inputs), [model.modalities])[0]).argmax(-1)
 
     with cpu_threads(device):
         times = {name: 1000 * _median_time(fn, args.repeats)

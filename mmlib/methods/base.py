@@ -113,6 +113,16 @@ class Method(nn.Module):
         """Logits ``(B, C)`` when only the modalities in ``present`` are observed (may be empty)."""
         raise NotImplementedError
 
+    def fused_representation(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
+        """What the classifier sees when the modalities in ``present`` are observed, ``(B, d')``.
+
+        Default: the concatenation ``[X_1; ...; X_n]`` in modality order with absent modalities
+        zeroed (``d' = n d``), the input of a concatenation classifier; a sum of per-modality linear
+        heads is a linear classifier of the same vector. Methods that fuse otherwise override it.
+        """
+        ref = next(iter(features.values()))
+        return torch.cat([features[m] if m in present else torch.zeros_like(ref) for m in self.modalities], dim=-1)
+
     def forward(self, inputs: dict[str, Tensor]) -> Tensor:
         return self.logits_from_features(self.encode(inputs), self.modalities)
 

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.fusion import chain, hybrid_order
+from mmlib.fusion import chain, chain_orders, hybrid_order
 from mmlib.mapping import MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
 from mmlib.methods.base import Method, PassContext, eval_mode, register_method
@@ -137,12 +137,20 @@ class Ours(Method):
             self.prefix_cache.write(trained, batch.index, features[trained].detach())
         return F.cross_entropy(self.head(chain(features, step, self.mapping, self.memory)), batch.labels)
 
-    def logits_from_features(self, features: dict[str, Tensor], present) -> Tensor:
+    def fused_representation(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
+        """The hybrid-order chain output over the present modalities (Algorithm 1), ``(B, d)``; zeros when none is."""
         present = tuple(m for m in self.modalities if m in present)
         if not present:
             ref = next(iter(features.values()))
-            return self.head(torch.zeros(ref.shape[0], self.dim, device=ref.device, dtype=ref.dtype))
-        return self.head(hybrid_order(features, present, self.mapping, self.memory))
+            return torch.zeros(ref.shape[0], self.dim, device=ref.device, dtype=ref.dtype)
+        return hybrid_order(features, present, self.mapping, self.memory)
+
+    def fused_by_orders(self, features: dict[str, Tensor], orders: Sequence[Sequence[str]]) -> Tensor:
+        """The chain output of each fixed order in ``orders``, ``(K, B, d)`` (paper Fig. 5)."""
+        return chain_orders(features, orders, self.mapping, self.memory)
+
+    def logits_from_features(self, features: dict[str, Tensor], present) -> Tensor:
+        return self.head(self.fused_representation(features, present))
 
     def get_extra_state(self) -> dict:
         return {"shapley": self._shapley}
