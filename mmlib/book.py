@@ -157,7 +157,8 @@ def save_summary(name: str, output_dir: str | Path, summary: Mapping[str, Any],
 
 def repo_path(path: str | Path) -> Path:
     """``path`` as given when absolute, else relative to the repository root (the folder above
-    ``Path.cwd()`` that holds ``pyproject.toml``), so chapters share ``results/runs`` wherever papermill runs them."""
+    ``Path.cwd()`` that holds ``pyproject.toml``), so chapters share ``results/runs`` wherever
+    papermill runs them."""
     path = Path(path)
     if path.is_absolute():
         return path
@@ -167,14 +168,23 @@ def repo_path(path: str | Path) -> Path:
     return Path.cwd() / path
 
 
-def data_options(dataset: str, modalities: str, noise: str = "", data_root: str = "") -> dict:
-    """Dataset options for a run on ``modalities``: the ``noise`` spec (``"pix=2.0,fou=1"``) restricted
-    to the views present, and ``data_root`` passed as the loader's ``cache`` (or ``root``) option."""
+def pix_noise_spec(pix_noise: float) -> str:
+    """A chapter's ``pix_noise`` parameter (mfeat) as a noise spec: ``"pix=2.0"``; ``""`` for 0."""
+    return f"pix={pix_noise}" if pix_noise else ""
+
+
+def data_options(dataset: str, modalities: str, noise: str = "", data_root: str = "",
+                 pix_noise: float = 0.0) -> dict:
+    """Dataset options for a run on ``modalities``: the ``noise`` spec (``"pix=2.0,fou=1"``)
+    restricted to the views present, and ``data_root`` passed as the loader's ``cache`` (or
+    ``root``) option. ``pix_noise`` (a chapter's parameter, 0 for none) adds ``pix=STD`` to the
+    spec (:func:`pix_noise_spec`)."""
     from mmlib.data.registry import dataset_options as loader_options
 
     valid = loader_options(dataset)
     options: dict = {}
     views = {m.strip() for m in modalities.split(",") if m.strip()}
+    noise = ",".join(part for part in (noise, pix_noise_spec(pix_noise)) if part)
     if noise and "noise" in valid:
         kept = [part for part in noise.split(",") if part.split("=")[0].strip() in views]
         if kept:
@@ -182,6 +192,7 @@ def data_options(dataset: str, modalities: str, noise: str = "", data_root: str 
     if data_root:
         key = next((k for k in ("cache", "root", "data_root") if k in valid), None)
         if key is None:
-            raise ValueError(f"dataset {dataset!r} takes no data folder (its options are {sorted(valid)}); leave data_root empty")
+            raise ValueError(f"dataset {dataset!r} takes no data folder (its options are "
+                             f"{sorted(valid)}); leave data_root empty")
         options[key] = data_root
     return options

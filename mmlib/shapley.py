@@ -126,6 +126,14 @@ def sampled_shapley(
     return phi, bound
 
 
+def sample_game(correct: np.ndarray) -> np.ndarray:
+    """The per-sample game of the ``sample`` reading: ``v_s(S) = |S|`` if the prediction from the
+    modalities in S is correct for sample s, else 0 (Wei et al., CVPR 2024), as an ``(N, 2**n)``
+    table from the ``(N, 2**n)`` booleans "subset b predicts sample s correctly"."""
+    sizes = np.array([bin(b).count("1") for b in range(correct.shape[1])], dtype=np.float64)
+    return correct * sizes
+
+
 def edm_sample(correct: np.ndarray, players: Sequence[str]) -> tuple[dict[str, float], float]:
     """EDM, ``sample`` reading, from ``(N, 2**n)`` booleans "subset b predicts sample s correctly".
 
@@ -135,8 +143,7 @@ def edm_sample(correct: np.ndarray, players: Sequence[str]) -> tuple[dict[str, f
     correct = np.asarray(correct, dtype=bool)
     if correct.ndim != 2 or correct.shape[1] != 2 ** len(players):
         raise ValueError(f"correct must have shape (N, {2 ** len(players)}) for players {list(players)}, got {correct.shape}")
-    sizes = np.array([bin(b).count("1") for b in range(correct.shape[1])], dtype=np.float64)
-    phi = shapley_from_table(correct * sizes)
+    phi = shapley_from_table(sample_game(correct))
     terms = 100.0 * np.abs(1.0 - phi).mean(axis=0)
     return dict(zip(players, terms.tolist())), float(terms.sum())
 

@@ -282,13 +282,13 @@ def augment_batch(batch: Batch, generator: torch.Generator) -> Batch:
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
                     shuffle: torch.Generator, device: torch.device, progress: bool,
                     augmentation: torch.Generator | None = None) -> float:
-    """Every pass and step the method plans for ``epoch``; returns the mean training loss.
+    """Every pass and step the method plans for ``epoch``; returns the mean loss of its optimised steps.
 
     ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
     summed on the device and read once at the end of the epoch: no host synchronisation per step.
     """
     model.train()
-    plan = model.epoch_plan(epoch)
+    plan = model.begin_epoch(epoch)
     batches_per_pass = -(-len(dataset.splits["train"]) // config.batch_size)
     loss_sum, steps_done = torch.zeros((), device=device), 0
     bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
@@ -307,8 +307,13 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
             if augmentation is not None:
                 batch = augment_batch(batch, augmentation)
             for step in steps:
+                if not step.optimize:
+                    with autocast(config, device):
+                        model.estimate(batch, step, epoch)
+                    continue
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(config, device):
+                    model.begin_step(batch, step, epoch)
                     loss = model.loss(batch, step, epoch)
                 loss.backward()
                 model.after_backward(batch, step, epoch)

@@ -7,6 +7,7 @@ import torch
 
 from mmlib.decision import decision_statistics, logit_scale
 from mmlib.methods import build_options, method_class
+from mmlib.methods.base import JOINT
 
 
 def hand_sum_model():
@@ -59,7 +60,7 @@ def test_calibrated_sum_tracks_the_running_scale_in_training():
 
     inputs = {"a": torch.randn(8, 3), "b": torch.randn(8, 3)}
     model.eval()
-    model.loss(Batch(inputs, torch.zeros(8, dtype=torch.long), torch.ones(8, 2, dtype=torch.bool), ("a", "b")), "joint", 1)
+    model.loss(Batch(inputs, torch.zeros(8, dtype=torch.long), torch.ones(8, 2, dtype=torch.bool), ("a", "b")), JOINT, 1)
     with torch.no_grad():
         features = model.encode(inputs)
         expected = [float(logit_scale(features[m] @ model.head.heads[m].weight.T)) for m in ("a", "b")]

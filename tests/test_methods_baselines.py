@@ -19,7 +19,7 @@ import mmlib.train as train_module
 from mmlib.cli import build_parser, config_from_args
 from mmlib.data.base import Batch, MultimodalDataset
 from mmlib.methods import build_options, method_class, parse_methods
-from mmlib.methods.base import PassContext
+from mmlib.methods.base import JOINT, PassContext, Step
 from mmlib.methods.crmt import joint_epochs_for, margin_regularizer, orthogonalize
 from mmlib.methods.lfm import alignment, fitted_weights
 from mmlib.methods.mla import entropy_weights, update_projector
@@ -91,10 +91,10 @@ def test_ogm_modulates_encoder_gradients_only_inside_the_window():
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
     for epoch, inside in ((1, False), (2, True)):
         model.zero_grad()
-        model.loss(batch, "joint", epoch).backward()
+        model.loss(batch, JOINT, epoch).backward()
         before = {n: p.grad.clone() for n, p in model.named_parameters()}
         model._coefficients = {"a": 0.25, "v": 1.0}
-        model.after_backward(batch, "joint", epoch)
+        model.after_backward(batch, JOINT, epoch)
         for n, p in model.named_parameters():
             factor = 0.25 if inside and n.startswith("encoders.a.") else 1.0
             assert torch.allclose(p.grad, factor * before[n]), n
@@ -121,7 +121,7 @@ def test_mla_projection_changes_head_gradient_and_is_orthogonal_to_stored_direct
 def test_mla_projection_fires_in_training_steps():
     model = build("mla", dim=4, num_classes=3)
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
-    for step in ("a", "v"):
+    for step in (Step("modality", ("a",)), Step("modality", ("v",))):
         model.zero_grad()
         model.loss(batch, step, 1).backward()
         raw = model.head.weight.grad.clone()
@@ -170,7 +170,7 @@ def test_mla_code_projection_skips_only_the_first_step_of_the_run():
     model = build("mla", dim=4, num_classes=3, projection="code")
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
     model.begin_pass(_pass_context(batches=1))
-    for step, changed in (("a", False), ("v", True)):
+    for step, changed in ((Step("modality", ("a",)), False), (Step("modality", ("v",)), True)):
         model.zero_grad()
         model.loss(batch, step, 1).backward()
         raw = model.head.weight.grad.clone()
@@ -226,7 +226,7 @@ def test_mla_counts_one_batch_per_round_of_unimodal_steps():
     model = build("mla", alpha_schedule="code", dim=4)
     model.begin_pass(_pass_context(batches=4))
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
-    for step in ("a", "v"):
+    for step in (Step("modality", ("a",)), Step("modality", ("v",))):
         model.zero_grad()
         model.loss(batch, step, 1).backward()
         model.after_backward(batch, step, 1)
@@ -260,12 +260,15 @@ def test_lfm_learned_weight_is_clipped_saved_and_used_by_the_loss():
     restored = build("lfm", schedule="learned", cls_weight=0.5)
     restored.load_state_dict(model.state_dict())
     assert restored.weights(1) == model.weights(1)
-    # in training, the first loss of an epoch takes the step, and the epoch records the weights used
+    # in training, the first step of a pass takes the hypergradient step (begin_step, once), and the
+    # epoch records the weights used
     fresh = build("lfm", schedule="learned", cls_weight=0.5, weight_lr=0.05)
     fresh.begin_pass(_pass_context(batches=1, validation_batch=validation_batch))
-    fresh.loss(train_batch, "joint", 1)
+    fresh.begin_step(train_batch, JOINT, 1)
     a1 = fresh.weights(1)[0]
     assert a1 != 0.5 and abs(a1 - 0.5) <= 0.05 + 1e-9
+    fresh.begin_step(train_batch, JOINT, 1)
+    assert fresh.weights(1)[0] == a1
     assert fresh.describe_epoch()["lfm_weights"] == pytest.approx([a1, 1 - a1])
 
 
@@ -295,14 +298,15 @@ def test_crmt_margin_regularizer_value():
 def test_crmt_second_step_updates_only_the_scales():
     model = build("crmt", dim=8, num_classes=3, joint_epochs=1)
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
-    assert model.epoch_plan(2) == [["lipschitz"], ["scales"]]
+    assert model.begin_epoch(2) == [[Step("lipschitz", optimize=False)], [Step("scales")]]
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     before = copy.deepcopy(model.state_dict())
-    for step in ("lipschitz", "scales"):
-        optimizer.zero_grad(set_to_none=True)
-        model.loss(batch, step, 2).backward()
-        model.after_backward(batch, step, 2)
-        optimizer.step()
+    model.estimate(batch, Step("lipschitz", optimize=False), 2)
+    assert model.begin_epoch(3) == [[Step("scales")]]  # L is estimated once
+    optimizer.zero_grad(set_to_none=True)
+    model.loss(batch, Step("scales"), 2).backward()
+    model.after_backward(batch, Step("scales"), 2)
+    optimizer.step()
     after = model.state_dict()
     assert bool(model.lipschitz_ready) and bool((model.lipschitz > 0).all())
     for name in before:
@@ -364,7 +368,7 @@ def test_late_fusion_training_equals_separately_trained_models():
                  for m, s in separate.items()}
     for _ in range(3):
         joint_opt.zero_grad(set_to_none=True)
-        model.loss(batch, "joint", 1).backward()
+        model.loss(batch, JOINT, 1).backward()
         joint_opt.step()
         for m, s in separate.items():
             alone_opt[m].zero_grad(set_to_none=True)

@@ -8,7 +8,8 @@ import torch
 
 from mmlib.__main__ import main as mmlib_main
 from mmlib.methods import available_methods, build_options, method_class
-from mmlib.methods.mmin import ResidualAE, imagination_loss, teacher_epochs_for
+from mmlib.methods.base import JOINT
+from mmlib.methods.mmin import IMAGINE, ResidualAE, imagination_loss, teacher_epochs_for
 from mmlib.methods.qmf import confidence_rank_loss, energy_confidence
 from mmlib.methods.tate import symmetric_kl
 from mmlib.missing import missing_tag, training_mask
@@ -47,7 +48,7 @@ def test_qmf_loss_history_survives_a_checkpoint():
 
     batch = Batch({"a": torch.randn(4, 5), "b": torch.randn(4, 5)}, torch.tensor([0, 1, 2, 0]),
                   torch.ones(4, 2, dtype=torch.bool), ("a", "b"), torch.tensor([3, 7, 1, 0]))
-    model.loss(batch, "joint", 1)
+    model.loss(batch, JOINT, 1)
     fresh = build("qmf")
     fresh.load_state_dict(model.state_dict())
     assert fresh.loss_history.shape == (8, 2) and torch.equal(fresh.loss_history, model.loss_history)
@@ -69,7 +70,7 @@ def test_mmin_target_is_the_teachers_features_of_the_missing_modalities(monkeypa
     monkeypatch.setattr("mmlib.methods.mmin.training_mask", lambda *args, **kwargs: mask)
     seen = {}
     monkeypatch.setattr("mmlib.methods.mmin.imagination_loss", lambda t, r: seen.setdefault("target", t).sum() * 0)
-    model.loss(Batch(inputs, torch.zeros(6, dtype=torch.long), mask, ("a", "b")), "imagine", 5)
+    model.loss(Batch(inputs, torch.zeros(6, dtype=torch.long), mask, ("a", "b")), IMAGINE, 5)
     with torch.no_grad():
         teacher_a, teacher_b = model.teacher["a"](inputs["a"]), model.teacher["b"](inputs["b"])
     expected = torch.cat([teacher_a * (~mask[:, :1]), teacher_b * (~mask[:, 1:])], dim=-1)

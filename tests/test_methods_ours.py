@@ -7,7 +7,7 @@ import torch
 
 from mmlib.mapping import CrossModalMapping
 from mmlib.methods import build_options
-from mmlib.methods.base import PassContext
+from mmlib.methods.base import PassContext, Step
 from mmlib.methods.ours import Ours
 from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train_one_epoch
 from mmlib.evaluate import encode_rows
@@ -30,7 +30,8 @@ def context(model, dataset, steps, config) -> PassContext:
         rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, "cpu", modalities)
         return rows, features
 
-    return PassContext(1, steps, 1, train_features, lambda: next(dataset.batches("val", 8)))
+    return PassContext(1, [Step("prefix", prefix) for prefix in steps], 1, train_features,
+                       lambda: next(dataset.batches("val", 8)))
 
 
 def eval_mode_features(model, batch, modality):
@@ -88,7 +89,7 @@ def test_frozen_encoder_gets_no_gradient(granularity):
     model.train()
     model.begin_pass(context(model, dataset, [(first, second)], config))
     batch = next(dataset.batches("train", 32))
-    model.loss(batch, (first, second), 1).backward()
+    model.loss(batch, Step("prefix", (first, second)), 1).backward()
     assert all(p.grad is None for p in model.encoders[first].parameters())
     assert all(p.grad is not None for p in model.encoders[second].parameters())
 
@@ -100,7 +101,7 @@ def test_recorded_prefix_features_are_those_seen_while_training_and_not_recomput
     model.eval()  # no dropout, so the recorded features can be checked against a forward pass
     batches = list(dataset.batches("train", 64, shuffle=True, generator=torch.Generator().manual_seed(2)))
     for batch in batches:
-        model.loss(batch, (first,), 1)
+        model.loss(batch, Step("prefix", (first,)), 1)
     seen = [eval_mode_features(model, batch, first) for batch in batches]
     with torch.no_grad():
         for p in model.encoders[first].parameters():

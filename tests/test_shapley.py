@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmlib.shapley import (
-    edm_sample, edm_share, sampled_shapley, shapley_from_table, shapley_values, subset_members,
+    edm_sample, edm_share, sample_game, sampled_shapley, shapley_from_table, shapley_values, subset_members,
 )
 
 # v(S) for players a, b, c, worked by hand in the test below.
@@ -113,3 +113,11 @@ def test_bad_inputs_raise_clear_errors():
         edm_sample(np.ones((3, 8), dtype=bool), ["a", "b"])
     with pytest.raises(ValueError, match="2\\*\\*n columns"):
         shapley_from_table(np.ones((2, 6)))
+
+
+def test_sample_game_by_hand():
+    """Subsets none, a, b, ab; the sample is right with a and with ab: v = 0, 1, 0, 2, so
+    phi_a = (1 - 0) / 2 + (2 - 0) / 2 = 1.5 and phi_b = (0 - 0) / 2 + (2 - 1) / 2 = 0.5."""
+    correct = np.array([[False, True, False, True]])
+    assert sample_game(correct).tolist() == [[0.0, 1.0, 0.0, 2.0]]
+    assert shapley_from_table(sample_game(correct)).tolist() == [[1.5, 0.5]]

@@ -1,11 +1,22 @@
 """The interface every training method implements, and the method registry.
 
-The shared loop (:mod:`mmlib.train`) asks a method four things, in the manner of BalanceBenchmark's
-trainers: its *step order* (``epoch_plan``: passes over the training data, each a list of steps
-taken on every batch), its *loss* for one step, its *gradient hook* (``after_backward``, called
-between ``backward`` and the optimizer step) and its *inference rule* (``logits_from_features``:
-logits from cached per-modality features when only a subset of modalities is present). Before
-each pass it tells the method what the pass holds (``begin_pass`` with a :class:`PassContext`).
+The shared loop (:mod:`mmlib.train`) drives a method through these hooks, in the manner of
+BalanceBenchmark's trainers, in this order:
+
+``begin_epoch(epoch)``      start of an epoch: the method may update its per-epoch state here, and
+                            returns the epoch's passes, each a list of :class:`Step` taken on every batch
+``begin_pass(context)``     before each pass, with what the pass holds (:class:`PassContext`)
+``begin_step(batch, step, epoch)``  before each optimised step's loss: updates that do not go
+                            through the optimizer (LFM's hypergradient step on its weight)
+``loss(batch, step, epoch)``        the loss of one step
+``after_backward(batch, step, epoch)``  between ``backward`` and the optimizer step (gradient surgery)
+``estimate(batch, step, epoch)``    instead of the four above for a step with ``optimize=False``:
+                            statistics gathered without a loss or an optimizer step (CRMT's Lipschitz
+                            estimate)
+``end_epoch(epoch, validation)``   after the epoch's validation, with its metrics
+``logits_from_features(features, present)``  the inference rule: logits from cached per-modality
+                            features when only the modalities in ``present`` are observed
+``fused_representation(features, present)``  what the classifier sees (for analyses of the fused space)
 
 A method's hyperparameters live in one dataclass, ``Options``, so the command line and the
 results store see them all.
@@ -24,7 +35,27 @@ from torch import Tensor, nn
 from mmlib.data.base import Batch
 from mmlib.encoders import build_encoder
 
-JOINT = "joint"
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step a pass takes on every batch.
+
+    kind        what the step does, named by its method: ``"joint"`` (the method's loss with every
+                modality), MLA's ``"modality"``, Ours' ``"prefix"``, CRMT's ``"lipschitz"`` and
+                ``"scales"``, MMIN's ``"teacher"`` and ``"imagine"``
+    modalities  ``"modality"``: the one modality trained; ``"prefix"``: the chain pi_1 .. pi_k, of
+                which only the last encoder is trained; empty otherwise
+    optimize    False for an estimation step: the loop calls :meth:`Method.estimate` on every batch
+                instead of a loss, a backward pass and an optimizer step
+    """
+
+    kind: str
+    modalities: tuple[str, ...] = ()
+    optimize: bool = True
+
+
+JOINT = Step("joint")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +63,7 @@ class PassContext:
     """What the loop tells a method before one pass over the training data.
 
     epoch           1-based epoch
-    steps           the steps this pass takes on every batch (one entry of ``epoch_plan``)
+    steps           the steps this pass takes on every batch (one entry of ``begin_epoch``'s plan)
     batches         batches in this pass
     train_features  ``modalities -> (rows (N,), {m: (N, d)})``: features of the whole training split,
                     encoders in eval mode and without gradient, with the dataset row of each
@@ -41,7 +72,7 @@ class PassContext:
     """
 
     epoch: int
-    steps: list
+    steps: list[Step]
     batches: int
     train_features: Callable[[Sequence[str]], tuple[Tensor, dict[str, Tensor]]]
     validation_batch: Callable[[], Batch]
@@ -82,8 +113,9 @@ class Method(nn.Module):
         )
 
     # ---- step order -------------------------------------------------------------------------
-    def epoch_plan(self, epoch: int) -> list[list[Any]]:
-        """Passes over the training data for ``epoch``; each pass lists the steps taken per batch."""
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """Start of ``epoch``: update per-epoch state, and return the epoch's passes over the training
+        data, each the list of steps taken on every batch. Default: one pass of :data:`JOINT`."""
         return [[JOINT]]
 
     def begin_pass(self, context: PassContext) -> None:
@@ -96,13 +128,20 @@ class Method(nn.Module):
         """Anything about the epoch worth recording (e.g. the order used)."""
         return {}
 
-    # ---- loss and gradient hook ---------------------------------------------------------------
-    def loss(self, batch: Batch, step: Any, epoch: int) -> Tensor:
+    # ---- one step ------------------------------------------------------------------------------
+    def begin_step(self, batch: Batch, step: Step, epoch: int) -> None:
+        """Before the loss of an optimised step: updates outside the optimizer. Default: nothing."""
+
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         """Default: cross-entropy of the fused prediction with every modality present."""
         return F.cross_entropy(self.logits_from_features(self.encode(batch.inputs), self.modalities), batch.labels)
 
-    def after_backward(self, batch: Batch, step: Any, epoch: int) -> None:
+    def after_backward(self, batch: Batch, step: Step, epoch: int) -> None:
         """Gradient hook, between ``backward`` and the optimizer step. Default: nothing."""
+
+    def estimate(self, batch: Batch, step: Step, epoch: int) -> None:
+        """A step with ``optimize=False``: gather statistics from ``batch``, update no parameter."""
+        raise NotImplementedError(f"{self.name} plans an estimation step {step.kind!r} but has no estimate hook")
 
     # ---- inference ----------------------------------------------------------------------------
     def encode(self, inputs: dict[str, Tensor], modalities: Sequence[str] | None = None) -> dict[str, Tensor]:

@@ -79,10 +79,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import JOINT, Method, eval_mode, register_method
+from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method
 
 ORTHOGONALIZE = ("full", "rows")
-LIPSCHITZ, SCALES = "lipschitz", "scales"
+LIPSCHITZ = Step("lipschitz", optimize=False)  # the estimate of L before the first epoch of step 2
+SCALES = Step("scales")
 
 
 @dataclass
@@ -181,7 +182,9 @@ class CRMT(Method):
         return out
 
     # ---- training ----------------------------------------------------------------------------
-    def epoch_plan(self, epoch: int) -> list[list[str]]:
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """Step 1 (joint training) for ``joint_epochs`` epochs, then step 2: a pass that estimates L
+        (once), then passes that train the scales."""
         if epoch <= self.joint_epochs:
             self._phase = "joint"
             return [[JOINT]]
@@ -191,16 +194,17 @@ class CRMT(Method):
     def describe_epoch(self) -> dict:
         return {"crmt_phase": self._phase}
 
-    def loss(self, batch: Batch, step: str, epoch: int) -> Tensor:
-        if step == LIPSCHITZ:
-            self.accumulate_lipschitz(batch)
-            return (self.scales * 0.0).sum()
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         if step == SCALES:
             return self.scale_loss(batch)
         features = self.encode(batch.inputs)
         scores = self.unimodal_scores(features)
         out = self.logits_from_features(features, self.modalities)
         return F.cross_entropy(out, batch.labels) + self.options.rho * margin_regularizer(list(scores.values()), batch.labels)
+
+    def estimate(self, batch: Batch, step: Step, epoch: int) -> None:
+        """The Lipschitz pass (``LIPSCHITZ``): :meth:`accumulate_lipschitz` on every training batch."""
+        self.accumulate_lipschitz(batch)
 
     def accumulate_lipschitz(self, batch: Batch) -> None:
         """L_m,k <- max(L_m,k, max_i ||d o_m,ik / d x_m,i||) over this batch (eval mode: samples independent)."""
@@ -244,11 +248,8 @@ class CRMT(Method):
         denom = ((a_y * self.lipschitz[:, y] + a_j * self.lipschitz[:, j]) ** 2).sum(0).sqrt()
         return -(numer / denom.clamp_min(1e-12)).mean()
 
-    def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
-        if step == LIPSCHITZ:
-            for p in self.parameters():
-                p.grad = None  # an estimation pass: nothing is updated
-        elif step == SCALES:
+    def after_backward(self, batch: Batch, step: Step, epoch: int) -> None:
+        if step == SCALES:
             for name, p in self.named_parameters():
                 if name != "scales":
                     p.grad = None

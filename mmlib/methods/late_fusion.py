@@ -29,7 +29,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 
 
 @register_method
@@ -43,7 +43,7 @@ class LateFusion(Method):
     def unimodal_logits(self, modality: str, feature: Tensor) -> Tensor:
         return self.head.heads[modality](feature)
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         features = self.encode(batch.inputs)
         return sum(F.cross_entropy(self.unimodal_logits(m, features[m]), batch.labels) for m in self.modalities)
 

@@ -72,7 +72,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, PassContext, register_method
+from mmlib.methods.base import Method, PassContext, Step, register_method
 
 FITTED_COEFFICIENTS = (2.04623704e-01, 3.35472727e-03, 1.22989557e-04, -2.92947416e-06, 2.23835486e-08, -5.39717505e-11)
 SCHEDULES = ("fitted", "constant", "learned")
@@ -137,13 +137,22 @@ class LFM(Method):
             return self._learned_a1, 1.0 - self._learned_a1
         return fitted_weights((epoch - 1) * self.options.schedule_scale)
 
-    def epoch_plan(self, epoch: int):
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """The epoch's weights (a_1, a_2); one joint pass."""
         self._weights = self.weights(epoch)
-        return super().epoch_plan(epoch)
+        return super().begin_epoch(epoch)
 
     def begin_pass(self, context: PassContext) -> None:
+        """With the learned schedule, a hypergradient step is due at the pass's first batch."""
         if self.options.schedule == "learned" and len(self.modalities) > 1:
             self._validation_batch = context.validation_batch
+
+    def begin_step(self, batch: Batch, step: Step, epoch: int) -> None:
+        """The learned schedule's hypergradient step on a_1, at the first batch of each pass."""
+        if self._validation_batch is not None:
+            self.update_learned_weight(batch, self._validation_batch())
+            self._validation_batch = None
+            self._weights = self.weights(epoch)
 
     def describe_epoch(self) -> dict:
         return {"lfm_weights": list(self._weights)}
@@ -155,11 +164,7 @@ class LFM(Method):
         ce = F.cross_entropy(torch.stack(unimodal).mean(dim=0), batch.labels)
         return ce, (alignment(unimodal, self.options.divergence) if len(unimodal) > 1 else None)
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
-        if self._validation_batch is not None:
-            self.update_learned_weight(batch, self._validation_batch())
-            self._validation_batch = None
-            self._weights = self.weights(epoch)
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         ce, divergence = self.terms(batch)
         a1, a2 = self.weights(epoch)
         loss = a1 * ce if divergence is None else a1 * ce + a2 * divergence

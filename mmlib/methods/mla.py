@@ -77,7 +77,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import Method, PassContext, register_method
+from mmlib.methods.base import Method, PassContext, Step, register_method
 
 PROJECTIONS = ("previous", "code", "none")
 ALPHA_SCHEDULES = ("constant", "code")
@@ -142,8 +142,9 @@ class MLA(Method):
         self._direction: Tensor | None = None
         self._batches, self._steps_taken = 1, 0
 
-    def epoch_plan(self, epoch: int) -> list[list[str]]:
-        return [list(self.modalities)]
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """One pass; every batch takes one step per modality, in modality order."""
+        return [[Step("modality", (m,)) for m in self.modalities]]
 
     def begin_pass(self, context: PassContext) -> None:
         self._batches, self._steps_taken = context.batches, 0
@@ -156,8 +157,9 @@ class MLA(Method):
         batch_index = self._steps_taken // len(self.modalities)
         return alpha ** (1.0 + batch_index / max(self._batches, 1))
 
-    def loss(self, batch: Batch, step: str, epoch: int) -> Tensor:
-        feature = self.encoders[step](batch.inputs[step])
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
+        (modality,) = step.modalities
+        feature = self.encoders[modality](batch.inputs[modality])
         self._direction = feature.detach().float().mean(dim=0)
         return F.cross_entropy(self.head(feature), batch.labels)
 
@@ -178,7 +180,7 @@ class MLA(Method):
             grad.copy_(grad @ self.projector)
         self.projector.copy_(update_projector(self.projector, direction, alpha))
 
-    def after_backward(self, batch: Batch, step: str, epoch: int) -> None:
+    def after_backward(self, batch: Batch, step: Step, epoch: int) -> None:
         self.project_head_gradient(self._direction, first_step=epoch == 1 and self._steps_taken == 0)
         self._steps_taken += 1
 

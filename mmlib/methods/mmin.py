@@ -52,10 +52,10 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, present_mask, training_mask
 
-TEACHER, IMAGINE = "teacher", "imagine"
+TEACHER, IMAGINE = Step("teacher"), Step("imagine")
 
 
 class ResidualAE(nn.Module):
@@ -150,7 +150,8 @@ class MMIN(Method):
         self.classifier = nn.Sequential(*blocks, nn.Linear(hidden[-1], self.num_classes))
         self.teacher_epochs = teacher_epochs_for(self.epochs, self.options.teacher_epochs)
 
-    def epoch_plan(self, epoch: int) -> list[list[str]]:
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """The teacher's epochs, then the imagination epochs; one pass each."""
         return [[TEACHER if epoch <= self.teacher_epochs else IMAGINE]]
 
     def begin_pass(self, context) -> None:
@@ -169,7 +170,7 @@ class MMIN(Method):
         reconstruction, latent = self.autoencoder(h)
         return h, reconstruction, latent
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         features = self.encode(batch.inputs)
         if step == TEACHER:
             return F.cross_entropy(self.teacher_head(features), batch.labels)
@@ -183,7 +184,7 @@ class MMIN(Method):
                 + self.options.mse_weight * imagination_loss(target, reconstruction)
                 + self.options.cycle_weight * F.mse_loss(cycled, h.detach()))
 
-    def after_backward(self, batch: Batch, step, epoch: int) -> None:
+    def after_backward(self, batch: Batch, step: Step, epoch: int) -> None:
         if self.options.clip_norm > 0:
             for net in (self.encoders, self.autoencoder, self.cycle, self.classifier, self.teacher_head):
                 nn.utils.clip_grad_norm_(net.parameters(), self.options.clip_norm)

@@ -67,7 +67,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 
 COEFFICIENT_FORMS = ("paper", "early_code")
 MODULATE_SCOPES = ("all", "conv")
@@ -139,17 +139,18 @@ class OGM(Method):
         self._epoch_sums: dict[str, float] = {m: 0.0 for m in self.modalities}
         self._epoch_steps = 0
 
-    def epoch_plan(self, epoch: int):
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """Reset the epoch's sums of coefficients (recorded per epoch); one joint pass."""
         self._epoch_sums = {m: 0.0 for m in self.modalities}
         self._epoch_steps = 0
-        return super().epoch_plan(epoch)
+        return super().begin_epoch(epoch)
 
     def unimodal_logits(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
         """Each modality's share of the head, ``W_m X_m + b / n`` (``(B, C)`` each)."""
         share = self.head.linear.bias / len(self.modalities)
         return {m: self.head.slice_logits(m, features[m]) + share for m in self.modalities}
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         features = self.encode(batch.inputs)
         with torch.no_grad():
             scores = confidence_scores(self.unimodal_logits(features), batch.labels)
@@ -159,7 +160,7 @@ class OGM(Method):
     def in_window(self, epoch: int) -> bool:
         return self.options.modulation_starts <= epoch <= self.options.modulation_ends
 
-    def after_backward(self, batch: Batch, step, epoch: int) -> None:
+    def after_backward(self, batch: Batch, step: Step, epoch: int) -> None:
         self._epoch_steps += 1
         for m in self.modalities:
             self._epoch_sums[m] += self._coefficients[m]

@@ -56,7 +56,7 @@ from mmlib.data.base import Batch
 from mmlib.fusion import chain, chain_orders, hybrid_order
 from mmlib.mapping import MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
-from mmlib.methods.base import Method, PassContext, eval_mode, register_method
+from mmlib.methods.base import Method, PassContext, Step, eval_mode, register_method
 from mmlib.prefix_cache import FrozenPrefixCache
 from mmlib.scheduler import GRANULARITIES, ORDER_POLICIES, next_order, prefix_plan
 
@@ -102,9 +102,10 @@ class Ours(Method):
         self._shapley: dict[str, float] | None = None
         self.prefix_cache = FrozenPrefixCache(recorded=opts.prefix_features == "recorded")
 
-    def epoch_plan(self, epoch: int) -> list[list[tuple[str, ...]]]:
+    def begin_epoch(self, epoch: int) -> list[list[Step]]:
+        """The epoch's order (Eq. 7-8, from the last validation's Shapley values), and its prefix steps."""
         self.order = next_order(self.options.order, self.modalities, epoch, self._shapley, self.seed)
-        return prefix_plan(self.order, self.options.granularity)
+        return [[Step("prefix", prefix) for prefix in steps] for steps in prefix_plan(self.order, self.options.granularity)]
 
     def end_epoch(self, epoch: int, validation: dict) -> None:
         self._shapley = validation["shapley"]
@@ -118,7 +119,7 @@ class Ours(Method):
             self.prefix_cache.clear()
             return
         (step,) = context.steps
-        *frozen, trained = step
+        *frozen, trained = step.modalities
         self.prefix_cache.start_pass(frozen, trained, context.train_features)
 
     def frozen_features(self, batch: Batch, frozen: Sequence[str]) -> dict[str, Tensor]:
@@ -129,13 +130,13 @@ class Ours(Method):
         with torch.no_grad(), eval_mode(*(self.encoders[m] for m in frozen)):
             return self.encode(batch.inputs, frozen)
 
-    def loss(self, batch: Batch, step: tuple[str, ...], epoch: int) -> Tensor:
-        *frozen, trained = step
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
+        *frozen, trained = step.modalities
         features = self.frozen_features(batch, frozen)
         features[trained] = self.encoders[trained](batch.inputs[trained])
         if self.prefix_cache.recorded and batch.index is not None:
             self.prefix_cache.write(trained, batch.index, features[trained].detach())
-        return F.cross_entropy(self.head(chain(features, step, self.mapping, self.memory)), batch.labels)
+        return F.cross_entropy(self.head(chain(features, step.modalities, self.mapping, self.memory)), batch.labels)
 
     def fused_representation(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:
         """The hybrid-order chain output over the present modalities (Algorithm 1), ``(B, d)``; zeros when none is."""

@@ -48,7 +48,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 
 
 def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
@@ -119,7 +119,7 @@ class QMF(Method):
         low, high = self.loss_history.amin(dim=0), self.loss_history.amax(dim=0)
         return (self.loss_history[index] - low) / (high - low).clamp_min(1e-12)
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         logits = self.unimodal_logits(self.encode(batch.inputs))
         ce = {m: F.cross_entropy(logits[m], batch.labels, reduction="none") for m in self.modalities}
         total = F.cross_entropy(self.fuse(logits, self.modalities), batch.labels) + sum(c.mean() for c in ce.values())

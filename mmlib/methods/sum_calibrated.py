@@ -26,7 +26,7 @@ from torch import Tensor
 from mmlib.data.base import Batch
 from mmlib.decision import logit_scale
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 
 
 @register_method
@@ -52,7 +52,7 @@ class SumCalibrated(Method):
         """``(n,)``: ``s_bar / s_m`` for every modality."""
         return self.scales.mean() / self.scales.clamp_min(1e-6)
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         features = self.encode(batch.inputs)
         with torch.no_grad():
             current = torch.stack([logit_scale(features[m] @ self.head.heads[m].weight.T) for m in self.modalities])

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import Method, register_method
+from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, missing_tag, present_mask, training_mask
 
 
@@ -85,7 +85,7 @@ class TATE(Method):
         masked = mask_features(features, self.modalities, mask)
         return torch.cat([self.common[m](masked[m]) for m in self.modalities] + [missing_tag(mask)], dim=-1)
 
-    def loss(self, batch: Batch, step, epoch: int) -> Tensor:
+    def loss(self, batch: Batch, step: Step, epoch: int) -> Tensor:
         features = self.encode(batch.inputs)
         b, n, device = len(batch), len(self.modalities), batch.labels.device
         mask = torch.ones(b, n, dtype=torch.bool, device=device)
