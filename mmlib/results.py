@@ -185,12 +185,6 @@ def find_record(directory: str | Path, run_id: str) -> dict | None:
     return read_record(paths[-1]) if paths else None
 
 
-def load_records(directory: str | Path) -> list[dict]:
-    """Every record in ``directory`` and its subfolders, by run id and copy; other files are ignored."""
-    folders = [Path(directory)] + sorted(p for p in Path(directory).rglob("*") if p.is_dir())
-    return [read_record(path) for folder in folders for path in record_paths(folder)]
-
-
 def records_frame(records: Iterable[dict]) -> pd.DataFrame:
     """One row per run: config columns, method options, and final test metrics (wide)."""
     rows = []

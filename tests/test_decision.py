@@ -60,7 +60,7 @@ def test_calibrated_sum_tracks_the_running_scale_in_training():
 
     inputs = {"a": torch.randn(8, 3), "b": torch.randn(8, 3)}
     model.eval()
-    model.loss(Batch(inputs, torch.zeros(8, dtype=torch.long), torch.ones(8, 2, dtype=torch.bool), ("a", "b")), JOINT, 1)
+    model.loss(Batch(inputs, torch.zeros(8, dtype=torch.long), ("a", "b")), JOINT, 1)
     with torch.no_grad():
         features = model.encode(inputs)
         expected = [float(logit_scale(features[m] @ model.head.heads[m].weight.T)) for m in ("a", "b")]

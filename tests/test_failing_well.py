@@ -26,7 +26,7 @@ from mmlib.data.base import stratified_split
 from mmlib.data.cache import build_cache, load_cache, read_manifest
 from mmlib.data.cremad import plan_cremad
 from mmlib.data.media import MediaError, load_audio
-from mmlib.results import find_record, load_records, read_record, record_paths, records_frame, save_record
+from mmlib.results import find_record, read_record, record_paths, records_frame, save_record
 from mmlib.train import TrainConfig, train
 
 SMALL_CACHE = dict(frames=2, size=8, sample_rate=8000, duration=0.25, n_fft=32, hop=16, val_fraction=0.25, test_fraction=0.25)
@@ -205,7 +205,7 @@ def test_store_ignores_files_it_did_not_write(tmp_path):
     (tmp_path / f"{record['run_id']}-backup.json").write_text("{\"my\": \"notes\"}")
     (tmp_path / "summary.json").write_text("[1, 2]")
     assert train(small_config(epochs=1), results_dir=tmp_path, progress=False) == as_stored(record)
-    assert load_records(tmp_path) == [as_stored(record)]
+    assert [read_record(path) for path in record_paths(tmp_path)] == [as_stored(record)]
 
 
 def test_corrupt_record_is_named(tmp_path):
@@ -213,7 +213,7 @@ def test_corrupt_record_is_named(tmp_path):
     path = tmp_path / f"{record['run_id']}.json"
     path.write_text(path.read_text()[:100])
     with pytest.raises(ValueError, match=rf"record {path} is not valid JSON .*delete it to train that run again"):
-        load_records(tmp_path)
+        find_record(tmp_path, record["run_id"])
 
 
 def test_record_without_test_is_named(tmp_path):

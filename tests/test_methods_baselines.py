@@ -88,7 +88,7 @@ def test_ogm_ge_noise_has_the_gradients_std():
 
 def test_ogm_modulates_encoder_gradients_only_inside_the_window():
     model = build("ogm", modulation_starts=2, modulation_ends=3)
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     for epoch, inside in ((1, False), (2, True)):
         model.zero_grad()
         model.loss(batch, JOINT, epoch).backward()
@@ -120,7 +120,7 @@ def test_mla_projection_changes_head_gradient_and_is_orthogonal_to_stored_direct
 
 def test_mla_projection_fires_in_training_steps():
     model = build("mla", dim=4, num_classes=3)
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     for step in (Step("modality", ("a",)), Step("modality", ("v",))):
         model.zero_grad()
         model.loss(batch, step, 1).backward()
@@ -168,7 +168,7 @@ def test_mla_code_projection_is_the_gsplugin_arithmetic():
 
 def test_mla_code_projection_skips_only_the_first_step_of_the_run():
     model = build("mla", dim=4, num_classes=3, projection="code")
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     model.begin_pass(_pass_context(batches=1))
     for step, changed in ((Step("modality", ("a",)), False), (Step("modality", ("v",)), True)):
         model.zero_grad()
@@ -225,7 +225,7 @@ def test_mla_code_alpha_schedule_decays_within_the_epoch():
 def test_mla_counts_one_batch_per_round_of_unimodal_steps():
     model = build("mla", alpha_schedule="code", dim=4)
     model.begin_pass(_pass_context(batches=4))
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     for step in (Step("modality", ("a",)), Step("modality", ("v",))):
         model.zero_grad()
         model.loss(batch, step, 1).backward()
@@ -240,7 +240,7 @@ def test_lfm_learned_weight_rises_by_its_step_when_only_cross_entropy_can_help()
     model.encoders["v"].load_state_dict(model.encoders["a"].state_dict())
     model.head.heads["v"].load_state_dict(model.head.heads["a"].state_dict())
     x = torch.randn(6, 5)
-    batch = Batch({"a": x, "v": x.clone()}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({"a": x, "v": x.clone()}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     model.eval()  # no dropout: both paths give the same outputs
     assert model.update_learned_weight(batch, batch) == pytest.approx(1.0, abs=1e-5)
     assert model.weights(1) == pytest.approx((0.55, 0.45))
@@ -249,7 +249,7 @@ def test_lfm_learned_weight_rises_by_its_step_when_only_cross_entropy_can_help()
 def test_lfm_learned_weight_is_clipped_saved_and_used_by_the_loss():
     torch.manual_seed(1)
     train_batch, validation_batch = (
-        Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+        Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
         for _ in range(2)
     )
     model = build("lfm", schedule="learned", cls_weight=0.9, weight_lr=1.0)
@@ -297,7 +297,7 @@ def test_crmt_margin_regularizer_value():
 
 def test_crmt_second_step_updates_only_the_scales():
     model = build("crmt", dim=8, num_classes=3, joint_epochs=1)
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     assert model.begin_epoch(2) == [[Step("lipschitz", optimize=False)], [Step("scales")]]
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     before = copy.deepcopy(model.state_dict())
@@ -362,7 +362,7 @@ def test_late_fusion_is_the_mean_of_the_unimodal_softmaxes():
 def test_late_fusion_training_equals_separately_trained_models():
     model = build("late_fusion").eval()  # eval: no dropout, so both paths see the same function
     separate = {m: copy.deepcopy(model) for m in ("a", "v")}
-    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), torch.ones(6, 2, dtype=torch.bool), ("a", "v"))
+    batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     joint_opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
     alone_opt = {m: torch.optim.Adam(list(s.encoders[m].parameters()) + list(s.head.heads[m].parameters()), lr=0.01, weight_decay=1e-4)
                  for m, s in separate.items()}

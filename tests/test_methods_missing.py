@@ -46,8 +46,8 @@ def test_qmf_loss_history_survives_a_checkpoint():
     model = build("qmf").train()
     from mmlib.data.base import Batch
 
-    batch = Batch({"a": torch.randn(4, 5), "b": torch.randn(4, 5)}, torch.tensor([0, 1, 2, 0]),
-                  torch.ones(4, 2, dtype=torch.bool), ("a", "b"), torch.tensor([3, 7, 1, 0]))
+    batch = Batch({"a": torch.randn(4, 5), "b": torch.randn(4, 5)}, torch.tensor([0, 1, 2, 0]), ("a", "b"),
+                  torch.tensor([3, 7, 1, 0]))
     model.loss(batch, JOINT, 1)
     fresh = build("qmf")
     fresh.load_state_dict(model.state_dict())
@@ -70,7 +70,7 @@ def test_mmin_target_is_the_teachers_features_of_the_missing_modalities(monkeypa
     monkeypatch.setattr("mmlib.methods.mmin.training_mask", lambda *args, **kwargs: mask)
     seen = {}
     monkeypatch.setattr("mmlib.methods.mmin.imagination_loss", lambda t, r: seen.setdefault("target", t).sum() * 0)
-    model.loss(Batch(inputs, torch.zeros(6, dtype=torch.long), mask, ("a", "b")), IMAGINE, 5)
+    model.loss(Batch(inputs, torch.zeros(6, dtype=torch.long), ("a", "b")), IMAGINE, 5)
     with torch.no_grad():
         teacher_a, teacher_b = model.teacher["a"](inputs["a"]), model.teacher["b"](inputs["b"])
     expected = torch.cat([teacher_a * (~mask[:, :1]), teacher_b * (~mask[:, 1:])], dim=-1)

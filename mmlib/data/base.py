@@ -26,15 +26,12 @@ class Batch:
 
     inputs:   modality name -> tensor ``(B, ...)``
     labels:   ``(B,)`` int64
-    present:  ``(B, n)`` bool, column ``k`` says whether ``modalities[k]`` is observed for that
-              sample (missing-modality experiments); all True otherwise.
     index:    ``(B,)`` int64 row of each sample in the dataset (None for a hand-made batch), so a
               method can look up per-sample values it computed earlier (e.g. frozen features).
     """
 
     inputs: dict[str, Tensor]
     labels: Tensor
-    present: Tensor
     modalities: tuple[str, ...]
     index: Tensor | None = None
 
@@ -42,7 +39,6 @@ class Batch:
         return Batch(
             {m: x.to(device, non_blocking=non_blocking) for m, x in self.inputs.items()},
             self.labels.to(device, non_blocking=non_blocking),
-            self.present.to(device, non_blocking=non_blocking),
             self.modalities,
             None if self.index is None else self.index.to(device, non_blocking=non_blocking),
         )
@@ -148,28 +144,21 @@ class MultimodalDataset:
         batch_size: int,
         shuffle: bool = False,
         generator: torch.Generator | None = None,
-        present: np.ndarray | None = None,
         device: torch.device | str = "cpu",
-        drop_last: bool = False,
     ) -> Iterator[Batch]:
-        """Minibatches of ``split``. ``present`` is an optional ``(N, n)`` bool mask over the whole dataset."""
+        """Minibatches of ``split``: in split order, or shuffled by ``generator``; the last may be smaller."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         idx = self._split_indices(split)
         if shuffle:
             order = torch.randperm(len(idx), generator=generator).numpy()
             idx = idx[order]
-        stop = len(idx) - (len(idx) % batch_size if drop_last else 0)
-        for start in range(0, stop, batch_size):
+        for start in range(0, len(idx), batch_size):
             chunk = np.sort(idx[start : start + batch_size]) if not shuffle else idx[start : start + batch_size]
             inputs = {m: self._gather(m, chunk, torch.device(device)) for m in self.modalities}
             labels = torch.as_tensor(np.asarray(self.labels[chunk]), dtype=torch.long, device=device)
-            if present is None:
-                mask = torch.ones(len(chunk), len(self.modalities), dtype=torch.bool, device=device)
-            else:
-                mask = torch.as_tensor(present[chunk], dtype=torch.bool, device=device)
             index = torch.as_tensor(chunk, dtype=torch.long, device=device)
-            yield Batch(inputs, labels, mask, self.modalities, index)
+            yield Batch(inputs, labels, self.modalities, index)
 
     def _gather(self, modality: str, rows: np.ndarray, device: torch.device) -> Tensor:
         """Rows of one modality as float32 model input on ``device``.
