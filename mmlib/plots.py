@@ -16,11 +16,14 @@ MODALITY_COLORS: dict[str, str] = {
     "m0": "#1b9e77", "m1": "#d95f02", "m2": "#7570b3", "image": "#e7298a", "fused": "#222222",
 }
 METHOD_ORDER = ("sum", "concat", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla", "ours", "ours_rownorm")
-# One colour per method, everywhere in the book: the paper's method in reds, baselines in the rest.
+# One colour per method, everywhere in the book: the paper's method in reds, baselines in the rest
+# (Joint a darker blue than Concat, calibrated Sum a darker grey than Sum). Every method registered
+# in mmlib.methods has one (tests/test_plots.py).
 METHOD_COLORS: dict[str, str] = {
-    "sum": "#7f7f7f", "concat": "#4c72b0", "ogm": "#8172b3", "ogm_ge": "#64b5cd", "lfm": "#937860",
-    "crmt": "#da8bc3", "late_fusion": "#ccb974", "mla": "#55a868", "qmf": "#8c564b", "mmin": "#17becf",
-    "tate": "#bcbd22", "ours": "#c44e52", "ours_rownorm": "#dd8452", "ours_recorded": "#f1a340",
+    "sum": "#7f7f7f", "sum_calibrated": "#474747", "concat": "#4c72b0", "joint": "#23395d",
+    "ogm": "#8172b3", "ogm_ge": "#64b5cd", "lfm": "#937860", "crmt": "#da8bc3", "late_fusion": "#ccb974",
+    "mla": "#55a868", "qmf": "#8c564b", "mmin": "#17becf", "tate": "#bcbd22",
+    "ours": "#c44e52", "ours_rownorm": "#dd8452", "ours_recorded": "#f1a340",
 }
 
 
