@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fabricate import fabricate_cremad
 
-from mmlib.benchmarks import inputs
-from mmlib.benchmarks.inputs import fabricated, random_dataset
+import mmlib.data.fabricated as fabrication
+from mmlib.data.fabricated import fabricated, random_dataset
 from mmlib.benchmarks.methods import main as bench_methods_main
 from mmlib.benchmarks.methods import measure_methods
 from mmlib.data.cremad import CREMAD_CLASSES, cremad_layout, plan_cremad
@@ -69,7 +69,7 @@ def test_recomputed_prefix_costs_exactly_one_frozen_forward_per_earlier_modality
 
 def test_fabricated_inputs_train_every_timed_method(monkeypatch):
     small = lambda: cremad_layout(frames=2, size=32, sample_rate=8000, duration=0.25, n_fft=64, hop=32)  # noqa: E731
-    monkeypatch.setitem(inputs.PREPARED_LAYOUTS, "cremad", (small, CREMAD_CLASSES))
+    monkeypatch.setitem(fabrication.PREPARED_LAYOUTS, "cremad", (small, CREMAD_CLASSES))
     measured = measure_methods(["mla", "ours"], dataset="cremad", modalities="visual,audio", epochs=2, batch_size=4, fabricate=8)
     assert set(measured) == {"concat", "mla", "ours"}
     assert all(m["epoch_s"] > 0 and m["epoch_gflop"] > 0 for m in measured.values())

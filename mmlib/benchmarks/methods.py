@@ -10,7 +10,7 @@ cost that does not depend on the machine, and the ratio the time ratio approache
 arithmetic dominates (large encoders, a GPU at full load).
 
 ``--fabricate N`` times a real dataset's scale without the dataset: N random samples of the exact
-shapes its prepared cache holds (``mmlib.benchmarks.inputs``; CREMA-D: a ``(1, 257, 188)``
+shapes its prepared cache holds (``mmlib.data.fabricated``; CREMA-D: a ``(1, 257, 188)``
 spectrogram and three 224 x 224 frames per clip, ResNet-18 encoders). Only shapes matter to the cost.
 
 What to expect, with n modalities:
@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmlib.benchmarks.inputs import fabricated
+from mmlib.data.fabricated import fabricated
 from mmlib.data.base import MultimodalDataset
 from mmlib.cli import parse_data_option, typed_data_options
 from mmlib.methods import available_methods

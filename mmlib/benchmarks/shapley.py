@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from mmlib.benchmarks.inputs import random_dataset
+from mmlib.data.fabricated import random_dataset
 from mmlib.evaluate import encode_split, subset_correct
 from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset, resolve_device
 
