@@ -34,6 +34,39 @@ ABLATION_VARIANTS: dict[str, tuple[str, dict]] = {
     "reverse order": ("ours", {"order": "reverse"}),
 }
 
+# The rows of the paper's Table 2 (component ablation, CREMA-D) that each book variant reproduces.
+PAPER_ABLATION_ROWS = {
+    "full": "Full Model (Ours)",
+    "w/o mapping": "w/o Cross-Modal Mapping",
+    "w/o memory": "w/o Modality Memory Module",
+    "random order": "Random Modality Ordering",
+    "fixed order": "Fixed Modality Ordering",
+}
+
+
+def paper_ablation_deltas(paper: pd.DataFrame) -> dict[str, float]:
+    """The paper's change of fused accuracy for each book variant, matched by name: variant − full
+    (points), the book's sign convention, from ``data/paper_reference/table2_component_ablation_cremad.csv``.
+
+    The paper's ``delta`` column is checked against its ``multi`` column, so a table with the other
+    sign convention (or re-ordered rows) cannot slip in.
+    """
+    rows = paper.set_index("variant")
+    missing = sorted(set(PAPER_ABLATION_ROWS.values()) - set(rows.index))
+    if missing:
+        raise ValueError(f"the paper's ablation table lacks the rows {missing}; expected {sorted(PAPER_ABLATION_ROWS.values())}")
+    full = float(rows.loc[PAPER_ABLATION_ROWS["full"], "multi"])
+    deltas = {}
+    for variant, row in PAPER_ABLATION_ROWS.items():
+        if variant == "full":
+            continue
+        delta = float(rows.loc[row, "delta"])
+        if abs(delta - (float(rows.loc[row, "multi"]) - full)) > 0.015:
+            raise ValueError(f"the paper's delta for {row!r} ({delta:+.2f}) is not its multi minus the full model's "
+                             f"({float(rows.loc[row, 'multi']) - full:+.2f}); check the table's sign convention")
+        deltas[variant] = delta
+    return deltas
+
 
 def comparison_configs(methods: Sequence[str], dataset: str, modalities: str, dataset_options: dict,
                        seeds: int, epochs: int | None = None, protocol: str = "book", **overrides) -> list[TrainConfig]:

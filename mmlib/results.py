@@ -18,8 +18,9 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Callable, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 RECORD_NAME = re.compile(r"^(?P<run_id>.+-s\d+-[0-9a-f]{12})(?:-(?P<copy>\d+))?\.json$")  # RUNID.json, RUNID-K.json
@@ -69,6 +70,20 @@ def temporary_file(directory: str | Path, name: str) -> tuple[int, str]:
     return fd, path
 
 
+def replace_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(handle)`` into a uniquely named file beside ``path``, then moved onto ``path``: a reader
+    sees the old file or the whole new one, never a half-written copy (a failed write leaves no trace)."""
+    path = Path(path)
+    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def writable_folder(path: str | Path, what: str) -> Path:
     """``path``, created when missing and proven writable before any work is done; else a clear error."""
     if str(path) == "":
@@ -90,6 +105,8 @@ def writable_folder(path: str | Path, what: str) -> Path:
 #   results/runs/RUNID.json        one record per run (the store: CLI, chapters, sweeps)
 #   results/weights/RUNID.ckpt     each run's checkpoint: last and best-epoch weights, for resume and analysis
 #   results/runs/.sweep/           a sweep's claims and per-run logs (mmlib.sweep)
+#   results/snapshots/             checkpoints of runs stopped at chosen epochs and the arrays computed from
+#                                  them (the feature-distributions chapter; :func:`save_arrays`)
 #   results/chapters/NAME.json     a chapter's summary tables and verdicts
 #   results/performance/           benchmark timings of the performance chapter
 RUNS_DIR = "results/runs"
@@ -104,6 +121,31 @@ def weights_folder(runs_dir: str | Path) -> Path:
     run's model instead of training it again.
     """
     return Path(runs_dir).parent / "weights"
+
+
+def snapshots_folder(runs_dir: str | Path) -> Path:
+    """Where analyses keep runs stopped at chosen epochs and what they computed from them:
+    ``snapshots/`` beside the store (:func:`mmlib.trained.model_at_epoch`, :func:`save_arrays`)."""
+    return Path(runs_dir).parent / "snapshots"
+
+
+def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Arrays a chapter computed, as one ``.npz`` at ``path`` (folders created), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, lambda handle: np.savez(handle, **arrays))
+
+
+def load_arrays(path: str | Path) -> dict[str, np.ndarray] | None:
+    """The arrays :func:`save_arrays` stored at ``path``, or None when there is no such file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cached arrays {path} cannot be read ({error}); delete the file to compute them again") from None
 
 
 def save_record(record: dict, directory: str | Path, name: str | None = None) -> Path:

@@ -1,9 +1,13 @@
 """Grids and paired tests across seeds (mmlib.experiments)."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from mmlib.experiments import ABLATION_VARIANTS, ablation_configs, comparison_configs, mean_std, paired_test
+from mmlib.experiments import (
+    ABLATION_VARIANTS, PAPER_ABLATION_ROWS, ablation_configs, comparison_configs, mean_std, paired_test, paper_ablation_deltas,
+)
 
 
 def test_paired_test_pairs_by_seed():
@@ -29,3 +33,14 @@ def test_grids_share_run_ids_across_chapters():
 
 def test_mean_std_formats_single_seed_with_a_dash():
     assert mean_std(83.4567, 1.234) == "83.5 ± 1.2" and mean_std(80.0, float("nan")) == "80.0 ± –"
+
+
+def test_paper_ablation_deltas_match_rows_by_name_as_variant_minus_full():
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "data/paper_reference/table2_component_ablation_cremad.csv")
+    deltas = paper_ablation_deltas(table)
+    assert deltas == {"w/o mapping": -1.75, "w/o memory": -1.08, "random order": -0.94, "fixed order": -8.74}
+    assert set(deltas) | {"full"} == set(PAPER_ABLATION_ROWS) and set(PAPER_ABLATION_ROWS) <= set(ABLATION_VARIANTS)
+    assert paper_ablation_deltas(table.iloc[::-1]) == deltas  # by name, not by position
+    flipped = table.assign(delta=-table["delta"])
+    with pytest.raises(ValueError, match="is not its multi minus the full model's"):
+        paper_ablation_deltas(flipped)

@@ -407,3 +407,26 @@ def test_cremad_list_label_that_contradicts_the_clip_name_is_refused(raw, tmp_pa
     (tmp_path / "test.csv").write_text(f"{names[30]},NEU\n" if names[30].split("_")[2] != "NEU" else f"{names[30]},HAP\n")
     with pytest.raises(ValueError, match=rf"test.csv line 1: clip {names[30]} is labelled \w+ but its name says \w+; correct the label"):
         plan_cremad(raw, train_list=str(tmp_path / "train.csv"), test_list=str(tmp_path / "test.csv"))
+
+
+def test_cached_arrays_round_trip_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    from mmlib.results import load_arrays, save_arrays
+
+    path = tmp_path / "chapter" / "features.npz"
+    assert load_arrays(path) is None
+    save_arrays(path, {"a": np.arange(3), "b": np.eye(2)})
+    stored = load_arrays(path)
+    assert stored["a"].tolist() == [0, 1, 2] and stored["b"].tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    def half_written(handle, **arrays):
+        handle.write(b"PK")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "savez", half_written)
+        with pytest.raises(OSError, match="disk full"):
+            save_arrays(path, {"a": np.arange(5)})
+    assert load_arrays(path)["a"].tolist() == [0, 1, 2]
+    assert [p.name for p in path.parent.iterdir()] == ["features.npz"]  # no temporary file left behind
+    path.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match=rf"cached arrays {path} cannot be read .*delete the file to compute them again"):
+        load_arrays(path)
