@@ -25,7 +25,9 @@ COMMANDS = {
 }
 
 # A wrong option, file or folder: every message raised for one names what was wrong and what to
-# do, so the user gets that one line and exit status 2. Any other exception is a bug: traceback.
+# do, so the user gets that one line and exit status 2. Ctrl-C is one line and status 130 (nothing
+# half-written is left: records and checkpoints are moved into place whole). Any other exception is
+# a bug: traceback.
 USER_ERRORS = (ValueError, OSError)
 
 
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"mmlib {command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = " (a train run keeps every finished epoch in its checkpoint: add --resume to continue)" if command == "train" else ""
+        print(f"mmlib {command}: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -51,3 +51,24 @@ def test_parsed_bool_and_defaults():
     parser = build_parser()
     config = config_from_args(parser.parse_args(["--row-normalize", "true", "--epochs", "2"]), parser)
     assert config.method_options["row_normalize"] is True and config.epochs == 2
+
+
+def test_ctrl_c_is_one_line_naming_resume(tmp_path):
+    """SIGINT after the first checkpoint: exit 130, one line naming --resume, no traceback, no record."""
+    import signal
+    import time
+
+    args = ["train", "--dataset", "synthetic", "--data", "num_samples=2000", "--method", "concat", "--epochs", "400",
+            "--hidden-dim", "8", "--probe", "false", "--device", "cpu", "--quiet",
+            "--results-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    process = subprocess.Popen([sys.executable, "-m", "mmlib", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={"TQDM_DISABLE": "1", "PATH": ""})
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "ckpt").glob("*.ckpt")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["mmlib train: interrupted (a train run keeps every finished epoch in its "
+                                           "checkpoint: add --resume to continue)"]
+    assert not list((tmp_path / "runs").glob("*.json"))  # no record of an unfinished run
