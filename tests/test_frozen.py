@@ -188,3 +188,29 @@ def test_hf_errors_name_the_folder_and_what_to_do(tmp_path):
     for folder, error, message in cases:
         with pytest.raises(error, match=message):
             load_dataset("frozen", hf_models=str(folder), **options)
+
+
+def test_hf_text_features_average_the_unpadded_tokens_and_audio_takes_waveforms(tmp_path):
+    import transformers
+
+    from mmlib.data.hf_backbone import hf_features
+
+    torch.manual_seed(0)
+    bert = transformers.BertModel(transformers.BertConfig(
+        vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+        pad_token_id=0)).eval()
+    bert.save_pretrained(tmp_path / "bert")
+    ids = np.array([[5, 6, 7, 0, 0], [3, 4, 0, 0, 0]], dtype=np.int64)
+    with torch.no_grad():
+        first = bert(input_ids=torch.as_tensor(ids[:1, :3])).last_hidden_state.mean(dim=1)
+    assert np.allclose(hf_features(tmp_path / "bert", ids, "text")[:1], first.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"takes input_ids \(L,\) integer token ids; modality 'text' has float32"):
+        hf_features(tmp_path / "bert", ids.astype(np.float32), "text")
+    wav2vec = transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(
+        hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8, 8),
+        conv_stride=(4, 4), conv_kernel=(8, 4), num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)).eval()
+    wav2vec.save_pretrained(tmp_path / "w2v")
+    waves = np.random.default_rng(0).normal(size=(3, 1, 400)).astype(np.float32)
+    with torch.no_grad():
+        expected = wav2vec(input_values=torch.as_tensor(waves[:, 0])).last_hidden_state.mean(dim=1)
+    assert np.allclose(hf_features(tmp_path / "w2v", waves, "audio"), expected.numpy(), atol=1e-5)
