@@ -44,7 +44,6 @@ output_dir: str = "results/chapters"  # where decision_layer.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %%
-import json
 import warnings
 
 from tqdm import TqdmWarning
@@ -60,7 +59,7 @@ from myst_nb import glue
 from torch import nn
 
 import mmlib
-from mmlib.book import repo_path, setup
+from mmlib.book import mean_std_table, save_summary, setup, show
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
 from mmlib.plots import modality_palette, save_figure
@@ -68,13 +67,19 @@ from mmlib.train import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import verdict
 
-paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet progress bars
-runs_dir, fig_dir, out_dir = paths.runs, paths.figures, repo_path(output_dir)
+paths = setup(results_dir, figures_dir)  # figure style, CPU threads, quiet progress bars
+runs_dir, fig_dir = paths.runs, paths.figures
 weights_dir = paths.weights
 method_list = parse_methods(methods)
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) < 2:
     raise ValueError(f"modalities: the decision layer needs two or more, got {modalities!r}")
+# human headers for the statistics of mmlib.diagnose (one row per modality)
+HEADERS = {"shapley": "Shapley value", "shapley_share": "Shapley share (%)",
+           "edm_sample": "EDM term (sample)", "edm_share": "EDM term (share)",
+           "head_acc": "head accuracy (%)", "probe_acc": "probe accuracy (%)",
+           "weight_norm": "weight norm", "logit_scale": "logit scale",
+           "feature_norm": "feature norm", "follow_rate": "follow rate (%)"}
 
 # %% [markdown]
 # ## Every method's decision layer
@@ -83,13 +88,14 @@ if len(views) < 2:
 # describe); `mmlib.diagnose` measures it on the test split.
 
 # %%
-rows, diagnoses = [], {}
+rows, diagnoses, records = [], {}, []
 for method in method_list:
     n_seeds = seeds if method in ("sum", "sum_calibrated") else stat_seeds
     for seed in range(n_seeds):
         config = TrainConfig(dataset=dataset, modalities=modalities, method=method, epochs=epochs,
                              seed=seed, probe=False)
         model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+        records.append(record)
         result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size,
                                 seed=config.eval_seed, probe=False)
         diagnoses[(method, seed)] = result
@@ -99,16 +105,16 @@ for method in method_list:
                          "disagreement": result.summary["disagreement"]})
 stats = pd.DataFrame(rows)
 first = stats[stats["seed"] < stat_seeds]
-table = first.groupby(["method", "modality"], sort=False)[
-    ["head_acc", "weight_norm", "logit_scale", "feature_norm", "follow_rate"]].mean().unstack()
-table.columns = [f"{stat} ({m})" for stat, m in table.columns]
-table.loc[method_list].round(2)
+shown_stats = ["head_acc", "weight_norm", "logit_scale", "feature_norm", "follow_rate"]
+show(mean_std_table(first, ["method", "modality"], {HEADERS[s]: s for s in shown_stats},
+                    digits=2, order=method_list),
+     f"The decision layer of every method, mean ± std over {stat_seeds} seeds")
 
 # %% [markdown]
-# Per method and modality, mean over seeds 0..`stat_seeds`-1: accuracy through the model's own
-# decision with that modality alone, the norm of its effective classifier weights, the scale of
-# its logits (std over classes), its feature norm, and how often the fused decision follows it
-# where the unimodal predictions disagree.
+# Per method and modality, mean ± std over seeds 0..`stat_seeds`-1: accuracy through the
+# model's own decision with that modality alone, the norm of its effective classifier weights,
+# the scale of its logits (std over classes), its feature norm, and how often the fused decision
+# follows it where the unimodal predictions disagree.
 
 # %%
 palette = modality_palette(views)
@@ -167,9 +173,12 @@ calibration_follow = paired_test(
     .assign(balance=lambda f: -(f["follow_rate"] - even).abs()),
     "method", "sum_calibrated", "sum", "balance")
 calibration_verdict = verdict(calibration, alpha)
-pd.DataFrame([{"measure": "fused accuracy (%)", **calibration},
-              {"measure": "-|follow rate - even share| (points)", **calibration_follow}])[
-    ["measure", "mean_diff", "se_diff", "seeds", "p_wilcoxon", "p_ttest"]].round(3)
+show(pd.DataFrame([{"measure": "fused accuracy (%)", **calibration},
+                   {"measure": "−|follow rate − even share| (points)", **calibration_follow}])[
+    ["measure", "mean_diff", "se_diff", "seeds", "p_wilcoxon", "p_ttest"]].rename(columns={
+        "mean_diff": "Δ", "se_diff": "± se", "p_wilcoxon": "p (Wilcoxon)",
+        "p_ttest": "p (t-test)"}),
+     "sum_calibrated − sum, paired by seed")
 
 # %% [markdown]
 # Δ = `sum_calibrated` − `sum`, over the same seeds: fused test accuracy, and how far the fused
@@ -204,7 +213,8 @@ model, data, _ = train_model(config, runs_dir, weights_dir, force=force)
 result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size, seed=config.eval_seed)
 save_figure(result.figure(), fig_dir / "decision_layer_diagnose.png")
 plt.show()
-result.table.round(2)
+show(result.table.rename(columns=HEADERS).rename_axis("modality").reset_index(),
+     f"mmlib.diagnose of {shown}, seed 0")
 
 # %% [markdown]
 # `python -m mmlib diagnose RUN_ID` prints the same table for any run in the results store.
@@ -244,7 +254,8 @@ class NearestMeans(nn.Module):
 
 
 own = mmlib.diagnose(NearestMeans(data), data, probe=False)
-own.table.round(2)
+show(own.table.rename(columns=HEADERS).rename_axis("modality").reset_index(),
+     "mmlib.diagnose of the nearest-means model")
 
 # %% [markdown]
 # The nearest-means model has no trained weights at all, yet the same diagnostic applies: its
@@ -252,15 +263,14 @@ own.table.round(2)
 # follows.
 
 # %%
-out_dir.mkdir(parents=True, exist_ok=True)
-(out_dir / "decision_layer.json").write_text(json.dumps({
+save_summary("decision_layer", output_dir, {
     "dataset": dataset, "modalities": modalities, "stat_seeds": stat_seeds, "seeds": seeds,
     "epochs": epochs, "follow_rate": {m: float(by_method.get_group(m).mean())
                                       for m in method_list},
     "always_leaning": always, "never_leaning": never, "spearman_follow_scale": rho,
     "calibration": calibration, "calibration_follow": calibration_follow,
     "calibration_verdict": calibration_verdict,
-    "own_model": own.summary}, indent=1, default=float))
+    "own_model": own.summary}, records=records)
 glue("decision_lead", Markdown(f"`{views[0]}`"), display=False)
 glue("decision_always", Markdown(", ".join(f"`{m}`" for m in always) or "none"), display=False)
 glue("decision_always_count", len(always), display=False)
@@ -293,3 +303,25 @@ glue("decision_bias_verdict", Markdown(
 # Wilcoxon p = {glue:text}`decision_cal_p:.3f`) and moves the follow rate toward an even share by
 # {glue:text}`decision_cal_follow_diff:+.2f` points; the claim that it helps is
 # {glue:md}`decision_cal_verdict`.
+#
+# ## Summary and exercise
+#
+# Every method's decision layer, measured the same way, shows which modality wins where the two
+# disagree; calibrating the logits of each modality tests whether rescaling alone removes the
+# lean. {doc}`ambiguities` turns to the choices the paper leaves open.
+#
+# ```{exercise}
+# :label: ex-decision-seeds
+#
+# Rerun with `-p stat_seeds 10`. Predict first: can the list of methods that lean toward
+# {glue:md}`decision_lead` in every seed grow, or only shrink?
+# ```
+#
+# ```{solution} ex-decision-seeds
+# :class: dropdown
+#
+# Only stay or shrink: a method is listed when every one of its seeds leans the same way, and
+# seeds 0..`stat_seeds`-1 include the seeds of the shorter run, so more seeds give the rule only
+# more chances to fail. In the book's run every method leans toward the same modality in every
+# seed; a method whose follow rate lies close to an even share is the one to watch.
+# ```

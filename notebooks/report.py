@@ -48,10 +48,10 @@ data_root: str = ""  # folder of a prepared cache for real datasets; empty for e
 seeds: int = 10  # seeds per method; the same as the other chapters so their runs are reused
 epochs: int = 15  # training epochs per run; the same as the other chapters
 alpha: float = 0.05  # significance level of the paired tests
-results_dir: str = "results/runs"  # results store shared by all chapters (relative to the repository root)
+results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 output_dir: str = "results/chapters"  # where report.json (every verdict) is written
 force: bool = False  # retrain even when the results store has the run
-workers: int = 0  # 0: train in this kernel; N: N training processes per GPU on every GPU (N on a CPU) through mmlib.sweep
+workers: int = 0  # 0: train in this kernel; N: N processes per GPU (N on a CPU) via mmlib.sweep
 
 # %% tags=["hide-input"]
 import json
@@ -61,7 +61,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from mmlib.book import data_options, p_value, repo_path, save_summary, show
-from mmlib.experiments import ablation_configs, beats_all, comparison_configs, mean_std, paired_test, run_grid
+from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
+                               paired_test, run_grid)
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
@@ -69,21 +70,29 @@ from mmlib.verdicts import verdict
 
 methods = [m for m in METHOD_ORDER if m in available_methods()]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
-noise = f"pix={pix_noise}" if pix_noise else ""
 runs_dir = repo_path(results_dir)
 paper = pd.read_csv(repo_path("data/paper_reference/table1_main.csv"))
 paper_ablation = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))
 VERDICT_ORDER = {"reproduced": 0, "not reproduced": 1, "inconclusive": 2}
-PAPER_NAMES = {"Sum": "sum", "Concat": "concat", "OGM": "ogm", "OGM-GE": "ogm_ge", "LFM": "lfm", "CRMT": "crmt",
-               "Late Fusion": "late_fusion", "MLA": "mla", "Ours": "ours"}
+PAPER_NAMES = {"Sum": "sum", "Concat": "concat", "OGM": "ogm", "OGM-GE": "ogm_ge", "LFM": "lfm",
+               "CRMT": "crmt", "Late Fusion": "late_fusion", "MLA": "mla", "Ours": "ours"}
 
 # %% tags=["hide-input"]
-frames = {views: records_frame(run_grid(comparison_configs(methods, dataset, views, data_options(dataset, views, noise, data_root),
-                                                           seeds, epochs), runs_dir, force=force, progress=False, workers=workers))
+def runs_of(configs) -> pd.DataFrame:
+    """The records of ``configs`` as a frame, trained first where the results store lacks them."""
+    return records_frame(run_grid(configs, runs_dir, force=force, progress=False, workers=workers))
+
+
+def options_of(views: str) -> dict:
+    return data_options(dataset, views, pix_noise=pix_noise, data_root=data_root)
+
+
+frames = {views: runs_of(comparison_configs(methods, dataset, views, options_of(views), seeds,
+                                             epochs))
           for views in sets}
-grid = ablation_configs(dataset, ablation_modalities, data_options(dataset, ablation_modalities, noise, data_root), seeds, epochs)
-ablation = pd.concat([records_frame(run_grid(c, runs_dir, force=force, progress=False, workers=workers)).assign(variant=v) for v, c in grid.items()],
-                     ignore_index=True)
+grid = ablation_configs(dataset, ablation_modalities, options_of(ablation_modalities), seeds,
+                        epochs)
+ablation = pd.concat([runs_of(c).assign(variant=v) for v, c in grid.items()], ignore_index=True)
 records_read = [r for f in [*frames.values(), ablation] for r in f["run_id"]]
 print(f"{len(records_read)} runs read from the results store")
 
@@ -101,15 +110,18 @@ cells = multi.pivot_table(index="method", columns="dataset", values="accuracy", 
 cells.columns = [f"paper {c}" for c in cells.columns]
 for views, frame in frames.items():
     stats = frame.groupby("method")["fused_acc"].agg(["mean", "std"])
-    cells[f"book [{views}]"] = [mean_std(*stats.loc[PAPER_NAMES[m]]) if PAPER_NAMES[m] in stats.index else "not run"
+    cells[f"book [{views}]"] = [mean_std(*stats.loc[PAPER_NAMES[m]])
+                                if PAPER_NAMES[m] in stats.index else "not run"
                                 for m in cells.index]
 for form in ("ours_rownorm",):
     if all(form in f["method"].values for f in frames.values()):
         row = {c: "–" for c in cells.columns if c.startswith("paper")}
-        row.update({f"book [{v}]": mean_std(*f[f.method == form]["fused_acc"].agg(["mean", "std"])) for v, f in frames.items()})
+        row.update({f"book [{v}]": mean_std(*f[f.method == form]["fused_acc"].agg(["mean", "std"]))
+                    for v, f in frames.items()})
         cells.loc[f"Ours, row-normalised ({form})"] = row
 cells = cells.reset_index()
-show(cells, "Table 1 (v1) beside the book: fused accuracy (%), paper's single runs and the book's mean ± std")
+show(cells, "Table 1 (v1) beside the book: fused accuracy (%), paper's single runs and the "
+     "book's mean ± std")
 
 
 # %% [markdown]
@@ -130,65 +142,84 @@ def claim(text: str, data: str, evidence: str, test: dict, higher_is_better: boo
 
 
 def stored(name: str) -> dict:
-    """What another chapter stored at its last run (``results/chapters/NAME.json``); empty if it has not run."""
+    """What another chapter stored at its last run (``results/chapters/NAME.json``); empty if it
+    has not run."""
     path = repo_path(output_dir) / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-forms = [form for form in ("ours", "ours_rownorm") if all(form in f["method"].values for f in frames.values())]
+forms = [form for form in ("ours", "ours_rownorm")
+         if all(form in f["method"].values for f in frames.values())]
 claims = []
 for views, frame in frames.items():
     data = f"{dataset} [{views}]"
     means = frame.groupby("method")[["fused_acc", "edm"]].mean()
     spread = frame.groupby("method")[["fused_acc", "edm"]].std()
     for form in forms:
-        for metric, label, positive in (("fused_acc", "highest fused accuracy", True), ("edm", "lowest EDM", False)):
-            others = means[metric].drop(["ours", "ours_rownorm"], errors="ignore")  # both forms of Eq. 11 are ours
+        for metric, label, positive in (("fused_acc", "highest fused accuracy", True),
+                                        ("edm", "lowest EDM", False)):
+            # both forms of Eq. 11 are ours: the rival is the best of the others
+            others = means[metric].drop(["ours", "ours_rownorm"], errors="ignore")
             rival = others.idxmax() if positive else others.idxmin()
+            ours_cell = mean_std(means.loc[form, metric], spread.loc[form, metric], 2)
+            rival_cell = mean_std(means.loc[rival, metric], spread.loc[rival, metric], 2)
             claims.append(claim(f"{form} has the {label} of all methods", data,
-                                f"{form} {mean_std(means.loc[form, metric], spread.loc[form, metric], 2)} vs best other "
-                                f"({rival}) {mean_std(means.loc[rival, metric], spread.loc[rival, metric], 2)}",
+                                f"{form} {ours_cell} vs best other ({rival}) {rival_cell}",
                                 paired_test(frame, "method", form, rival, metric), positive))
-        for metric, label, positive in (("fused_acc", "higher fused accuracy than joint training (concat)", True),
-                                        ("edm", "lower EDM than joint training (concat)", False)):
+        for metric, label, positive in (
+                ("fused_acc", "higher fused accuracy than joint training (concat)", True),
+                ("edm", "lower EDM than joint training (concat)", False)):
             test = paired_test(frame, "method", form, "concat", metric)
             claims.append(claim(f"{form} has {label}", data,
-                                f"{form} − concat {test['mean_diff']:+.2f} over {test['seeds']} seeds", test, positive))
-        weakest = min(frame["modalities"].iloc[0].split(","), key=lambda m: frame[f"head_acc_{m}"].mean())
+                                f"{form} − concat {test['mean_diff']:+.2f} "
+                                f"over {test['seeds']} seeds", test, positive))
+        weakest = min(frame["modalities"].iloc[0].split(","),
+                      key=lambda m: frame[f"head_acc_{m}"].mean())
         test = paired_test(frame, "method", form, "concat", f"head_acc_{weakest}")
-        claims.append(claim(f"{form} keeps the weak modality usable alone better than joint training", data,
-                            f"head accuracy of {weakest}: {form} − concat {test['mean_diff']:+.2f}", test))
-for variant, paper_row in zip(["w/o mapping", "w/o memory", "random order", "fixed order"], paper_ablation["variant"].iloc[1:]):
+        claims.append(claim(f"{form} keeps the weak modality usable alone better than joint "
+                            "training", data, f"head accuracy of {weakest}: {form} − concat "
+                            f"{test['mean_diff']:+.2f}", test))
+ablation_data = f"{dataset} [{ablation_modalities}]"
+for variant, paper_row in zip(["w/o mapping", "w/o memory", "random order", "fixed order"],
+                              paper_ablation["variant"].iloc[1:]):
     test = paired_test(ablation, "variant", "full", variant, "fused_acc")
     paper_delta = float(paper_ablation.set_index("variant").loc[paper_row, "delta"])
     claims.append(claim(f"{variant} costs fused accuracy (paper: {paper_delta:+.2f} on CREMA-D)",
-                        f"{dataset} [{ablation_modalities}]", f"full − variant {test['mean_diff']:+.2f}", test))
-orders = beats_all(ablation, "variant", "full", ["reverse order", "random order", "fixed order"], "fused_acc")
-claims.append(claim("v2: the weak-to-strong order beats every other order", f"{dataset} [{ablation_modalities}]",
-                    "weak-to-strong − " + ", ".join(f"{o.split()[0]} {t['mean_diff']:+.2f}" for o, t in orders["tests"].items())
-                    + " (p: the largest of the three)", orders))
+                        ablation_data, f"full − variant {test['mean_diff']:+.2f}", test))
+orders = beats_all(ablation, "variant", "full", ["reverse order", "random order", "fixed order"],
+                   "fused_acc")
+differences = ", ".join(f"{o.split()[0]} {t['mean_diff']:+.2f}" for o, t in orders["tests"].items())
+claims.append(claim("v2: the weak-to-strong order beats every other order", ablation_data,
+                    f"weak-to-strong − {differences} (p: the largest of the three)", orders))
 av = stored("av_evidence")
 for row in av.get("claims", []):
     claims.append(claim(row["claim"], f"{row['data']}, {av['seeds']} seeds", row["evidence"],
-                        {"mean_diff": row["mean diff"], "p_wilcoxon": row["p"]}, row["better_when_positive"]))
-for row in stored("frozen_backbones").get("claims", []):  # Table 3: frozen backbones, full and limited data
-    claims.append(claim(f"Table 3: {row['claim']}", f"{dataset}, frozen backbones, {row['setting']}, {row['seeds']} seeds",
+                        {"mean_diff": row["mean diff"], "p_wilcoxon": row["p"]},
+                        row["better_when_positive"]))
+for row in stored("frozen_backbones").get("claims", []):  # Table 3: full and limited data
+    claims.append(claim(f"Table 3: {row['claim']}",
+                        f"{dataset}, frozen backbones, {row['setting']}, {row['seeds']} seeds",
                         f"mean difference {row['mean_diff']:+.2f}", row))
 missing = stored("missing_modalities")
 if missing.get("tests"):  # Table 4: ours is the most robust when modalities go missing
     hardest = max(t["rate"] for t in missing["tests"])
     at_hardest = {t["b"]: t for t in missing["tests"] if t["rate"] == hardest}
     closest = min(at_hardest, key=lambda b: at_hardest[b]["mean_diff"])
-    claims.append(claim(f"Table 4: ours beats every method with {round(100 * hardest)}% of modalities missing",
-                        f"{missing['dataset']}, {missing['seeds']} seeds",
-                        f"ours − {closest} (the closest) {at_hardest[closest]['mean_diff']:+.2f}; p: the largest of "
-                        f"{len(at_hardest)}", {"mean_diff": at_hardest[closest]["mean_diff"],
-                                                 "p_wilcoxon": max(t["p_wilcoxon"] for t in at_hardest.values())}))
+    closest_diff = at_hardest[closest]["mean_diff"]
+    claims.append(claim(f"Table 4: ours beats every method with {round(100 * hardest)}% of "
+                        "modalities missing", f"{missing['dataset']}, {missing['seeds']} seeds",
+                        f"ours − {closest} (the closest) {closest_diff:+.2f}; p: the largest of "
+                        f"{len(at_hardest)}",
+                        {"mean_diff": closest_diff,
+                         "p_wilcoxon": max(t["p_wilcoxon"] for t in at_hardest.values())}))
 decision = stored("decision_layer")
 if decision:  # the companion paper: an adaptive decision layer helps
-    claims.append(claim("companion: calibrating each modality's logits helps (sum_calibrated vs sum)",
-                        f"{decision['dataset']} [{decision['modalities']}], {decision['calibration']['seeds']} seeds",
-                        f"sum_calibrated − sum {decision['calibration']['mean_diff']:+.2f}", decision["calibration"]))
+    calibration = decision["calibration"]
+    claims.append(claim("companion: calibrating each modality's logits helps "
+                        "(sum_calibrated vs sum)",
+                        f"{decision['dataset']} [{decision['modalities']}], "
+                        f"{calibration['seeds']} seeds",
+                        f"sum_calibrated − sum {calibration['mean_diff']:+.2f}", calibration))
 claims = pd.DataFrame(claims)
 show(claims, f"The paper's claims: paired tests over {seeds} seeds (Wilcoxon p)", p_columns=["p"])
 
@@ -213,10 +244,12 @@ glue("report_reproduced", int(counts.get("reproduced", 0)), display=False)
 glue("report_not_reproduced", int(counts.get("not reproduced", 0)), display=False)
 glue("report_inconclusive", int(counts.get("inconclusive", 0)), display=False)
 glue("report_mismatches", int(len(mismatch)), display=False)
+decided = claims[claims["verdict"] != "inconclusive"].sort_values(
+    "verdict", key=lambda v: v.map(VERDICT_ORDER))
 glue("report_claim_lines", Markdown("\n".join(
-    f"- **{row['verdict']}**: {row['claim']} ({row['data']}; difference {row['mean diff']:+.2f}, p {p_value(row['p'])})"
-    for _, row in claims[claims["verdict"] != "inconclusive"].sort_values("verdict", key=lambda v: v.map(VERDICT_ORDER))
-    .iterrows())), display=False)
+    f"- **{row['verdict']}**: {row['claim']} ({row['data']}; "
+    f"difference {row['mean diff']:+.2f}, p {p_value(row['p'])})"
+    for _, row in decided.iterrows())), display=False)
 save_summary("report", output_dir, {
     "claims": claims.to_dict(orient="records"),
     "paper_mismatches": mismatch.reset_index().to_dict(orient="records"),
@@ -229,8 +262,8 @@ save_summary("report", output_dir, {
 #
 # Of {glue:text}`report_claims` tested claims, {glue:text}`report_reproduced` are reproduced on
 # the book's data, {glue:text}`report_not_reproduced` are contradicted and
-# {glue:text}`report_inconclusive` are inconclusive at the {glue:text}`report_alpha_pct`% level. No single number of the
-# paper can be checked here, because its datasets are not available; the
+# {glue:text}`report_inconclusive` are inconclusive at the {glue:text}`report_alpha_pct`% level.
+# No single number of the paper can be checked here, because its datasets are not available; the
 # {doc}`../rerun` page explains how to run every chapter on them. The paper's Table 1 contradicts
 # itself in {glue:text}`report_mismatches` cells, where its fused EDM is not the sum of its parts.
 #

@@ -1,0 +1,31 @@
+"""mmlib.book's helpers for chapters, and the form of the chapters' sources in notebooks/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmlib.book import data_options, pix_noise_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINE = 100
+
+
+def test_no_notebook_source_line_is_longer_than_100_characters():
+    too_long = [f"{path.relative_to(ROOT)}:{number}: {len(line)} characters"
+                for path in sorted((ROOT / "notebooks").glob("*.py"))
+                for number, line in enumerate(path.read_text().splitlines(), start=1)
+                if len(line) > MAX_LINE]
+    assert not too_long, "wrap these lines (the book shows code at 100 characters):\n" + "\n".join(
+        too_long)
+
+
+def test_pix_noise_is_the_noise_spec_of_the_pix_view():
+    assert pix_noise_spec(2.0) == "pix=2.0"
+    assert pix_noise_spec(0.0) == ""
+
+
+def test_data_options_take_a_chapters_pix_noise_only_when_pix_is_in_the_run():
+    assert data_options("mfeat", "pix,fou,mor", pix_noise=2.0) == {"noise": "pix=2.0"}
+    assert data_options("mfeat", "fou,mor", pix_noise=2.0) == {}
+    assert data_options("mfeat", "pix,fou", pix_noise=0.0) == {}
+    assert data_options("mfeat", "pix,fou", "fou=1", pix_noise=4.0) == {"noise": "fou=1,pix=4.0"}
