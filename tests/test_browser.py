@@ -5,7 +5,7 @@ full book (every chapter of ``mmlib.chapters.CHAPTERS`` smoke-run with tiny para
 copy of ``book/``) is built with ``jupyter-book build -W -n`` like ``make book``, then every page is
 opened with the network cut off and must: render its title, load every image, show every equation
 typeset by MathJax (served from the book itself), contain no unresolved ``{glue}`` and no path of
-the machine that built it. Deliberately broken copies show that the checks fail: a chapter that
+the machine that built it; each chapter page links its ``.py`` source, served beside it. Deliberately broken copies show that the checks fail: a chapter that
 references a glue key it does not produce stops the build, and a book whose MathJax comes from the
 network leaves its equations as raw TeX.
 
@@ -101,11 +101,20 @@ class DevTools:
         ready = ("document.readyState === 'complete' && location.href !== 'about:blank' && "
                  "!document.querySelector('meta[http-equiv=refresh]')")
         deadline = time.monotonic() + 60
-        while not self.evaluate(session, ready):
+        while not self._loaded(session, ready):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not finish loading")
             time.sleep(0.2)
         return session
+
+    def _loaded(self, session: str, ready: str) -> bool:
+        """``ready`` evaluated in the page; False while a redirect replaces the page under it."""
+        try:
+            return bool(self.evaluate(session, ready))
+        except RuntimeError as error:
+            if "navigated or closed" in str(error):
+                return False
+            raise
 
     def evaluate(self, session: str, expression: str):
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
@@ -313,6 +322,24 @@ def test_every_page_of_the_full_book_renders_offline(browser, full_book):
     problems = {str(p.relative_to(html)): page_problems(browser, p) for p in pages}
     assert {page: found for page, found in problems.items() if found} == {}
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not served locally"
+
+
+@pytest.mark.slow
+def test_every_chapter_page_offers_its_py_source_for_download(full_book):
+    """The download menu of each chapter links ``notebooks/NAME.py``, copied into the built HTML."""
+    from mmlib.chapters import CHAPTERS
+
+    _, html = full_book
+    not_offered = {}
+    for name in CHAPTERS:
+        page = html / "chapters" / f"{name}.html"
+        links = re.findall(r'href="([^"]+\.py)"', page.read_text())
+        source = (ROOT / "notebooks" / f"{name}.py").read_text()
+        served = [link for link in links if (page.parent / link).is_file()
+                  and (page.parent / link).read_text() == source]
+        if not served:
+            not_offered[name] = links
+    assert not_offered == {}, "chapter pages without a link to their own .py source (links found)"
 
 
 @pytest.mark.slow
