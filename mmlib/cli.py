@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"mmlib train: {error}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports the run (every rank returned the same record)
     test = record["test"]
     unimodal = " ".join(f"{m}={a:.1f}" for m, a in test["unimodal_acc"].items())
     probe = " ".join(f"{m}={a:.1f}" for m, a in (record["probe_acc"] or {}).items())

@@ -17,6 +17,13 @@ of ``batch_size`` (``TrainConfig.eval_batch_size``, 256 by default) are then cut
 chunks depend only on which rows the split holds, the seed and the chunk size: never on the order
 in which the split lists its rows, nor on the method.
 
+Several processes (one run under ``torchrun``, :mod:`mmlib.distributed`): with a ``world``,
+:func:`encode_rows` encodes each rank's contiguous slice of every batch and gathers the rows to
+every rank, in the row order one process returns; :func:`subset_correct` gives each rank a
+contiguous block of the chunks (cut exactly as one process cuts them) and sums the disjoint rows
+of the ``(N, 2**n)`` table over ranks. Every rank then holds the same table of every sample, so
+every metric below is identical on every rank.
+
 Unimodal accuracy is measured two ways, for every method:
 ``head``   v({m}): the model's own classifier with only modality m present (absent ones zeroed);
 ``probe``  a logistic regression fitted on the frozen encoder's training-split features of m.
@@ -31,6 +38,7 @@ import torch
 from torch import Tensor
 
 from mmlib.data.base import MultimodalDataset, missing_modality_mask
+from mmlib.distributed import World, shard_bounds
 from mmlib.methods.base import Method, eval_mode
 from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
 
@@ -47,28 +55,38 @@ def evaluation_order(rows: Tensor, seed: int = EVAL_SEED) -> Tensor:
 
 @torch.no_grad()
 def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
-                modalities: Sequence[str] | None = None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+                modalities: Sequence[str] | None = None, world: World | None = None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Dataset rows ``(N,)``, features ``(N, d)`` of ``modalities`` (default all) and labels ``(N,)`` of ``split``.
 
     Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.
+    ``world``: each rank encodes its slice of every batch; every rank returns all ``N`` samples in
+    ascending row order (the order of one process).
     """
     modalities = method.modalities if modalities is None else tuple(modalities)
     parts: dict[str, list[Tensor]] = {m: [] for m in modalities}
     rows, labels = [], []
+    shard = None if world is None else (world.rank, world.size)
     with eval_mode(method):
-        for batch in dataset.batches(split, batch_size, device=device):
+        for batch in dataset.batches(split, batch_size, device=device, shard=shard):
+            if len(batch) == 0:
+                continue
             for m, f in method.encode(batch.inputs, modalities).items():
                 parts[m].append(f.float())
             rows.append(batch.index)
             labels.append(batch.labels)
-    return torch.cat(rows), {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
+    if world is None:
+        return torch.cat(rows), {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
+    rows_all = world.gather_rows(torch.cat(rows))
+    order = torch.argsort(rows_all)
+    return (rows_all[order], {m: world.gather_rows(torch.cat(p))[order] for m, p in parts.items()},
+            world.gather_rows(torch.cat(labels))[order])
 
 
 def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
-                 seed: int = EVAL_SEED) -> tuple[dict[str, Tensor], Tensor]:
+                 seed: int = EVAL_SEED, world: World | None = None) -> tuple[dict[str, Tensor], Tensor]:
     """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``,
     in the evaluation order of ``seed`` (:func:`evaluation_order`), so chunks cut in order are never class-sorted."""
-    rows, features, labels = encode_rows(method, dataset, split, batch_size, device)
+    rows, features, labels = encode_rows(method, dataset, split, batch_size, device, world=world)
     order = evaluation_order(rows, seed)
     return {m: f[order] for m, f in features.items()}, labels[order]
 
@@ -82,21 +100,28 @@ def feature_chunks(features: dict[str, Tensor], batch_size: int) -> Iterator[tup
         yield rows, {m: f[rows] for m, f in features.items()}
 
 
-def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int) -> np.ndarray:
+def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int,
+                   world: World | None = None) -> np.ndarray:
     """``(N, 2**n)`` bool: is sample s classified correctly with only the modalities of subset b?
 
     Chunks of ``batch_size`` samples in the order given (:func:`encode_split`'s evaluation order), so
-    batch-dependent fusion (sample-level mapping) always sees the same chunks.
+    batch-dependent fusion (sample-level mapping) always sees the same chunks. ``world``: each rank
+    classifies a contiguous block of the chunks and the table's disjoint rows are summed over ranks.
     """
     n_samples, n = len(labels), len(method.modalities)
-    correct = np.zeros((n_samples, 2**n), dtype=bool)
+    chunks = list(feature_chunks(features, batch_size))
+    if world is not None:
+        chunks = chunks[shard_bounds(len(chunks), world.rank, world.size)]
+    correct = torch.zeros((n_samples, 2**n), dtype=torch.int32, device=labels.device)
     with eval_mode(method):
         for b in range(2**n):
             present = subset_members(b, method.modalities)
-            for rows, chunk in feature_chunks(features, batch_size):
+            for rows, chunk in chunks:
                 prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
-                correct[rows, b] = (prediction == labels[rows]).cpu().numpy()
-    return correct
+                correct[rows, b] = (prediction == labels[rows]).int()
+    if world is not None:
+        correct = world.all_reduce(correct)
+    return correct.cpu().numpy().astype(bool)
 
 
 def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classes: int, empty_value: str = "zero") -> dict:
@@ -123,21 +148,26 @@ def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classe
 
 
 def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device, empty_value: str = "zero",
-                   seed: int = EVAL_SEED) -> dict:
-    """All subset-based metrics of ``method`` on ``split``, in chunks of ``batch_size`` drawn in the evaluation order of ``seed``."""
-    features, labels = encode_split(method, dataset, split, batch_size, device, seed)
-    correct = subset_correct(method, features, labels, batch_size)
+                   seed: int = EVAL_SEED, world: World | None = None) -> dict:
+    """All subset-based metrics of ``method`` on ``split``, in chunks of ``batch_size`` drawn in the evaluation order of ``seed``.
+
+    ``world``: encoding and classification sharded over its ranks; the same metrics on every rank."""
+    features, labels = encode_split(method, dataset, split, batch_size, device, seed, world)
+    correct = subset_correct(method, features, labels, batch_size, world)
     return summarize_correct(correct, method.modalities, dataset.num_classes, empty_value)
 
 
-def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size: int, device, split: str = "test") -> dict[str, float]:
-    """Per modality: accuracy (%) on ``split`` of a logistic regression fitted on frozen training features."""
+def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size: int, device, split: str = "test",
+                          world: World | None = None) -> dict[str, float]:
+    """Per modality: accuracy (%) on ``split`` of a logistic regression fitted on frozen training features.
+
+    ``world``: features encoded sharded and gathered; every rank fits the same (deterministic) probes."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    train_features, train_labels = encode_split(method, dataset, "train", batch_size, device)
-    eval_features, eval_labels = encode_split(method, dataset, split, batch_size, device)
+    train_features, train_labels = encode_split(method, dataset, "train", batch_size, device, world=world)
+    eval_features, eval_labels = encode_split(method, dataset, split, batch_size, device, world=world)
     scores = {}
     for m in method.modalities:
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))

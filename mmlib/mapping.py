@@ -15,12 +15,21 @@ re-expressed through ``C`` (Eq. 11). The paper's notation admits two readings (D
 of ``x`` whatever the batch size (the raw sum grows with ``B``). Eq. 11 as printed sums the weights
 raw (``row_normalize=False``, the method ``ours``); the row-normalised form is ``ours_rownorm``. All functions accept any leading
 dimensions (e.g. ``(K, B, d)`` for ``K`` fusion orders at once).
+
+Several processes (:mod:`mmlib.distributed`): both readings correlate across the samples of the
+batch, so a rank's shard alone would give other weights than the whole batch. While a rank steps on
+its shard (``world.batch`` set), :class:`CrossModalMapping` gathers ``h`` and ``x`` of the global
+batch from every rank (differentiable: each rank's loss sends gradient to every rank's rows), maps
+the whole batch exactly as one process does, and keeps this rank's rows. Evaluation chunks are
+never split across ranks, so there it maps its inputs as they are.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from mmlib.distributed import World
 
 MAPPING_MODES = ("sample", "feature", "none")
 
@@ -51,10 +60,18 @@ class CrossModalMapping(nn.Module):
         if not 0.0 <= tau <= 1.0:
             raise ValueError(f"tau (the correlation threshold of Eq. 10) must lie in [0, 1], got {tau}")
         self.mode, self.tau, self.row_normalize = mode, float(tau), bool(row_normalize)
+        self.world: World | None = None  # set by Ours.distribute: the processes a batch is split over
 
     def forward(self, h: Tensor, x: Tensor) -> Tensor:
         if self.mode == "none":
             return x
+        if self.world is not None and self.world.batch is not None:
+            if h.dim() != 2:
+                raise ValueError(f"a batch split over processes is mapped as (B, d), got {tuple(h.shape)}")
+            return self._map(self.world.gather(h), self.world.gather(x))[self.world.rows()]
+        return self._map(h, x)
+
+    def _map(self, h: Tensor, x: Tensor) -> Tensor:
         corr = correlation_matrix(h, x, self.mode, self.tau)
         if self.mode == "sample":
             weights = corr.transpose(-1, -2)  # row q: how much of each x_r flows into x_hat_q

@@ -39,6 +39,18 @@ threads (default 1) for torch and for the BLAS behind scikit-learn; raise it for
 The count is recorded in the record's environment: CPU results are bitwise reproducible at equal
 thread counts only (the order of floating-point sums depends on it).
 
+Several processes (``torchrun --nproc_per_node N -m mmlib train ...``; :mod:`mmlib.distributed`):
+one run, each global batch of ``batch_size`` split into N contiguous shards. Every rank is seeded
+alike (same initial model, same shuffle and augmentation generators; dropout masks drawn for the
+global batch); each rank's loss is scaled by its share of the batch and the gradients are summed
+over ranks after ``backward`` and before ``Method.after_backward`` (an all-reduce, not a
+``DistributedDataParallel`` wrapper: the methods' losses call their submodules directly); methods
+make their batch statistics rank-consistent or refuse (``Method.distribute``). Encoders' BatchNorm
+becomes SyncBatchNorm on CUDA (on the CPU: shard statistics, running statistics averaged).
+Evaluation is sharded and gathered, identical on every rank. Rank 0 alone shows progress, writes
+checkpoints and the record; every rank returns the same record, which stores ``world_size``. A
+global batch must give every rank at least one sample. The run id does not depend on N.
+
 Failing well: the results and checkpoint folders are checked (created, writable) before training;
 a loss that is not finite stops the run naming the epoch, and nothing is stored; checkpoints are
 written to a uniquely named file and moved onto their name, so two processes training the same
@@ -63,9 +75,10 @@ import torch
 from tqdm.auto import tqdm
 
 from mmlib.data import load_dataset
-from mmlib.augment import crop_flip, frame_modalities
+from mmlib.augment import crop_boxes, crop_flip, frame_modalities, resample
 from mmlib.data.base import Batch, MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
+from mmlib.distributed import World, init_world, shard_dropout
 from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
@@ -273,20 +286,38 @@ def autocast(config: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
 
 
-def augment_batch(batch: Batch, generator: torch.Generator) -> Batch:
-    """``batch`` with every RGB-frame modality randomly cropped, resized and flipped (:mod:`mmlib.augment`)."""
+def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None) -> Batch:
+    """``batch`` with every RGB-frame modality randomly cropped, resized and flipped (:mod:`mmlib.augment`).
+
+    ``world`` (inside ``World.step``): ``batch`` is this rank's shard; the crops and flips are drawn
+    for the whole global batch, as one process draws them, and this rank's rows are applied.
+    """
     frames = frame_modalities(batch.inputs)
-    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator) if m in frames else x for m, x in batch.inputs.items()})
+    if world is None:
+        return dataclasses.replace(batch, inputs={m: crop_flip(x, generator) if m in frames else x for m, x in batch.inputs.items()})
+    inputs = dict(batch.inputs)
+    for m in frames:
+        b, t, c, height, width = inputs[m].shape
+        boxes = crop_boxes(world.batch * t, height, width, generator)
+        flip = torch.rand(world.batch * t, generator=generator) < 0.5
+        rows = world.rows()
+        mine = slice(rows.start * t, rows.stop * t)
+        out = resample(inputs[m].reshape(b * t, c, height, width), boxes[mine], flip[mine], height)
+        inputs[m] = out.view(b, t, c, *out.shape[-2:])
+    return dataclasses.replace(batch, inputs=inputs)
 
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
                     shuffle: torch.Generator, device: torch.device, progress: bool,
-                    augmentation: torch.Generator | None = None) -> float:
+                    augmentation: torch.Generator | None = None, world: World | None = None) -> float:
     """Every pass and step the method plans for ``epoch``; returns the mean loss of its optimised steps.
 
     ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
     summed on the device and read once at the end of the epoch: no host synchronisation per step.
+    ``world``: this rank steps on its shard of every batch (see the module docstring).
     """
+    if world is not None:
+        return _train_one_epoch_sharded(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation, world)
     model.train()
     plan = model.begin_epoch(epoch)
     batches_per_pass = -(-len(dataset.splits["train"]) // config.batch_size)
@@ -325,6 +356,70 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     return float(loss_sum) / steps_done
 
 
+def _train_one_epoch_sharded(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
+                             shuffle: torch.Generator, device: torch.device, progress: bool,
+                             augmentation: torch.Generator | None, world: World) -> float:
+    """:func:`train_one_epoch` on this rank's shard of every batch: the loss scaled by the shard's
+    share of the batch, gradients summed over ranks before ``after_backward``, BatchNorm running
+    statistics averaged on the CPU; the epoch's loss is summed over ranks (the global batches' mean)."""
+    model.train()
+    plan = model.begin_epoch(epoch)
+    train_size = len(dataset.splits["train"])
+    batches_per_pass = -(-train_size // config.batch_size)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    has_batch_norm = device.type != "cuda" and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    loss_sum, steps_done = torch.zeros((), device=device), 0
+    bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False,
+               disable=not (progress and world.is_main))
+
+    def train_features(modalities):
+        with autocast(config, device):
+            rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, device, modalities, world)
+        return rows, features
+
+    def validation_batch():
+        shuffled = torch.Generator().manual_seed(config.eval_seed)
+        return next(dataset.batches("val", config.eval_batch_size, shuffle=True, generator=shuffled, device=device))
+
+    for steps in plan:
+        model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
+        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device,
+                                  shard=(world.rank, world.size))
+        for number, batch in enumerate(batches):
+            with world.step(min(config.batch_size, train_size - number * config.batch_size)):
+                if augmentation is not None:
+                    batch = augment_batch(batch, augmentation, world)
+                for step in steps:
+                    if not step.optimize:
+                        with autocast(config, device):
+                            model.estimate(batch, step, epoch)
+                        continue
+                    optimizer.zero_grad(set_to_none=True)
+                    with autocast(config, device):
+                        model.begin_step(batch, step, epoch)
+                        loss = model.loss(batch, step, epoch) * world.share()
+                    loss.backward()
+                    world.average_gradients(parameters)
+                    model.after_backward(batch, step, epoch)
+                    optimizer.step()
+                    if has_batch_norm:
+                        world.average_buffers(model)
+                    loss_sum += loss.detach().float()
+                    steps_done += 1
+            bar.update(1)
+    bar.close()
+    return float(world.all_reduce(loss_sum)) / steps_done
+
+
+def check_shards(train_size: int, batch_size: int, world: World) -> None:
+    """Every global batch must give every rank at least one sample; a clear error otherwise."""
+    sizes = {min(batch_size, train_size)} | ({train_size % batch_size} - {0})
+    if min(sizes) < world.size:
+        raise ValueError(f"a training batch of {min(sizes)} sample(s) (training split {train_size}, batch_size {batch_size}) "
+                         f"cannot give each of {world.size} processes a sample; choose a batch_size whose last batch "
+                         f"(train size mod batch_size) is 0 or at least {world.size}, or fewer processes")
+
+
 def stored_record(results_dir: str | Path, config: TrainConfig) -> dict | None:
     """The stored record that answers ``config``: the newest of its run id, unless it lacks the
     linear probes ``config`` asks for (``probe`` is not part of the run id, so chapters share runs;
@@ -333,19 +428,6 @@ def stored_record(results_dir: str | Path, config: TrainConfig) -> dict | None:
     if stored is None or (config.probe and stored.get("probe_acc") is None):
         return None
     return stored
-
-
-def refuse_distributed() -> None:
-    """A clear error when started by ``torchrun`` with more than one process (``WORLD_SIZE`` > 1).
-
-    The loop has no DistributedDataParallel path: every process would train the same run on the
-    whole data and race to store it. Several GPUs are used by running several runs at once
-    (``python -m mmlib sweep``), one per GPU.
-    """
-    world = os.environ.get("WORLD_SIZE", "1")
-    if world.strip().isdigit() and int(world) > 1:
-        raise ValueError(f"started with WORLD_SIZE={world} (torchrun --nproc_per_node > 1?), but one run trains in one "
-                         "process; run it with plain python, or use several GPUs for several runs with python -m mmlib sweep")
 
 
 def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
@@ -357,20 +439,25 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     is continued. ``stop_after_epoch`` ends the call after that epoch's checkpoint and returns None
     (what a killed run leaves behind). With a stored record and no ``force``, that record is returned.
     A stored record made without linear probes does not answer a config that asks for them: the
-    run is trained again and stored beside it. One process trains one run: under ``torchrun`` with
-    several processes it refuses (see :func:`refuse_distributed`).
+    run is trained again and stored beside it. Under ``torchrun`` with several processes (``WORLD_SIZE``
+    > 1) the processes train the run together (module docstring); rank 0 stores it, and every rank
+    returns the same record.
     """
-    refuse_distributed()
+    device = resolve_device(config.device)
+    world = init_world(device)
+    if world is not None:
+        device = world.device
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
         stored = stored_record(results_dir, config)
+        force = find_record(results_dir, config.run_id) is not None  # a probe-less record: store beside it
+        if world is not None:  # rank 0's answer, so that every rank trains or none does
+            stored, force = world.broadcast_object((stored, force))
         if stored is not None:
             return stored
-        force = find_record(results_dir, config.run_id) is not None  # a probe-less record: store beside it
-    device = resolve_device(config.device)
     with cpu_threads(device):
-        return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force)
+        return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force, world)
 
 
 def checkpoint_path(checkpoint_dir: str | Path, config: TrainConfig) -> Path:
@@ -390,11 +477,25 @@ def save_checkpoint(path: Path, state: dict) -> None:
         raise
 
 
+def distribute_model(model: Method, world: World, device: torch.device) -> Method:
+    """Prepare ``model`` for training on ``world``: the method's own preparation (or refusal),
+    dropout drawn for the global batch, and SyncBatchNorm on CUDA (it has no CPU path)."""
+    model.distribute(world)
+    shard_dropout(model, world)
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_dir, resume: bool, progress: bool,
-           stop_after_epoch: int | None, force: bool) -> dict | None:
+           stop_after_epoch: int | None, force: bool, world: World | None = None) -> dict | None:
     seed_everything(config.seed)
     dataset = load_config_dataset(config).on_device(device)
     model = build_model(config, dataset).to(device)
+    if world is not None:
+        check_shards(len(dataset.splits["train"]), config.batch_size, world)
+        model = distribute_model(model, world, device)
+    main = world is None or world.is_main
     if device.type == "cuda" and any(len(dataset.input_shape(m)) >= 3 for m in dataset.modalities):
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(config, model)
@@ -419,7 +520,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
     start = time.perf_counter() - elapsed
     for epoch in range(len(history) + 1, config.epochs + 1):
         epoch_lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation)
+        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation, world)
         if scheduler is not None:
             scheduler.step()
         if not np.isfinite(train_loss):
@@ -427,13 +528,13 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
                              f"and no record is stored (lower the learning rate, now {config.lr}, or check the data for NaN or inf)")
         described = model.describe_epoch()
         with autocast(config, device):
-            validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
+            validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)
         model.end_epoch(epoch, validation)
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": train_loss, **described, **validation})
         score = selection_score([h["fused_acc"] for h in history], config)
         if score is not None and score > best["acc"]:
             best = {"epoch": epoch, "acc": score, "state": copy.deepcopy(model.state_dict())}
-        if checkpoint is not None:
+        if checkpoint is not None and main:
             save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(generators),
                                          "scheduler": None if scheduler is None else scheduler.state_dict(),
                                          "history": history, "best": best, "elapsed": time.perf_counter() - start,
@@ -442,18 +543,25 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
             return None
     model.load_state_dict(best["state"])
     with autocast(config, device):
-        test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed)
-    probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device) if config.probe else None
+        test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)
+    probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device, world=world) if config.probe else None
     record = {
         "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),
         "protocol": config.resolved_protocol(), "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
         "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
-        "environment": environment_info(str(device)),
+        "environment": environment_info(str(device)), "world_size": 1 if world is None else world.size,
     }
     if results_dir is None:
         return record
+    if world is None:
+        return _store(record, results_dir, force, checkpoint)
+    stored = _store(record, results_dir, force, checkpoint) if main else None
+    return world.broadcast_object(stored)  # what rank 0 stored (or found stored), on every rank
+
+
+def _store(record: dict, results_dir: Path, force: bool, checkpoint: Path | None) -> dict:
     try:
         return store_run(record, results_dir, force)
     except OSError as error:
         kept = f"; checkpoint {checkpoint} holds every epoch: fix the folder and rerun with resume to store it" if checkpoint else ""
-        raise OSError(f"cannot store the record of {config.run_id} in {results_dir} ({error.strerror or error}){kept}") from None
+        raise OSError(f"cannot store the record of {record['run_id']} in {results_dir} ({error.strerror or error}){kept}") from None

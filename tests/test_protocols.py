@@ -218,9 +218,3 @@ def test_gpu_summary_shows_device_date_and_figures(tmp_path):
     assert "NVIDIA H200 on 2026-12-01 10:00 UTC" in text and "1.10 MLA epochs" in text and "4.0 minutes" in text
     assert table.to_dict(orient="records") == [{"method": "ours", "data path (clips/s)": 900, "ceiling (clips/s)": 1000,
                                                 "data path / ceiling": 0.9, "evaluation / epoch": "3.1%"}]
-
-
-def test_torchrun_with_several_processes_is_refused(monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match=r"WORLD_SIZE=2 .*one run trains in one process.*python -m mmlib sweep"):
-        train(toy_config(epochs=1), progress=False)

@@ -145,8 +145,14 @@ class MultimodalDataset:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
-        """Minibatches of ``split``: in split order, or shuffled by ``generator``; the last may be smaller."""
+        """Minibatches of ``split``: in split order, or shuffled by ``generator``; the last may be smaller.
+
+        ``shard=(rank, size)``: every batch is cut as without it (same order, same ``batch_size``),
+        then only rank's contiguous slice of it is gathered (:func:`mmlib.distributed.shard_bounds`):
+        the shard of one process of a run trained by ``size`` processes.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         idx = self._split_indices(split)
@@ -155,6 +161,10 @@ class MultimodalDataset:
             idx = idx[order]
         for start in range(0, len(idx), batch_size):
             chunk = np.sort(idx[start : start + batch_size]) if not shuffle else idx[start : start + batch_size]
+            if shard is not None:
+                from mmlib.distributed import shard_bounds
+
+                chunk = chunk[shard_bounds(len(chunk), *shard)]
             inputs = {m: self._gather(m, chunk, torch.device(device)) for m in self.modalities}
             labels = torch.as_tensor(np.asarray(self.labels[chunk]), dtype=torch.long, device=device)
             index = torch.as_tensor(chunk, dtype=torch.long, device=device)

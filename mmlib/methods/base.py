@@ -17,6 +17,10 @@ BalanceBenchmark's trainers, in this order:
 ``logits_from_features(features, present)``  the inference rule: logits from cached per-modality
                             features when only the modalities in ``present`` are observed
 ``fused_representation(features, present)``  what the classifier sees (for analyses of the fused space)
+``distribute(world)``       before training one run on several processes (``torchrun``): each rank
+                            steps on a shard of every batch, and a method that computes a statistic of
+                            the batch makes it one of the global batch (:mod:`mmlib.distributed`) or
+                            refuses with :func:`refuse_distributed`
 
 A method's hyperparameters live in one dataclass, ``Options``, so the command line and the
 results store see them all.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NoReturn, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +39,8 @@ from torch import Tensor, nn
 from mmlib.data.base import Batch
 from mmlib.encoders import build_encoder
 
+if TYPE_CHECKING:
+    from mmlib.distributed import World
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    world: "World | None" = None  # set by distribute(): the processes one run is trained on
 
     def __init__(
         self,
@@ -111,6 +118,21 @@ class Method(nn.Module):
         self.encoders = nn.ModuleDict(
             {m: build_encoder(input_shapes[m], dim, kinds.get(m)) for m in self.modalities}
         )
+
+    # ---- several processes -------------------------------------------------------------------
+    def distribute(self, world: "World") -> None:
+        """Train with each batch split over the processes of ``world`` (:mod:`mmlib.distributed`).
+
+        Default: nothing to do beyond keeping ``world``. A loss that is a mean of per-sample terms
+        needs nothing more: the loop scales it by the shard's share of the batch and sums gradients
+        over ranks. A method whose loss or hooks use a statistic of the batch overrides this (and
+        makes the statistic the global batch's, documented in its docstring) or refuses.
+        """
+        self.world = world
+
+    def in_sharded_step(self) -> bool:
+        """Whether this process is stepping on its shard of a batch split over several processes."""
+        return self.world is not None and self.world.batch is not None
 
     # ---- step order -------------------------------------------------------------------------
     def begin_epoch(self, epoch: int) -> list[list[Step]]:
@@ -177,6 +199,12 @@ def eval_mode(*modules: nn.Module):
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
+
+
+def refuse_distributed(method: str, reason: str) -> NoReturn:
+    """The one error of a method that cannot train one run on several processes."""
+    raise ValueError(f"method {method!r} cannot train one run on several processes ({reason}); run it in one process "
+                     "(python -m mmlib train without torchrun), or several runs at once with python -m mmlib sweep")
 
 
 _METHODS: dict[str, type[Method]] = {}

@@ -67,6 +67,11 @@ Deliberate differences from the public code
 - The margin term is computed with a log-sum-exp (no ``+ 1e-5`` inside the log).
 - Unimodal accuracy: ``present=(m,)`` gives a_m * o_m + b (other modalities' inputs zero, as for
   every concat-style head here). No modality: b.
+
+Several processes (``torchrun``): refused, because its Lipschitz estimate and second-step scales are
+accumulated from each batch without a reduction over processes yet
+(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+once).
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method
+from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method, refuse_distributed
 
 ORTHOGONALIZE = ("full", "rows")
 LIPSCHITZ = Step("lipschitz", optimize=False)  # the estimate of L before the first epoch of step 2
@@ -133,6 +138,10 @@ def margin_regularizer(unimodal: Sequence[Tensor], labels: Tensor) -> Tensor:
 class CRMT(Method):
     name = "crmt"
     Options = CRMTOptions
+
+    def distribute(self, world) -> None:
+        """Refused: see the module docstring."""
+        refuse_distributed(self.name, "its Lipschitz estimate and second-step scales are accumulated from each batch without a reduction over processes yet")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -59,6 +59,11 @@ Deliberate differences from the public code
 
 Unimodal accuracy: ``present=(m,)`` gives modality m's own head ``o_m``; a subset S averages
 the heads of S; no modality gives zero logits.
+
+Several processes (``torchrun``): refused, because its learned weight takes a hypergradient step on
+one validation batch through second derivatives of the shard's loss; that step is not yet made the
+global batch's (:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs
+several runs at once).
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, PassContext, Step, register_method
+from mmlib.methods.base import Method, PassContext, Step, register_method, refuse_distributed
 
 FITTED_COEFFICIENTS = (2.04623704e-01, 3.35472727e-03, 1.22989557e-04, -2.92947416e-06, 2.23835486e-08, -5.39717505e-11)
 SCHEDULES = ("fitted", "constant", "learned")
@@ -122,6 +127,10 @@ def alignment(logits: Sequence[Tensor], divergence: str = "js") -> Tensor:
 class LFM(Method):
     name = "lfm"
     Options = LFMOptions
+
+    def distribute(self, world) -> None:
+        """Refused: see the module docstring."""
+        refuse_distributed(self.name, "its learned weight takes a hypergradient step on one validation batch through second derivatives of the shard's loss; that step is not yet made the global batch's")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -63,6 +63,11 @@ Deliberate differences from the public code
   (which makes a prediction depend on the other samples in the batch) is ``entropy_weights="batch"``.
 - The code's modality order is fixed (audio, visual[, text]); ours is the dataset's listed order.
 
+Several processes (``torchrun``; :mod:`mmlib.distributed`): r is the mean over the global batch
+(each rank's shard mean weighted by its share, summed over ranks), and the head's gradient is
+projected after the loop has summed it over ranks, so P and the projected gradient are the same
+on every rank and those of one process (up to the order of float sums).
+
 Unimodal accuracy: ``present=(m,)`` is g(X_m), the shared head on modality m alone (the weights
 reduce to 1). No modality: g(0) = b.
 """
@@ -161,6 +166,8 @@ class MLA(Method):
         (modality,) = step.modalities
         feature = self.encoders[modality](batch.inputs[modality])
         self._direction = feature.detach().float().mean(dim=0)
+        if self.in_sharded_step():
+            self._direction = self.world.batch_mean(self._direction)
         return F.cross_entropy(self.head(feature), batch.labels)
 
     @torch.no_grad()

@@ -38,6 +38,11 @@ Deliberate differences from the public code
 - The teacher's classifier is one linear layer on the concatenation (the code: a two-layer
   ``FcClassifier``), and it is trained in the same run (the code pretrains it in a separate run).
 - Encoders are the book's (MLP / CNN / ResNet per modality), not the code's LSTM and TextCNN.
+
+Several processes (``torchrun``): refused, because its missing-modality masks are drawn per shard,
+so they would not be the masks one process draws for the batch
+(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+once).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
-from mmlib.methods.base import Method, Step, register_method
+from mmlib.methods.base import Method, Step, register_method, refuse_distributed
 from mmlib.missing import mask_features, present_mask, training_mask
 
 TEACHER, IMAGINE = Step("teacher"), Step("imagine")
@@ -112,6 +117,10 @@ def teacher_epochs_for(epochs: int | None, requested: int) -> int:
 @register_method
 class MMIN(Method):
     name = "mmin"
+
+    def distribute(self, world) -> None:
+        """Refused: see the module docstring."""
+        refuse_distributed(self.name, "its missing-modality masks are drawn per shard, so they would not be the masks one process draws for the batch")
 
     @dataclasses.dataclass
     class Options:

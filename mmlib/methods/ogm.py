@@ -54,6 +54,11 @@ Deliberate differences from the public code
 - Tensors with one element get no GE noise (their std is undefined).
 - Unimodal accuracy (``present=(m,)``) is the concat head with the other modalities zeroed and the
   full bias, the convention of every method here; the code's evaluation uses ``b / 2``.
+
+Several processes (``torchrun``; :mod:`mmlib.distributed`): the confidence scores are sums over
+the batch, so each rank's shard sums are summed over ranks before the coefficients are formed; the
+gradients are modulated after the loop has summed them over ranks, and the GE noise is drawn from
+torch's generator, which every rank has seeded and advanced alike: the same noise on every rank.
 """
 
 from __future__ import annotations
@@ -154,6 +159,9 @@ class OGM(Method):
         features = self.encode(batch.inputs)
         with torch.no_grad():
             scores = confidence_scores(self.unimodal_logits(features), batch.labels)
+        if self.in_sharded_step():  # the global batch's sums
+            summed = self.world.all_reduce(torch.tensor([scores[m] for m in self.modalities], device=batch.labels.device))
+            scores = dict(zip(self.modalities, summed.tolist()))
         self._coefficients = modulation_coefficients(scores, self.options.alpha, self.options.coefficient)
         return F.cross_entropy(self.head(features, self.modalities), batch.labels)
 

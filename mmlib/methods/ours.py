@@ -16,6 +16,12 @@ encoder passes plus n - 1 frozen forward passes (instead of n (n - 1) / 2 forwar
 produced for each sample while it was trained in pass k (training mode, detached) serve as its
 frozen features in the later passes of the epoch. They are up to one pass stale, as in a memory
 bank (Wu et al., CVPR 2018); the ambiguities chapter compares the two.
+Several processes (``torchrun``; :mod:`mmlib.distributed`), each step on a shard of the batch:
+the cross-modal mapping gathers the global batch's features from every rank (differentiably) and
+maps them as one process does (:class:`mmlib.mapping.CrossModalMapping`); the Shapley order comes
+from validation, which every rank evaluates identically; the frozen-prefix tables are computed on
+the whole training split (sharded, then gathered: identical on every rank), and recorded prefix
+features are gathered from every rank's shard before they are written.
 No public code exists; every choice the paper leaves open is an option below and is settled by
 experiment in the book's ambiguities chapter.
 
@@ -107,6 +113,11 @@ class Ours(Method):
         self.order = next_order(self.options.order, self.modalities, epoch, self._shapley, self.seed)
         return [[Step("prefix", prefix) for prefix in steps] for steps in prefix_plan(self.order, self.options.granularity)]
 
+    def distribute(self, world) -> None:
+        """Map the global batch on every rank (module docstring)."""
+        super().distribute(world)
+        self.mapping.world = world
+
     def end_epoch(self, epoch: int, validation: dict) -> None:
         self._shapley = validation["shapley"]
 
@@ -135,7 +146,10 @@ class Ours(Method):
         features = self.frozen_features(batch, frozen)
         features[trained] = self.encoders[trained](batch.inputs[trained])
         if self.prefix_cache.recorded and batch.index is not None:
-            self.prefix_cache.write(trained, batch.index, features[trained].detach())
+            rows, recorded = batch.index, features[trained].detach()
+            if self.in_sharded_step():  # every rank's table holds the rows of every shard
+                rows, recorded = self.world.gather(rows), self.world.gather(recorded)
+            self.prefix_cache.write(trained, rows, recorded)
         return F.cross_entropy(self.head(chain(features, step.modalities, self.mapping, self.memory)), batch.labels)
 
     def fused_representation(self, features: dict[str, Tensor], present: Sequence[str]) -> Tensor:

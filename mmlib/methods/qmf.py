@@ -35,6 +35,11 @@ Deliberate differences from the public code
   array outside the model); its normalisation guards max = min (the code divides by zero there).
 - The code's optimiser steps every 24 batches (gradient accumulation) and uses ReduceLROnPlateau;
   here the shared loop's optimiser steps every batch.
+
+Several processes (``torchrun``): refused, because its per-sample loss history is written at the
+rows of each batch, so each process would hold only its shard's rows
+(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+once).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, Step, register_method
+from mmlib.methods.base import Method, Step, register_method, refuse_distributed
 
 
 def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
@@ -70,6 +75,10 @@ def confidence_rank_loss(confidence: Tensor, history: Tensor) -> Tensor:
 @register_method
 class QMF(Method):
     name = "qmf"
+
+    def distribute(self, world) -> None:
+        """Refused: see the module docstring."""
+        refuse_distributed(self.name, "its per-sample loss history is written at the rows of each batch, so each process would hold only its shard's rows")
 
     @dataclasses.dataclass
     class Options:

@@ -13,6 +13,9 @@ weighting, per-modality logit calibration:
 so every modality enters the fused decision at the same logit scale. The factors are buffers
 (no gradient), updated with ``momentum`` after every training batch from the current batch and
 frozen at evaluation. Unimodal accuracy (one modality present) is its own head, rescaled, as in Sum.
+
+Several processes (``torchrun``): the current batch's logit scales are means over the batch, made the
+global batch's mean (:meth:`mmlib.distributed.World.batch_mean`), so the factors agree on every rank.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class SumCalibrated(Method):
         features = self.encode(batch.inputs)
         with torch.no_grad():
             current = torch.stack([logit_scale(features[m] @ self.head.heads[m].weight.T) for m in self.modalities])
+            if self.in_sharded_step():
+                current = self.world.batch_mean(current)
             self.scales.mul_(1 - self.options.momentum).add_(self.options.momentum * current)
         return torch.nn.functional.cross_entropy(self.logits_from_features(features, self.modalities), batch.labels)
 

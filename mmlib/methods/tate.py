@@ -31,6 +31,11 @@ Deliberate differences from the public code
 - The missing pattern is uniform over every proper non-empty subset: the code's ``random.randint(0, 3)``
   draws 4 of its 6 patterns (visual and text, visual and audio never go missing together).
 - The code's L2 penalty on the classifier (1e-4, l. 163) is the run's weight decay here.
+
+Several processes (``torchrun``): refused, because its missing-modality masks are drawn per shard,
+so they would not be the masks one process draws for the batch
+(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+once).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import Method, Step, register_method
+from mmlib.methods.base import Method, Step, register_method, refuse_distributed
 from mmlib.missing import mask_features, missing_tag, present_mask, training_mask
 
 
@@ -56,6 +61,10 @@ def symmetric_kl(a: Tensor, b: Tensor) -> Tensor:
 @register_method
 class TATE(Method):
     name = "tate"
+
+    def distribute(self, world) -> None:
+        """Refused: see the module docstring."""
+        refuse_distributed(self.name, "its missing-modality masks are drawn per shard, so they would not be the masks one process draws for the batch")
 
     @dataclasses.dataclass
     class Options:
