@@ -22,18 +22,34 @@ def _run(run_notebook, tmp_path, name, **extra):
 
 
 @pytest.mark.slow
-def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tmp_path):
-    run, stored, runs = _run(run_notebook, tmp_path, "frozen_backbones", methods="joint,concat,ours")
-    assert len(runs) == 3 * 2 * 2  # methods x fractions x seeds
+def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tmp_path, shared_data):
+    run, stored, runs = _run(run_notebook, tmp_path, "frozen_backbones", methods="joint,concat,ours",
+                             fsdd_root=str(shared_data / "fsdd"))
+    mfeat = [r for r in runs if r["dataset_identity"]["name"] == "frozen-mfeat"]
+    avmnist = [r for r in runs if r["dataset_identity"]["name"] == "frozen-avmnist"]
+    assert len(mfeat) == len(avmnist) == 3 * 2 * 2  # methods x fractions x seeds, on each dataset
     assert {r["config"]["dataset_options"]["train_fraction"] for r in runs} == {1.0, 0.15}
-    assert {r["dataset_identity"]["name"] for r in runs} == {"frozen-mfeat"}
-    full = [r["test"]["fused_acc"] for r in runs if r["config"]["method"] == "joint"
+    full = [r["test"]["fused_acc"] for r in mfeat if r["config"]["method"] == "joint"
             and r["config"]["dataset_options"]["train_fraction"] == 1.0]
     assert stored["mean"]["1.0"]["joint"] == pytest.approx(sum(full) / len(full))
     assert {c["verdict"] for c in stored["claims"]} <= {"reproduced", "not reproduced", "inconclusive"}
     assert len(stored["claims"]) == 2 * 2  # per fraction: ours vs the best baseline, Joint vs the best
+    assert len(stored["avmnist"]["claims"]) == 2 * 2 and stored["avmnist"]["backbone"]["pool_size"] > 0
+    assert set(stored["avmnist"]["mean"]["0.15"]) == {"joint", "concat", "ours"}
+    assert sorted(stored["run_ids"]) == sorted(r["run_id"] for r in runs)
     assert run.glued["frozen_full_best_acc"] == pytest.approx(max(stored["mean"]["1.0"].values()))
-    assert (tmp_path / "figures" / "frozen_backbones.png").stat().st_size > 1000
+    for name in ("frozen_backbones.png", "frozen_backbones_avmnist.png"):
+        assert (tmp_path / "figures" / name).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_frozen_backbones_without_fsdd_says_so_and_keeps_its_glue(run_notebook, tmp_path):
+    run, stored, runs = _run(run_notebook, tmp_path, "frozen_backbones", methods="joint,ours",
+                             fsdd_root=str(tmp_path / "no_fsdd"))
+    assert {r["dataset_identity"]["name"] for r in runs} == {"frozen-mfeat"} and stored["avmnist"] == {}
+    glued_av = [out["data"] for cell in run.notebook.cells for out in cell.get("outputs", [])
+                if out.get("metadata", {}).get("scrapbook", {}).get("name") == "frozen_av"]
+    assert len(glued_av) == 1 and "FSDD was not found" in json.dumps(glued_av[0])
 
 
 @pytest.mark.slow
