@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from mmlib.results import records_frame, weights_folder
+from mmlib.results import weights_folder
 from mmlib.sweep import sweep_records
 from mmlib.train import TrainConfig, train
 
@@ -147,11 +147,6 @@ def paired_test(frame: pd.DataFrame, column: str, a: str, b: str, metric: str) -
         "a": a, "b": b, "metric": metric, "seeds": int(len(seeds)), "mean_diff": float(diff.mean()),
         "se_diff": float(diff.std(ddof=1) / np.sqrt(len(diff))), "p_wilcoxon": float(wilcoxon), "p_ttest": float(ttest),
     }
-
-
-def grid_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """:func:`mmlib.results.records_frame` of the grid's records."""
-    return records_frame(records)
 
 
 def beats_all(frame: pd.DataFrame, column: str, a: str, others: Sequence[str], metric: str) -> dict:

@@ -62,9 +62,10 @@ from IPython.display import Markdown, display
 from mmlib.book import mean_std_table, repo_path, save_summary, setup, show
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
-from mmlib.experiments import grid_frame, mean_std, paired_test, run_grid
+from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
 from mmlib.plots import save_figure
+from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 from mmlib.verdicts import verdict
 
@@ -88,7 +89,7 @@ configs = [TrainConfig(dataset="frozen", modalities=modalities, method=m, epochs
                        probe=False, dataset_options={**options, "train_fraction": f})
            for f in fractions for m in method_list for s in range(seeds)]
 records = run_grid(configs, runs_dir, force=force, progress=False)
-frame = grid_frame(records)
+frame = records_frame(records)
 frame["fraction"] = [r["config"]["dataset_options"]["train_fraction"] for r in records]
 views = modalities.split(",")
 summary = frame.groupby(["fraction", "method"], sort=False)[
@@ -197,7 +198,7 @@ if have_fsdd:
                               dataset_options={**av_options, "train_fraction": f})
                   for f in fractions for m in method_list for s in range(seeds)]
     av_records = run_grid(av_configs, runs_dir, force=force, progress=False)
-    av_frame = grid_frame(av_records)
+    av_frame = records_frame(av_records)
     av_frame["fraction"] = [r["config"]["dataset_options"]["train_fraction"] for r in av_records]
     av_frame["setting"] = [f"{int(round(100 * f))}%" for f in av_frame["fraction"]]
     av_claims = table3_claims(av_frame, fractions)
