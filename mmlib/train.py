@@ -314,63 +314,22 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
 
     ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
     summed on the device and read once at the end of the epoch: no host synchronisation per step.
-    ``world``: this rank steps on its shard of every batch (see the module docstring).
+    ``world`` (several processes, see the module docstring): this rank steps on its shard of every
+    batch, its loss scaled by the shard's share of the batch; gradients are summed over ranks before
+    ``after_backward``, BatchNorm running statistics averaged on the CPU, and the epoch's loss is
+    summed over ranks (the global batches' mean).
     """
-    if world is not None:
-        return _train_one_epoch_sharded(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation, world)
-    model.train()
-    plan = model.begin_epoch(epoch)
-    batches_per_pass = -(-len(dataset.splits["train"]) // config.batch_size)
-    loss_sum, steps_done = torch.zeros((), device=device), 0
-    bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress)
-    def train_features(modalities):
-        with autocast(config, device):
-            rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, device, modalities)
-        return rows, features
-
-    def validation_batch():
-        shuffled = torch.Generator().manual_seed(config.eval_seed)
-        return next(dataset.batches("val", config.eval_batch_size, shuffle=True, generator=shuffled, device=device))
-
-    for steps in plan:
-        model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
-        for batch in dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device):
-            if augmentation is not None:
-                batch = augment_batch(batch, augmentation)
-            for step in steps:
-                if not step.optimize:
-                    with autocast(config, device):
-                        model.estimate(batch, step, epoch)
-                    continue
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(config, device):
-                    model.begin_step(batch, step, epoch)
-                    loss = model.loss(batch, step, epoch)
-                loss.backward()
-                model.after_backward(batch, step, epoch)
-                optimizer.step()
-                loss_sum += loss.detach().float()
-                steps_done += 1
-            bar.update(1)
-    bar.close()
-    return float(loss_sum) / steps_done
-
-
-def _train_one_epoch_sharded(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
-                             shuffle: torch.Generator, device: torch.device, progress: bool,
-                             augmentation: torch.Generator | None, world: World) -> float:
-    """:func:`train_one_epoch` on this rank's shard of every batch: the loss scaled by the shard's
-    share of the batch, gradients summed over ranks before ``after_backward``, BatchNorm running
-    statistics averaged on the CPU; the epoch's loss is summed over ranks (the global batches' mean)."""
     model.train()
     plan = model.begin_epoch(epoch)
     train_size = len(dataset.splits["train"])
     batches_per_pass = -(-train_size // config.batch_size)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    has_batch_norm = device.type != "cuda" and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    average_buffers = world is not None and device.type != "cuda" and any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    shard = None if world is None else (world.rank, world.size)
     loss_sum, steps_done = torch.zeros((), device=device), 0
     bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False,
-               disable=not (progress and world.is_main))
+               disable=not (progress and (world is None or world.is_main)))
 
     def train_features(modalities):
         with autocast(config, device):
@@ -383,10 +342,10 @@ def _train_one_epoch_sharded(model: Method, dataset: MultimodalDataset, optimize
 
     for steps in plan:
         model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
-        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device,
-                                  shard=(world.rank, world.size))
+        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device, shard=shard)
         for number, batch in enumerate(batches):
-            with world.step(min(config.batch_size, train_size - number * config.batch_size)):
+            global_batch = min(config.batch_size, train_size - number * config.batch_size)
+            with contextlib.nullcontext() if world is None else world.step(global_batch):
                 if augmentation is not None:
                     batch = augment_batch(batch, augmentation, world)
                 for step in steps:
@@ -397,18 +356,21 @@ def _train_one_epoch_sharded(model: Method, dataset: MultimodalDataset, optimize
                     optimizer.zero_grad(set_to_none=True)
                     with autocast(config, device):
                         model.begin_step(batch, step, epoch)
-                        loss = model.loss(batch, step, epoch) * world.share()
+                        loss = model.loss(batch, step, epoch)
+                    if world is not None:
+                        loss = loss * world.share()
                     loss.backward()
-                    world.average_gradients(parameters)
+                    if world is not None:
+                        world.average_gradients(parameters)
                     model.after_backward(batch, step, epoch)
                     optimizer.step()
-                    if has_batch_norm:
+                    if average_buffers:
                         world.average_buffers(model)
                     loss_sum += loss.detach().float()
                     steps_done += 1
             bar.update(1)
     bar.close()
-    return float(world.all_reduce(loss_sum)) / steps_done
+    return float(loss_sum if world is None else world.all_reduce(loss_sum)) / steps_done
 
 
 def check_shards(train_size: int, batch_size: int, world: World) -> None:
