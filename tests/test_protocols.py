@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ from mmlib.data import load_dataset
 from mmlib.data.base import to_model_input
 from mmlib.evaluate import evaluate_split
 from mmlib.protocols import PROTOCOLS
-from mmlib.train import TrainConfig, build_model, train
+from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything, train
 
 TOY_CLIPS = {"samples": 12, "size": 32, "duration": 0.5, "n_fft": 62}
 
@@ -218,3 +219,19 @@ def test_gpu_summary_shows_device_date_and_figures(tmp_path):
     assert "NVIDIA H200 on 2026-12-01 10:00 UTC" in text and "1.10 MLA epochs" in text and "4.0 minutes" in text
     assert table.to_dict(orient="records") == [{"method": "ours", "data path (clips/s)": 900, "ceiling (clips/s)": 1000,
                                                 "data path / ceiling": 0.9, "evaluation / epoch": "3.1%"}]
+
+
+def test_compile_option_compiles_encoders_in_place_and_names_its_own_run():
+    """``compile`` wraps each encoder's forward (state-dict keys unchanged, so checkpoints load into an
+    eager model) and enters the run id only when set (compiled dropout draws other masks)."""
+    from mmlib.train import compile_encoders
+
+    config = TrainConfig(dataset="synthetic", method="concat", hidden_dim=8, device="cpu")
+    seed_everything(0)
+    model = build_model(config, load_config_dataset(config))
+    keys = list(model.state_dict())
+    compile_encoders(model)
+    assert all(encoder._compiled_call_impl is not None for encoder in model.encoders.values())
+    assert list(model.state_dict()) == keys
+    assert dataclasses.replace(config, compile=False).run_id == config.run_id
+    assert dataclasses.replace(config, compile=True).run_id != config.run_id

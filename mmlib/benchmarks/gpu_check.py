@@ -12,6 +12,8 @@ and writes (default ``gpu-check.json``):
   extrapolated from it (6,698 training and 744 validation clips, OGM-GE's split);
 * a 3-epoch ``ogm_ge``-protocol run of concat, mla and ours on 256 fabricated clips through the
   real ``train``: wall time per epoch and test accuracy (meaningless on random data, but finite);
+* on CUDA, ``bench scale --compile`` for concat: compiled / eager samples per second and the
+  compilation time;
 * resume on CUDA: ``ours`` stopped after epoch 1 and resumed, against an uninterrupted run: the
   largest difference of any logged metric (bf16 autocast and cuDNN may make it nonzero).
 """
@@ -109,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = next(row for row in bench["rows"] if row["method"] == "ours")
     per_clip_train, per_clip_eval = ours["epoch_s"] / ours["samples"], ours["evaluation_s"] / ours["samples"]
     figures["ours_100_epochs_cremad_s"] = 100 * (per_clip_train * CREMAD_TRAIN + per_clip_eval * CREMAD_VAL)
+    if device == "cuda":  # torch.compile of concat's two ResNet-18 encoders: compiled / eager samples per second
+        figures["compile"] = scale.run(["--device", device, "--epochs", "3", "--methods", "concat", "--compile"])["rows"][0]
     figures["short_runs"] = short_runs(device, RUN_CLIPS if device == "cuda" else {**scale.TINY, "samples": 24})
     figures["wall_s"] = time.perf_counter() - started
     Path(args.out).write_text(json.dumps(figures, indent=1))

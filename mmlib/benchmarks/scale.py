@@ -32,8 +32,8 @@ import torch
 
 from mmlib.evaluate import evaluate_split
 from mmlib.train import (
-    AUGMENT_SEED_OFFSET, TrainConfig, augment_batch, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device,
-    seed_everything, train_one_epoch,
+    AUGMENT_SEED_OFFSET, TrainConfig, augment_batch, build_model, build_optimizer, compile_encoders, cpu_threads, load_config_dataset,
+    resolve_device, seed_everything, train_one_epoch,
 )
 
 FULL = {"samples": 512, "size": 224, "duration": 3.0, "n_fft": 512}
@@ -73,8 +73,10 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device) -> list[dict]:
-    """Per method: samples/s of the data path and of the ceiling, evaluation share, peak memory."""
+def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device,
+            compiled: bool = False) -> list[dict]:
+    """Per method: samples/s of the data path and of the ceiling, evaluation share, peak memory;
+    with ``compiled``, also the data path with compiled encoders (:func:`mmlib.train.compile_encoders`)."""
     runs = {}
     for method in methods:
         config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
@@ -83,11 +85,13 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
         seed_everything(config.seed)
         dataset = load_config_dataset(config).on_device(device)
         augmentation = torch.Generator().manual_seed(config.seed + AUGMENT_SEED_OFFSET)
-        for mode in ("data path", "ceiling"):
+        for mode in ("data path", "ceiling", "compiled") if compiled else ("data path", "ceiling"):
             model = build_model(config, dataset).to(device)
             if device.type == "cuda":
                 model = model.to(memory_format=torch.channels_last)
-            source = dataset if mode == "data path" else PreparedBatches(dataset, batch_size, device, augmentation)
+            if mode == "compiled":
+                compile_encoders(model)
+            source = PreparedBatches(dataset, batch_size, device, augmentation) if mode == "ceiling" else dataset
             runs[method, mode] = {"config": config, "model": model, "optimizer": build_optimizer(config, model),
                                   "dataset": source, "times": [], "shuffle": torch.Generator().manual_seed(0)}
     if device.type == "cuda":
@@ -97,7 +101,7 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
             _sync(device)
             start = time.perf_counter()
             train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], device,
-                            progress=False, augmentation=augmentation if mode == "data path" else None)
+                            progress=False, augmentation=None if mode == "ceiling" else augmentation)
             _sync(device)
             run["times"].append(time.perf_counter() - start)
     rows = []
@@ -115,6 +119,11 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
             "ceiling_samples_per_s": samples / ceiling_time, "data_path_over_ceiling": ceiling_time / path_time,
             "evaluation_s": evaluation, "shapley_share_of_epoch": evaluation / path_time,
         })
+        if compiled:
+            times = runs[method, "compiled"]["times"]
+            rows[-1].update({"compiled_samples_per_s": samples / statistics.median(times[1:]),
+                             "compiled_over_eager": path_time / statistics.median(times[1:]),
+                             "compile_s": times[0] - path["times"][0]})
     peak = _peak_memory_mb(device)
     for row in rows:
         row["peak_memory_mb"] = peak
@@ -129,6 +138,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=None, help="clips per epoch (default: 512 full, 64 tiny)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=4, help="per method and mode; the first is a warm-up (default: 4)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the data path with torch.compile'd encoders (first epoch: compilation)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.epochs < 2 or args.batch_size < 1 or (args.samples is not None and args.samples < args.batch_size):
@@ -146,7 +157,8 @@ def run(argv: list[str]) -> dict:
         clips["samples"] = args.samples
     hidden_dim = 512 if full else 16
     with cpu_threads(device):
-        rows = measure([m.strip() for m in args.methods.split(",") if m.strip()], clips, hidden_dim, args.batch_size, args.epochs, device)
+        rows = measure([m.strip() for m in args.methods.split(",") if m.strip()], clips, hidden_dim, args.batch_size, args.epochs,
+                       device, compiled=args.compile)
     by_method = {row["method"]: row for row in rows}
     figures = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -169,6 +181,10 @@ def main(argv: list[str]) -> int:
     for row in figures["rows"]:
         print(f"{row['method']:<8} {row['data_path_samples_per_s']:>12.1f} {row['ceiling_samples_per_s']:>10.1f} "
               f"{row['data_path_over_ceiling']:>6.2f} {row['shapley_share_of_epoch']:>10.1%} {row['peak_memory_mb']:>8.0f}")
+    for row in figures["rows"]:
+        if "compiled_over_eager" in row:
+            print(f"{row['method']:<8} compiled encoders: {row['compiled_samples_per_s']:.1f}/s, compiled / eager "
+                  f"{row['compiled_over_eager']:.2f}, compilation {row['compile_s']:.1f} s")
     if "ours_over_mla" in figures:
         print(f"ours / mla epoch time = {figures['ours_over_mla']:.2f} (target <= {TARGETS['ours_over_mla']})")
     print(f"targets on a GPU: data path / ceiling >= {TARGETS['data_path_over_ceiling']}, "
