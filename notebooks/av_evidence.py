@@ -58,28 +58,25 @@ workers: int = 0  # 0: train in this kernel; N: N processes (per GPU) through mm
 
 # %% tags=["hide-input"]
 import time
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
-from tqdm import TqdmWarning
 
-warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel
-from mmlib.book import mean_std_table, repo_path, save_summary, show
+from mmlib.book import mean_std_table, repo_path, save_summary, setup, show
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, run_grid)
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, save_figure, use_book_style
+from mmlib.plots import METHOD_ORDER, save_figure
 from mmlib.results import records_frame
 from mmlib.verdicts import verdict
 
 if seeds < 2:
     raise ValueError(f"seeds = {seeds}: the paired tests need at least 2 seeds; pass -p seeds 3")
-use_book_style()
+paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 root = repo_path(fsdd_root).resolve() if fsdd_root.strip() else None  # one spelling, one run id
 have_fsdd = root is not None and (root / "recordings").is_dir()
 chosen = [m for m in METHOD_ORDER if m in parse_methods(methods, "methods")]
@@ -126,7 +123,7 @@ if have_fsdd:
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("audio\n(mel × time)")
-    save_figure(fig, repo_path(figures_dir) / "av_evidence_pairs.png")
+    save_figure(fig, paths.figures / "av_evidence_pairs.png")
     plt.show()
     print(f"{sum(sizes.values())} samples, split {sizes}; image {data.input_shape('image')}, "
           f"audio {data.input_shape('audio')}")
@@ -142,7 +139,7 @@ if have_fsdd:
 
 # %% tags=["hide-input"]
 def grid_frame(configs):
-    return records_frame(run_grid(configs, repo_path(results_dir), force=force, progress=False,
+    return records_frame(run_grid(configs, paths.runs, force=force, progress=False,
                                   workers=workers))
 
 

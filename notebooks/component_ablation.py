@@ -55,14 +55,14 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, repo_path, save_summary, show
-from mmlib.experiments import ablation_configs, mean_std, paired_test, run_grid
-from mmlib.plots import use_book_style
+from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.experiments import (ablation_configs, mean_std, paired_test, paper_ablation_deltas,
+                               run_grid)
 from mmlib.results import records_frame
 
-use_book_style()
+paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 views = [m.strip() for m in modalities.split(",") if m.strip()]
-runs_dir, fig_dir = repo_path(results_dir), repo_path(figures_dir)
+runs_dir, fig_dir = paths.runs, paths.figures
 
 # %%
 options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
@@ -91,9 +91,7 @@ tests = pd.DataFrame([{"variant": v, **{k: paired_test(frame, "variant", v, "ful
                                         for k in ("mean_diff", "se_diff", "p_wilcoxon")}}
                       for v in grid if v != "full"]).set_index("variant")
 paper = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))
-removed = ["w/o mapping", "w/o memory", "random order", "fixed order"]
-paper_delta = dict(zip(removed, paper["delta"].dropna()))
-tests["paper Δ (CREMA-D)"] = pd.Series(paper_delta)
+tests["paper Δ (CREMA-D)"] = pd.Series(paper_ablation_deltas(paper))  # matched by name
 show(tests.rename(columns={"mean_diff": "Δ fused vs full", "se_diff": "std. error",
                            "p_wilcoxon": "p (Wilcoxon)"}).reset_index(),
      "Each variant against the full method, paired by seed (points)", p_columns=["p (Wilcoxon)"])

@@ -43,20 +43,20 @@ import seaborn as sns
 from myst_nb import glue
 from scipy import stats
 
-from mmlib.book import data_options, glue_figure, mean_std_table, repo_path, save_summary, show
+from mmlib.book import data_options, glue_figure, mean_std_table, save_summary, setup, show
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, method_palette, modality_palette, use_book_style
+from mmlib.plots import METHOD_ORDER, method_palette, modality_palette
 from mmlib.results import history_frame, records_frame
 
-use_book_style()
+paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 shown = parse_methods(methods, "methods")
 pooled = parse_methods(correlation_methods, "correlation_methods")
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 trained = [m for m in METHOD_ORDER if m in set(shown) | set(pooled)]
 options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
 configs = comparison_configs(trained, dataset, modalities, options, seeds, epochs)
-records = run_grid(configs, repo_path(results_dir), force=force, progress=False, workers=workers)
+records = run_grid(configs, paths.runs, force=force, progress=False, workers=workers)
 history = history_frame(records)
 
 # %% [markdown]
@@ -77,7 +77,7 @@ for ax, method in zip(axes[0], shown):
     ax.set_ylabel("Shapley share of validation accuracy (%)")
 fig.suptitle(f"{dataset} [{modalities}]: mean ± std over {seeds} seeds; dashed: equal share")
 glue_figure("contribution_evolution_fig", fig,
-            repo_path(figures_dir) / "contribution_evolution.png")
+            paths.figures / "contribution_evolution.png")
 
 # %% [markdown]
 # ```{glue:figure} contribution_evolution_fig
@@ -118,7 +118,7 @@ ax.set_xlabel("modality gap: max − min unimodal head accuracy (points)")
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"Pearson r = {r:.3f}, {len(runs)} runs")
 ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-glue_figure("gap_fig", fig, repo_path(figures_dir) / "contribution_gap_vs_accuracy.png")
+glue_figure("gap_fig", fig, paths.figures / "contribution_gap_vs_accuracy.png")
 
 # %% [markdown]
 # ```{glue:figure} gap_fig

@@ -57,12 +57,13 @@ from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
 from mmlib.plots import modality_palette
+from mmlib.results import load_arrays, save_arrays, snapshots_folder
 from mmlib.train import TrainConfig, load_config_dataset
 from mmlib.trained import model_at_epoch
 
 paths = setup(results_dir, figures_dir)
 runs_dir, fig_dir = paths.runs, paths.figures
-snap_dir = runs_dir.parent / "snapshots"
+snap_dir = snapshots_folder(runs_dir)  # results/snapshots: stopped runs and their features
 method_list = [m.strip() for m in methods.split(",") if m.strip()]
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 snapshots = sorted({0, 1, max(1, epochs // 2), epochs})
@@ -85,10 +86,8 @@ def embed(points: np.ndarray) -> np.ndarray:
 
 # %%
 cache = snap_dir / f"features-{dataset}-{modalities.replace(',', '_')}-e{epochs}-n{pix_noise}.npz"
-feats: dict[tuple, np.ndarray] = {}
-if cache.exists() and not force:
-    stored = np.load(cache, allow_pickle=True)
-    feats = {tuple(json.loads(k)): stored[k] for k in stored.files}
+stored = None if force else load_arrays(cache)
+feats = {} if stored is None else {tuple(json.loads(k)): v for k, v in stored.items()}
 rows = []
 for method in method_list:
     options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
@@ -110,14 +109,13 @@ for method in method_list:
             for part in views + ["fused"]:
                 rows.append({"method": method, "seed": seed, "epoch": epoch, "features": part,
                              "silhouette": class_silhouette(feats[(method, seed, epoch, part)], y)})
-cache.parent.mkdir(parents=True, exist_ok=True)
-np.savez(cache, **{json.dumps(list(k)): v for k, v in feats.items()})
+save_arrays(cache, {json.dumps(list(k)): v for k, v in feats.items()})
 scores = pd.DataFrame(rows)
 print(f"{len(method_list)} methods x {seeds} seeds x snapshots at epochs {snapshots}")
 
 # %% [markdown]
-# The features are stored beside the results store, so a rerun draws the same pictures without
-# training.
+# The features are stored under the results root (`results/snapshots`), so a rerun draws the same
+# pictures without training.
 
 # %% tags=["hide-input"]
 first = method_list[0]

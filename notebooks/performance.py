@@ -41,7 +41,6 @@ gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-chec
 
 # %% tags=["hide-input"]
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -51,11 +50,11 @@ from myst_nb import glue
 
 from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods, relative_cost
 from mmlib.benchmarks.shapley import measure
-from mmlib.book import pix_noise_spec, save_summary, show
+from mmlib.book import pix_noise_spec, save_summary, setup, show
 from mmlib.methods import available_methods
-from mmlib.plots import METHOD_ORDER, save_figure, use_book_style
+from mmlib.plots import METHOD_ORDER, save_figure
 
-use_book_style()
+paths = setup(figures_dir=figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 chosen = [m.strip() for m in methods.split(",") if m.strip()]
 
 # %% [markdown]
@@ -100,7 +99,7 @@ ax.set_ylabel("epoch cost / Concat's (ratio)")
 plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 ax.legend(title=None)
 ax.set_title(f"Training cost on mfeat [{modalities}], CPU, one thread")
-save_figure(fig, Path(figures_dir) / "performance_methods.png")
+save_figure(fig, paths.figures / "performance_methods.png")
 plt.show()
 
 # %% [markdown]
@@ -172,7 +171,7 @@ ax.set_xlabel("number of modalities n")
 ax.set_ylabel(f"time per evaluation of {samples} samples (ms, log)")
 ax.set_xticks(scaling["n"])
 ax.legend()
-save_figure(fig, Path(figures_dir) / "performance_scaling.png")
+save_figure(fig, paths.figures / "performance_scaling.png")
 plt.show()
 
 # %% [markdown]

@@ -54,7 +54,6 @@ results_dir: str = "results/runs"  # the results store shared by every chapter (
 
 # %% tags=["hide-input"]
 import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -66,11 +65,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from mmlib.book import save_summary, show
+from mmlib.book import save_summary, setup, show
 from mmlib.data import load_dataset
-from mmlib.plots import modality_palette, save_figure, use_book_style
+from mmlib.plots import modality_palette, save_figure
 
-use_book_style()
+paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 threadpool_limits(1)  # small problems: one BLAS thread is much faster than two on a busy CPU
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter in smoke tests
 seeds = list(range(split_seeds))
@@ -128,7 +127,7 @@ ax.set_xlabel("input to the logistic regression (mfeat view)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
 ax.set_title(f"Each mfeat view alone vs all together ({len(seeds)} splits)")
-save_figure(fig, Path(figures_dir) / "quickstart_views.png")
+save_figure(fig, paths.figures / "quickstart_views.png")
 glue("quickstart_views_fig", fig, display=False)
 plt.close(fig)
 
@@ -229,7 +228,7 @@ ax.set_xlabel("epoch")
 ax.set_ylabel("Shapley share of validation accuracy (%)")
 ax.set_title(f"ours on mfeat [{train_modalities}], seed {seed}")
 ax.legend(title="view")
-save_figure(fig, Path(figures_dir) / "quickstart_shapley_shares.png")
+save_figure(fig, paths.figures / "quickstart_shapley_shares.png")
 glue("quickstart_shares_fig", fig, display=False)
 plt.close(fig)
 
