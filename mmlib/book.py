@@ -109,6 +109,15 @@ def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable
     return styled.set_properties(subset=text, **{"text-align": "left"})
 
 
+def glue_p(key: str, p: float) -> None:
+    """Glue a p-value as the words prose uses, ``p = 0.004`` or ``p < 0.001`` (:func:`p_value`), for
+    ``{glue:text}`key``` (a glued float would read ``p = 0.000``)."""
+    from myst_nb import glue
+
+    text = p_value(float(p))
+    glue(key, f"p {text}" if text.startswith("<") else f"p = {text}", display=False)
+
+
 def glue_figure(key: str, fig, path: str | Path) -> None:
     """Save ``fig`` as PNG at ``path``, glue it as ``key`` for a numbered ``{glue:figure}``, and
     close it (the chapter shows it where the figure directive stands, not twice)."""

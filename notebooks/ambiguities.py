@@ -46,7 +46,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
 from mmlib.evaluate import encode_split, fused_accuracy_by_batch
 from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.results import records_frame
@@ -284,7 +284,7 @@ leak_table["p (Wilcoxon)"] = [leak_tests[v]["p_wilcoxon"] if o == orders[0] else
                               for v, o in leak_table.index]
 for key, name in (("default", "default (sample, epoch)"), ("rownorm", "row_normalize = on")):
     glue(f"ambiguities_leak_{key}_diff", float(leak_tests[name]["mean_diff"]), display=False)
-    glue(f"ambiguities_leak_{key}_p", float(leak_tests[name]["p_wilcoxon"]), display=False)
+    glue_p(f"ambiguities_leak_{key}_p", float(leak_tests[name]["p_wilcoxon"]))
 glue("ambiguities_leak_batch", leak_batch_size, display=False)
 for key, order in (("sorted", orders[0]), ("shuffled", orders[1])):
     digits = leak[leak["order"] == order]["digits per chunk"].mean()
@@ -316,7 +316,7 @@ for key, name in (("feature", "mapping = feature"), ("none", "mapping = none"),
                   ("batch", "granularity = batch"), ("rownorm", "row_normalize = on"),
                   ("recorded", "prefix_features = recorded")):
     glue(f"ambiguities_{key}_diff", float(diff(name)["mean_diff"]), display=False)
-    glue(f"ambiguities_{key}_p", float(diff(name)["p_wilcoxon"]), display=False)
+    glue_p(f"ambiguities_{key}_p", float(diff(name)["p_wilcoxon"]))
 glue("ambiguities_default_acc", float(default_runs["fused_acc"].mean()), display=False)
 for key, source in (("sample", "ours, sample reading"), ("share", "ours, share reading")):
     glue(f"ambiguities_{key}_spread", float(spread_table.loc[source, "median"]), display=False)
@@ -331,13 +331,13 @@ glue("ambiguities_seeds", seeds, display=False)
 # Over {glue:text}`ambiguities_seeds` paired seeds the default (sample-level mapping, epoch-level
 # alternation) reaches {glue:text}`ambiguities_default_acc:.2f`% fused accuracy. Against it,
 # feature-level mapping changes accuracy by {glue:text}`ambiguities_feature_diff:+.2f` points
-# (p = {glue:text}`ambiguities_feature_p:.3f`), no mapping by
-# {glue:text}`ambiguities_none_diff:+.2f` (p = {glue:text}`ambiguities_none_p:.3f`), batch-level
+# ({glue:text}`ambiguities_feature_p`), no mapping by
+# {glue:text}`ambiguities_none_diff:+.2f` ({glue:text}`ambiguities_none_p`), batch-level
 # alternation by {glue:text}`ambiguities_batch_diff:+.2f`
-# (p = {glue:text}`ambiguities_batch_p:.3f`) and row-normalised alignment by
-# {glue:text}`ambiguities_rownorm_diff:+.2f` (p = {glue:text}`ambiguities_rownorm_p:.3f`);
+# ({glue:text}`ambiguities_batch_p`) and row-normalised alignment by
+# {glue:text}`ambiguities_rownorm_diff:+.2f` ({glue:text}`ambiguities_rownorm_p`);
 # recorded instead of recomputed prefix features change it by
-# {glue:text}`ambiguities_recorded_diff:+.2f` (p = {glue:text}`ambiguities_recorded_p:.3f`).
+# {glue:text}`ambiguities_recorded_diff:+.2f` ({glue:text}`ambiguities_recorded_p`).
 # The per-modality EDM terms differ by a median relative spread of
 # {glue:text}`ambiguities_sample_spread:.2f` under the sample reading and
 # {glue:text}`ambiguities_share_spread:.2f` under the share reading; in the paper
@@ -350,8 +350,8 @@ glue("ambiguities_seeds", seeds, display=False)
 # fixed batch size (256).
 # Cut in split order, where each chunk of {glue:text}`ambiguities_leak_batch` holds one or two
 # digits, the same models score {glue:text}`ambiguities_leak_default_diff:+.2f` points more
-# (p = {glue:text}`ambiguities_leak_default_p:.3f`; row-normalised:
-# {glue:text}`ambiguities_leak_rownorm_diff:+.2f`, p = {glue:text}`ambiguities_leak_rownorm_p:.3f`)
+# ({glue:text}`ambiguities_leak_default_p`; row-normalised:
+# {glue:text}`ambiguities_leak_rownorm_diff:+.2f`, {glue:text}`ambiguities_leak_rownorm_p`)
 # than in the shuffled order every table uses.
 #
 # ## Summary and exercise

@@ -30,7 +30,7 @@
 # :class: tip
 # The full method reaches {glue:text}`ablation_full_fused:.1f`% fused accuracy here. The largest
 # loss comes from the variant *{glue:text}`ablation_worst_variant`*
-# ({glue:text}`ablation_worst_delta:+.2f` points, p = {glue:text}`ablation_worst_p:.3f`); a fixed
+# ({glue:text}`ablation_worst_delta:+.2f` points, {glue:text}`ablation_worst_p`); a fixed
 # order changes accuracy by {glue:text}`ablation_fixed_delta:+.2f` points against the paper's
 # −8.74 on CREMA-D ({numref}`fig-ablation`). The parts themselves are explained in {doc}`method`.
 # ```
@@ -55,7 +55,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
 from mmlib.experiments import (ablation_configs, mean_std, paired_test, paper_ablation_deltas,
                                run_grid)
 from mmlib.results import records_frame
@@ -123,15 +123,15 @@ full_fused = float(frame[frame["variant"] == "full"]["fused_acc"].mean())
 glue("ablation_full_fused", full_fused, display=False)
 glue("ablation_worst_variant", worst, display=False)
 glue("ablation_worst_delta", float(tests.loc[worst, "mean_diff"]), display=False)
-glue("ablation_worst_p", float(tests.loc[worst, "p_wilcoxon"]), display=False)
+glue_p("ablation_worst_p", float(tests.loc[worst, "p_wilcoxon"]))
 glue("ablation_fixed_delta", float(tests.loc["fixed order", "mean_diff"]), display=False)
-glue("ablation_fixed_p", float(tests.loc["fixed order", "p_wilcoxon"]), display=False)
+glue_p("ablation_fixed_p", float(tests.loc["fixed order", "p_wilcoxon"]))
 glue("ablation_rownorm_delta", float(tests.loc["row-normalised", "mean_diff"]), display=False)
-glue("ablation_rownorm_p", float(tests.loc["row-normalised", "p_wilcoxon"]), display=False)
+glue_p("ablation_rownorm_p", float(tests.loc["row-normalised", "p_wilcoxon"]))
 glue("ablation_reverse_delta", float(tests.loc["reverse order", "mean_diff"]), display=False)
-glue("ablation_reverse_p", float(tests.loc["reverse order", "p_wilcoxon"]), display=False)
+glue_p("ablation_reverse_p", float(tests.loc["reverse order", "p_wilcoxon"]))
 glue("ablation_memory_delta", float(tests.loc["w/o memory", "mean_diff"]), display=False)
-glue("ablation_memory_p", float(tests.loc["w/o memory", "p_wilcoxon"]), display=False)
+glue_p("ablation_memory_p", float(tests.loc["w/o memory", "p_wilcoxon"]))
 save_summary("component_ablation", output_dir, {
     "table": table.to_dict(orient="index"),
     "paired_vs_full": tests.drop(columns="paper Δ (CREMA-D)").to_dict(orient="index"),
@@ -142,12 +142,12 @@ save_summary("component_ablation", output_dir, {
 #
 # The full method reaches {glue:text}`ablation_full_fused:.2f`% on this data. The largest loss
 # comes from removing {glue:text}`ablation_worst_variant` ({glue:text}`ablation_worst_delta:.2f`
-# points, p = {glue:text}`ablation_worst_p:.3f`); a fixed order changes fused accuracy by
-# {glue:text}`ablation_fixed_delta:.2f` points (p = {glue:text}`ablation_fixed_p:.3f`), against the
+# points, {glue:text}`ablation_worst_p`); a fixed order changes fused accuracy by
+# {glue:text}`ablation_fixed_delta:.2f` points ({glue:text}`ablation_fixed_p`), against the
 # paper's −8.74 on CREMA-D. Row-normalising Eq. 11's neighbour weights changes it by
-# {glue:text}`ablation_rownorm_delta:+.2f` points (p = {glue:text}`ablation_rownorm_p:.3f`).
+# {glue:text}`ablation_rownorm_delta:+.2f` points ({glue:text}`ablation_rownorm_p`).
 # Training strongest first instead of weakest first changes it by
-# {glue:text}`ablation_reverse_delta:+.2f` points (p = {glue:text}`ablation_reverse_p:.3f`).
+# {glue:text}`ablation_reverse_delta:+.2f` points ({glue:text}`ablation_reverse_p`).
 #
 # ## Summary and exercise
 #
@@ -168,7 +168,7 @@ save_summary("component_ablation", output_dir, {
 # With two views the memory unit merges only once, so there is less for it to carry; and two
 # views have only two orders, so `fixed order` is one of the two orders the method alternates
 # between. On this run's views, removing the memory changed fused accuracy by
-# {glue:text}`ablation_memory_delta:+.2f` points (p = {glue:text}`ablation_memory_p:.2f`): if
+# {glue:text}`ablation_memory_delta:+.2f` points ({glue:text}`ablation_memory_p`): if
 # that is already indistinguishable from zero, two views can hardly show a smaller cost. The
 # book has not run the two-view ablation on mfeat; compare the paired tables of the two runs.
 # ```

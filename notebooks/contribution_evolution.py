@@ -43,7 +43,7 @@ import seaborn as sns
 from myst_nb import glue
 from scipy import stats
 
-from mmlib.book import data_options, glue_figure, mean_std_table, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, mean_std_table, save_summary, setup, show
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette, modality_palette
@@ -130,7 +130,7 @@ glue_figure("gap_fig", fig, paths.figures / "contribution_gap_vs_accuracy.png")
 
 # %% tags=["hide-input"]
 glue("evolution_r", float(r), display=False)
-glue("evolution_p", float(p), display=False)
+glue_p("evolution_p", float(p))
 glue("evolution_runs", int(len(runs)), display=False)
 save_summary("contribution_evolution", output_dir, {
     "pearson_r": float(r), "p_value": float(p), "runs": int(len(runs)),
@@ -140,7 +140,7 @@ save_summary("contribution_evolution", output_dir, {
 # ## Conclusion
 #
 # Over {glue:text}`evolution_runs` runs the Pearson correlation between the modality gap and fused
-# accuracy is {glue:text}`evolution_r:.3f` (p = {glue:text}`evolution_p:.3g`), against the paper's
+# accuracy is {glue:text}`evolution_r:.3f` ({glue:text}`evolution_p`), against the paper's
 # −0.2648 (p = 0.0112) on Kinetics-Sounds. A negative r would mean that smaller gaps go with
 # better fusion; pooling methods mixes two effects (how balanced a method is, and how accurate),
 # so the sign says more about the methods than about balance as such.

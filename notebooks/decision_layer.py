@@ -59,10 +59,10 @@ from myst_nb import glue
 from torch import nn
 
 import mmlib
-from mmlib.book import mean_std_table, save_summary, setup, show
+from mmlib.book import glue_figure, glue_p, mean_std_table, save_summary, setup, show
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
-from mmlib.plots import modality_palette, save_figure
+from mmlib.plots import modality_palette
 from mmlib.train import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import verdict
@@ -131,12 +131,15 @@ axes[1].axvline(1.0, color="#444444", lw=1, ls="--")
 axes[1].set_xlabel(f"logit scale {views[0]} / {views[1]}")
 fig.suptitle(f"{dataset} [{modalities}], {stat_seeds} seeds; bars: std over seeds")
 fig.tight_layout()
-save_figure(fig, fig_dir / "decision_layer_follow.png")
-plt.show()
+glue_figure("decision_follow_fig", fig, fig_dir / "decision_layer_follow.png")
 
 # %% [markdown]
+# ```{glue:figure} decision_follow_fig
+# :name: fig-decision-follow
+#
 # Left: where the modalities' own predictions disagree, how often the fused decision takes each
 # side (dashed: an even share). Right: the ratio of their logit scales (dashed: equal scales).
+# ```
 
 # %%
 wide = first.pivot_table(index=["method", "seed"], columns="modality",
@@ -194,11 +197,15 @@ ax.set_xticks([0, 1], ["sum", "sum_calibrated"])
 ax.set_xlim(-0.4, 1.4)
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"paired by seed ({len(points)} seeds)")
-save_figure(fig, fig_dir / "decision_layer_calibration.png")
-plt.show()
+glue_figure("decision_calibration_fig", fig, fig_dir / "decision_layer_calibration.png")
 
 # %% [markdown]
-# One line per seed: the same data split and initial draw, with and without calibration.
+# ```{glue:figure} decision_calibration_fig
+# :name: fig-decision-calibration
+#
+# Fused test accuracy of Sum and of Sum with per-modality logit calibration; one line per seed
+# (the same data split and initial draw, with and without calibration).
+# ```
 #
 # ## `mmlib.diagnose` on one model
 #
@@ -211,8 +218,18 @@ config = TrainConfig(dataset=dataset, modalities=modalities, method=shown, epoch
                      probe=False)
 model, data, _ = train_model(config, runs_dir, weights_dir, force=force)
 result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size, seed=config.eval_seed)
-save_figure(result.figure(), fig_dir / "decision_layer_diagnose.png")
-plt.show()
+glue_figure("decision_diagnose_fig", result.figure(), fig_dir / "decision_layer_diagnose.png")
+
+# %% [markdown]
+# ```{glue:figure} decision_diagnose_fig
+# :name: fig-decision-diagnose
+#
+# `mmlib.diagnose` of one trained model, per modality: Shapley share, unimodal accuracy through
+# the model's head and by a linear probe, logit scale, and how often the fused decision follows
+# the modality where the unimodal predictions disagree (dashed: an even share).
+# ```
+
+# %%
 show(result.table.rename(columns=HEADERS).rename_axis("modality").reset_index(),
      f"mmlib.diagnose of {shown}, seed 0")
 
@@ -278,7 +295,7 @@ glue("decision_never", Markdown(", ".join(f"`{m}`" for m in never) or "none"), d
 glue("decision_methods", len(method_list), display=False)
 glue("decision_rho", rho, display=False)
 glue("decision_cal_diff", calibration["mean_diff"], display=False)
-glue("decision_cal_p", calibration["p_wilcoxon"], display=False)
+glue_p("decision_cal_p", calibration["p_wilcoxon"])
 glue("decision_cal_seeds", calibration["seeds"], display=False)
 glue("decision_cal_follow_diff", calibration_follow["mean_diff"], display=False)
 glue("decision_cal_verdict", Markdown(f"**{calibration_verdict}**"), display=False)
@@ -300,7 +317,7 @@ glue("decision_bias_verdict", Markdown(
 #
 # Per-modality logit calibration changes Sum's fused accuracy by
 # {glue:text}`decision_cal_diff:+.2f` points (paired over {glue:text}`decision_cal_seeds` seeds,
-# Wilcoxon p = {glue:text}`decision_cal_p:.3f`) and moves the follow rate toward an even share by
+# Wilcoxon {glue:text}`decision_cal_p`) and moves the follow rate toward an even share by
 # {glue:text}`decision_cal_follow_diff:+.2f` points; the claim that it helps is
 # {glue:md}`decision_cal_verdict`.
 #

@@ -52,7 +52,7 @@ from myst_nb import glue
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from mmlib.book import data_options, glue_figure, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, save_summary, setup, show
 from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
@@ -222,7 +222,7 @@ glue("feature_distributions_second_method", Markdown(f"`{method_list[-1]}`"), di
 glue("feature_distributions_first_fused", mean_of(method_list[0], "fused"), display=False)
 glue("feature_distributions_second_fused", mean_of(method_list[-1], "fused"), display=False)
 glue("feature_distributions_first_initial", mean_of(first, "fused", epoch=0), display=False)
-glue("feature_distributions_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
+glue_p("feature_distributions_p", float(test["p_wilcoxon"]) if test else float("nan"))
 glue("feature_distributions_seeds", seeds, display=False)
 if test:
     display(show(pd.DataFrame([test])[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(
@@ -240,7 +240,7 @@ if test:
 # {glue:text}`feature_distributions_first_fused:.3f` after training, against
 # {glue:text}`feature_distributions_second_fused:.3f` for
 # {glue:md}`feature_distributions_second_method`'s concatenated features (paired Wilcoxon
-# p = {glue:text}`feature_distributions_p:.3f` over {glue:text}`feature_distributions_seeds`
+# {glue:text}`feature_distributions_p` over {glue:text}`feature_distributions_seeds`
 # seeds; same seeds and same snapshots for both methods).
 # The paper's Fig. 4 makes the qualitative claim only (clusters tighten, fusion moves to the centre
 # of the modality clouds); it gives no number to compare with.

@@ -59,7 +59,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mmlib.book import mean_std_table, repo_path, save_summary, setup, show
+from mmlib.book import glue_figure, mean_std_table, repo_path, save_summary, setup, show
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import mean_std, paired_test, run_grid
@@ -116,8 +116,8 @@ paper
 # CREMA-D (†). Different data and backbone; the pattern to compare is who leads and who falls.
 
 # %%
-def fraction_bars(frame, order, title, name):
-    """Fused test accuracy per method, one bar per training fraction; saved as NAME.png."""
+def fraction_bars(frame, order, title):
+    """Fused test accuracy per method, one bar per training fraction."""
     fig, ax = plt.subplots(figsize=(8, 3.8))
     plot = frame.assign(setting=[f"{int(round(100 * f))}% of the training split"
                                  for f in frame["fraction"]])
@@ -128,15 +128,19 @@ def fraction_bars(frame, order, title, name):
     ax.set_ylabel("fused test accuracy (%)")
     ax.set_title(f"{title}; bars: std over seeds")
     ax.tick_params(axis="x", rotation=30)
-    save_figure(fig, fig_dir / f"{name}.png")
-    plt.show()
+    return fig
 
 
-fraction_bars(frame, method_list, f"{base} [{modalities}], {seeds} seeds", "frozen_backbones")
+figure = fraction_bars(frame, method_list, f"{base} [{modalities}], {seeds} seeds")
+glue_figure("frozen_fig", figure, fig_dir / "frozen_backbones.png")
 
 # %% [markdown]
-# Fused test accuracy per method with all and with part of the training data; error bars are
-# the standard deviation over seeds.
+# ```{glue:figure} frozen_fig
+# :name: fig-frozen
+#
+# Fused test accuracy per method on frozen features, with all and with part of the training
+# data; error bars are the standard deviation over seeds.
+# ```
 
 # %%
 def table3_claims(frame, fractions):
@@ -219,8 +223,9 @@ else:
 
 # %%
 if have_fsdd:
-    fraction_bars(av_frame, method_list, f"AV-MNIST [audio,image], {seeds} seeds",
-                  "frozen_backbones_avmnist")
+    figure = fraction_bars(av_frame, method_list, f"AV-MNIST [audio,image], {seeds} seeds")
+    save_figure(figure, fig_dir / "frozen_backbones_avmnist.png")
+    plt.show()
     display(show(claims_table(av_claims), "Table 3's claims on AV-MNIST: paired differences "
                  "over seeds", p_columns=["p (Wilcoxon)"]))
 

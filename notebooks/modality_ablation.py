@@ -46,7 +46,7 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
 from mmlib.experiments import mean_std, paired_test, run_grid, with_seeds
 from mmlib.plots import modality_palette
 from mmlib.results import records_frame
@@ -167,7 +167,7 @@ glue("modality_ablation_best_pair_acc", float(table.loc[best_pair, "fused_mean"]
 glue("modality_ablation_best_single", Markdown(f"`{max(singles, key=singles.get)}`"), display=False)
 glue("modality_ablation_best_single_acc", float(max(singles.values())), display=False)
 glue("modality_ablation_full_gain", float(gain(tuple(views))), display=False)
-glue("modality_ablation_p", float(test["p_wilcoxon"]) if test else float("nan"), display=False)
+glue_p("modality_ablation_p", float(test["p_wilcoxon"]) if test else float("nan"))
 glue("modality_ablation_all_gains_positive", Markdown("`yes`" if all_gain_positive else "`no`"),
      display=False)
 glue("modality_ablation_seeds", seeds, display=False)
@@ -189,7 +189,7 @@ if test:
 # ({glue:md}`modality_ablation_best_pair`) {glue:text}`modality_ablation_best_pair_acc:.1f`%, and
 # all three {glue:text}`modality_ablation_full_acc:.1f`% (gain
 # {glue:text}`modality_ablation_full_gain:+.2f` points over the best pair, paired Wilcoxon
-# p = {glue:text}`modality_ablation_p:.3f`). Every addition raised the mean accuracy:
+# {glue:text}`modality_ablation_p`). Every addition raised the mean accuracy:
 # {glue:md}`modality_ablation_all_gains_positive`. The paper reports the same pattern on IEMOCAP
 # (all three 75.07% vs the best pair 72.99%, +2.08).
 #

@@ -46,7 +46,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, save_summary, setup, show
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
 from mmlib.orders import order_accuracies, order_correct
@@ -152,7 +152,7 @@ glue("order_upper_bound_best_fixed", value("best fixed (per seed)"), display=Fal
 glue("order_upper_bound_mean_fixed", value("mean fixed"), display=False)
 for key, row in (("best", 0), ("mean", 1)):
     p = float(tests["p_wilcoxon"][row]) if len(tests) else float("nan")
-    glue(f"order_upper_bound_p_hybrid_{key}", p, display=False)
+    glue_p(f"order_upper_bound_p_hybrid_{key}", p)
 glue("order_upper_bound_seeds", seeds, display=False)
 
 # %% [markdown]
@@ -161,9 +161,9 @@ glue("order_upper_bound_seeds", seeds, display=False)
 # Over {glue:text}`order_upper_bound_seeds` seeds, the hybrid order reaches
 # {glue:text}`order_upper_bound_hybrid:.2f`% test accuracy, against
 # {glue:text}`order_upper_bound_mean_fixed:.2f`% for an average fixed order (paired Wilcoxon
-# p = {glue:text}`order_upper_bound_p_hybrid_mean:.3f`) and
+# {glue:text}`order_upper_bound_p_hybrid_mean`) and
 # {glue:text}`order_upper_bound_best_fixed:.2f`% for the best fixed order of each seed picked with
-# hindsight (p = {glue:text}`order_upper_bound_p_hybrid_best:.3f`). The per-sample oracle reaches
+# hindsight ({glue:text}`order_upper_bound_p_hybrid_best`). The per-sample oracle reaches
 # {glue:text}`order_upper_bound_oracle:.2f`%. The paper's Fig. 5 shows the same ordering
 # (fixed < hybrid < oracle) on its own data; it reports no numbers we could set beside these.
 #

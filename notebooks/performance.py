@@ -50,9 +50,9 @@ from myst_nb import glue
 
 from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods, relative_cost
 from mmlib.benchmarks.shapley import measure
-from mmlib.book import pix_noise_spec, save_summary, setup, show
+from mmlib.book import glue_figure, pix_noise_spec, save_summary, setup, show
 from mmlib.methods import available_methods
-from mmlib.plots import METHOD_ORDER, save_figure
+from mmlib.plots import METHOD_ORDER
 
 paths = setup(figures_dir=figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 chosen = [m.strip() for m in methods.split(",") if m.strip()]
@@ -99,8 +99,15 @@ ax.set_ylabel("epoch cost / Concat's (ratio)")
 plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 ax.legend(title=None)
 ax.set_title(f"Training cost on mfeat [{modalities}], CPU, one thread")
-save_figure(fig, paths.figures / "performance_methods.png")
-plt.show()
+glue_figure("performance_methods_fig", fig, paths.figures / "performance_methods.png")
+
+# %% [markdown]
+# ```{glue:figure} performance_methods_fig
+# :name: fig-performance-methods
+#
+# Each method's epoch on mfeat as a multiple of Concat's: measured time (blue) and counted
+# arithmetic (red). The dashed line is Concat.
+# ```
 
 # %% [markdown]
 # ## At the paper's scale: CREMA-D's shapes, ResNet-18 encoders
@@ -171,8 +178,15 @@ ax.set_xlabel("number of modalities n")
 ax.set_ylabel(f"time per evaluation of {samples} samples (ms, log)")
 ax.set_xticks(scaling["n"])
 ax.legend()
-save_figure(fig, paths.figures / "performance_scaling.png")
-plt.show()
+glue_figure("performance_scaling_fig", fig, paths.figures / "performance_scaling.png")
+
+# %% [markdown]
+# ```{glue:figure} performance_scaling_fig
+# :name: fig-performance-scaling
+#
+# Time of one evaluation against the number of modalities n (log scale): every subset for the
+# exact Shapley values, all n! chains for the hybrid order, and one chain.
+# ```
 
 # %% [markdown]
 # The chain count grows factorially, so beyond about six modalities exact evaluation stops being

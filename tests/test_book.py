@@ -29,3 +29,15 @@ def test_data_options_take_a_chapters_pix_noise_only_when_pix_is_in_the_run():
     assert data_options("mfeat", "fou,mor", pix_noise=2.0) == {}
     assert data_options("mfeat", "pix,fou", pix_noise=0.0) == {}
     assert data_options("mfeat", "pix,fou", "fou=1", pix_noise=4.0) == {"noise": "fou=1,pix=4.0"}
+
+
+def test_glue_p_writes_p_values_the_way_prose_reads_them(monkeypatch):
+    import myst_nb
+
+    from mmlib.book import glue_p
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.setdefault(key, value))
+    for key, p in (("small", 0.0004), ("mid", 0.0042), ("large", 0.31), ("none", float("nan"))):
+        glue_p(key, p)
+    assert glued == {"small": "p < 0.001", "mid": "p = 0.004", "large": "p = 0.31", "none": "p = –"}
