@@ -107,6 +107,7 @@ def writable_folder(path: str | Path, what: str) -> Path:
 #   results/runs/.sweep/           a sweep's claims and per-run logs (mmlib.sweep)
 #   results/snapshots/             checkpoints of runs stopped at chosen epochs and the arrays computed from
 #                                  them (the feature-distributions chapter; :func:`save_arrays`)
+#   results/frozen/KEY.npz, .pt   frozen-backbone features computed once, and the backbone (mmlib.data.frozen)
 #   results/chapters/NAME.json     a chapter's summary tables and verdicts
 #   results/performance/           benchmark timings of the performance chapter
 RUNS_DIR = "results/runs"

@@ -49,6 +49,7 @@ from torch import nn
 from mmlib.data.base import MultimodalDataset
 from mmlib.data.hf_backbone import check_folder, fingerprint, hf_features
 from mmlib.data.registry import dataset_options, load_dataset, register_dataset
+from mmlib.results import load_arrays, replace_atomically, save_arrays
 
 BACKBONES = ("pretrained", "hf", "identity")
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "results" / "frozen"
@@ -222,19 +223,15 @@ def load_frozen(base: str = "mfeat", modalities: str = "", base_options: str = "
 
 def read_cache(path: Path, modalities) -> dict[str, np.ndarray] | None:
     """The cached features of ``modalities``, or None when the file is absent or lacks one."""
-    if not path.is_file():
+    stored = load_arrays(path)
+    if stored is None or not all(m in stored for m in modalities):
         return None
-    with np.load(path) as stored:
-        if not all(m in stored for m in modalities):
-            return None
-        return {m: stored[m] for m in modalities}
+    return {m: stored[m] for m in modalities}
 
 
 def write_cache(folder: Path, key: str, features: dict[str, np.ndarray], weights: dict) -> None:
-    """``folder/key.npz`` (features) and ``folder/key.pt`` (backbone weights), each written then renamed."""
+    """``folder/key.pt`` (backbone weights), then ``folder/key.npz`` (features), each written atomically
+    (:func:`mmlib.results.replace_atomically`): features are never read without their weights."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{np.random.default_rng().integers(1 << 30)}"
-    np.savez(f"{tmp}.npz", **features)
-    torch.save(weights, f"{tmp}.pt")
-    Path(f"{tmp}.pt").replace(folder / f"{key}.pt")
-    Path(f"{tmp}.npz").replace(folder / f"{key}.npz")
+    replace_atomically(folder / f"{key}.pt", lambda handle: torch.save(weights, handle))
+    save_arrays(folder / f"{key}.npz", features)
