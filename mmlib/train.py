@@ -83,7 +83,7 @@ from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split,
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
 from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, get_protocol
-from mmlib.results import environment_info, find_record, store_run, temporary_file, writable_folder
+from mmlib.results import environment_info, find_record, replace_atomically, store_run, writable_folder
 
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("best", "smoothed")
@@ -449,15 +449,8 @@ def checkpoint_path(checkpoint_dir: str | Path, config: TrainConfig) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` into a uniquely named file beside ``path``, then moved onto ``path``."""
-    fd, tmp = temporary_file(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """``torch.save`` of ``state`` onto ``path``, atomically (:func:`mmlib.results.replace_atomically`)."""
+    replace_atomically(path, lambda handle: torch.save(state, handle))
 
 
 def distribute_model(model: Method, world: World, device: torch.device) -> Method:
