@@ -49,14 +49,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(tmp_path: Path, method: str, results_dir: Path | None = None) -> list[dict]:
-    """Train ``config(method)`` with 2 processes; each rank's kept record fields."""
+def torchrun(tmp_path: Path, method: str, results_dir: Path | None = None, phase: str = "whole") -> list[dict]:
+    """Train ``config(method)`` with 2 processes; each rank's kept record fields (``phase``: see :func:`_worker`)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-               __file__, method, str(tmp_path), str(results_dir or "")]
+               __file__, method, str(tmp_path), str(results_dir or ""), phase]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    return [json.loads(path.read_text()) for path in sorted(tmp_path.glob("rank*.json"))]
 
 
 def numbers(record, path: str = ""):
@@ -95,6 +96,18 @@ def test_two_processes_train_the_run_one_process_trains(method, tmp_path):
         assert stored == [f"{config(method).run_id}.json"]
         assert json.loads((results / stored[0]).read_text())["world_size"] == 2
         assert [p.name for p in (tmp_path / "weights").iterdir()] == [f"{config(method).run_id}.ckpt"]
+
+
+def test_two_processes_stopped_and_resumed_equal_an_uninterrupted_two_process_run(tmp_path):
+    """ours (Shapley order, prefix cache, gathered mapping) stopped after epoch 1 and resumed: the
+    same record as without the stop, bitwise (the checkpoint holds model, optimizer and generators)."""
+    whole = torchrun(tmp_path / "whole", "ours", tmp_path / "whole" / "runs")
+    interrupted = tmp_path / "interrupted"
+    assert torchrun(interrupted, "ours", interrupted / "runs", phase="stop") == []  # no record yet
+    assert [p.name for p in (interrupted / "weights").iterdir()] == [f"{config('ours').run_id}.ckpt"]
+    assert not list((interrupted / "runs").glob("*.json"))
+    resumed = torchrun(interrupted, "ours", interrupted / "runs", phase="resume")
+    assert resumed == whole
 
 
 @pytest.mark.parametrize("method", REFUSING)
@@ -142,12 +155,15 @@ def test_world_size_without_a_process_group_says_to_use_torchrun(monkeypatch):
         train(config("concat", epochs=1), progress=False)
 
 
-def _worker(method: str, out: Path, results_dir: str) -> None:
-    """Under torchrun: train ``config(method)`` and write this rank's record."""
-    record = train(config(method), results_dir=results_dir or None,
-                   checkpoint_dir=str(Path(results_dir).parent / "weights") if results_dir else None, progress=False)
-    (out / f"rank{os.environ['RANK']}.json").write_text(json.dumps({k: record[k] for k in KEPT}))
+def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
+    """Under torchrun: train ``config(method)`` and write this rank's record. ``phase``: ``whole``;
+    ``stop`` (stop after epoch 1, keeping the checkpoint; no record); ``resume`` (continue it)."""
+    checkpoints = str(Path(results_dir).parent / "weights") if results_dir else None
+    record = train(config(method), results_dir=results_dir or None, checkpoint_dir=checkpoints, progress=False,
+                   stop_after_epoch=1 if phase == "stop" else None, resume=phase == "resume")
+    if record is not None:
+        (out / f"rank{os.environ['RANK']}.json").write_text(json.dumps({k: record[k] for k in KEPT}))
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], Path(sys.argv[2]), sys.argv[3])
+    _worker(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4])
