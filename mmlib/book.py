@@ -109,6 +109,17 @@ def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable
     return styled.set_properties(subset=text, **{"text-align": "left"})
 
 
+def placeholder_figure(text: str):
+    """A small figure that states ``text``, for a numbered figure whose data is absent (say, user-
+    supplied recordings): the figure, its number and caption still stand, and say why it is empty."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
+
+
 def glue_p(key: str, p: float) -> None:
     """Glue a p-value as the words prose uses, ``p = 0.004`` or ``p < 0.001`` (:func:`p_value`), for
     ``{glue:text}`key``` (a glued float would read ``p = 0.000``)."""

@@ -64,13 +64,14 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import mean_std_table, repo_path, save_summary, setup, show
+from mmlib.book import (glue_figure, mean_std_table, placeholder_figure, repo_path, save_summary,
+                        setup, show)
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, run_grid)
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, save_figure
+from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
 from mmlib.verdicts import verdict
 
@@ -123,14 +124,19 @@ if have_fsdd:
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("audio\n(mel × time)")
-    save_figure(fig, paths.figures / "av_evidence_pairs.png")
-    plt.show()
     print(f"{sum(sizes.values())} samples, split {sizes}; image {data.input_shape('image')}, "
           f"audio {data.input_shape('audio')}")
+else:
+    fig = placeholder_figure(f"FSDD recordings not found at {fsdd_root}: no pairs to show")
+glue_figure("av_pairs_fig", fig, paths.figures / "av_evidence_pairs.png")
 
 # %% [markdown]
-# Five test pairs: each column is one sample, the image above and its recording's spectrogram
-# below (mel band up, time to the right).
+# ```{glue:figure} av_pairs_fig
+# :name: fig-av-pairs
+#
+# Five test pairs of AV-MNIST: each column is one sample, the image above and its recording's
+# spectrogram below (mel band up, time to the right).
+# ```
 #
 # ## The main comparison on AV-MNIST
 #

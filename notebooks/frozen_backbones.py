@@ -59,12 +59,12 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mmlib.book import glue_figure, mean_std_table, repo_path, save_summary, setup, show
+from mmlib.book import (glue_figure, mean_std_table, placeholder_figure, repo_path, save_summary,
+                        setup, show)
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import save_figure
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 from mmlib.verdicts import verdict
@@ -224,8 +224,20 @@ else:
 # %%
 if have_fsdd:
     figure = fraction_bars(av_frame, method_list, f"AV-MNIST [audio,image], {seeds} seeds")
-    save_figure(figure, fig_dir / "frozen_backbones_avmnist.png")
-    plt.show()
+else:
+    figure = placeholder_figure(f"FSDD recordings not found at {fsdd_root}: AV-MNIST not run")
+glue_figure("frozen_avmnist_fig", figure, fig_dir / "frozen_backbones_avmnist.png")
+
+# %% [markdown]
+# ```{glue:figure} frozen_avmnist_fig
+# :name: fig-frozen-avmnist
+#
+# Fused test accuracy per method on AV-MNIST's frozen CNN features, with all and with part of
+# the training data; error bars are the standard deviation over seeds.
+# ```
+
+# %%
+if have_fsdd:
     display(show(claims_table(av_claims), "Table 3's claims on AV-MNIST: paired differences "
                  "over seeds", p_columns=["p (Wilcoxon)"]))
 
