@@ -37,13 +37,14 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from mmlib.book import show
+from mmlib.book import setup, show
 from mmlib.fusion import chain, hybrid_order
 from mmlib.mapping import CrossModalMapping, correlation_matrix
 from mmlib.memory import MemoryUnit
 from mmlib.scheduler import next_order, prefix_plan
 from mmlib.shapley import edm_sample, edm_share, shapley_values
 
+setup()  # figure style, MMLIB_CPU_THREADS threads (the demos read and write no results)
 torch.manual_seed(seed);
 
 # %% [markdown]

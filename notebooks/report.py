@@ -60,7 +60,7 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import data_options, p_value, repo_path, save_summary, show
+from mmlib.book import data_options, p_value, repo_path, save_summary, setup, show
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, paper_ablation_deltas, run_grid)
 from mmlib.methods import available_methods
@@ -70,7 +70,7 @@ from mmlib.verdicts import verdict
 
 methods = [m for m in METHOD_ORDER if m in available_methods()]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
-runs_dir = repo_path(results_dir)
+runs_dir = setup(results_dir).runs  # MMLIB_CPU_THREADS threads, quiet bars; the results store
 paper = pd.read_csv(repo_path("data/paper_reference/table1_main.csv"))
 paper_ablation = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))
 VERDICT_ORDER = {"reproduced": 0, "not reproduced": 1, "inconclusive": 2}
