@@ -110,8 +110,8 @@ def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable
 
 
 def placeholder_figure(text: str):
-    """A small figure that states ``text``, for a numbered figure whose data is absent (say, user-
-    supplied recordings): the figure, its number and caption still stand, and say why it is empty."""
+    """A small figure that states ``text``, for a numbered figure whose data is absent (say,
+    user-supplied recordings): the figure, its number and caption still stand, and say why."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 1.2))
@@ -127,6 +127,15 @@ def glue_p(key: str, p: float) -> None:
 
     text = p_value(float(p))
     glue(key, f"p {text}" if text.startswith("<") else f"p = {text}", display=False)
+
+
+def paired_table(tests: Iterable[Mapping[str, Any]], difference: str, a: str = "method",
+                 b: str = "against") -> pd.DataFrame:
+    """:func:`mmlib.experiments.paired_test` results as rows with human headers, for :func:`show`:
+    ``a`` and ``b`` (what was compared), ``difference`` (a − b), std. error, p (Wilcoxon)."""
+    columns = {"a": a, "b": b, "mean_diff": difference, "se_diff": "std. error",
+               "p_wilcoxon": "p (Wilcoxon)"}
+    return pd.DataFrame(list(tests))[list(columns)].rename(columns=columns)
 
 
 def glue_figure(key: str, fig, path: str | Path) -> None:

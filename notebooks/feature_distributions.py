@@ -52,7 +52,7 @@ from myst_nb import glue
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from mmlib.book import data_options, glue_figure, glue_p, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, paired_table, save_summary, setup, show
 from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
@@ -225,10 +225,8 @@ glue("feature_distributions_first_initial", mean_of(first, "fused", epoch=0), di
 glue_p("feature_distributions_p", float(test["p_wilcoxon"]) if test else float("nan"))
 glue("feature_distributions_seeds", seeds, display=False)
 if test:
-    display(show(pd.DataFrame([test])[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(
-        columns={"a": "method", "b": "against", "mean_diff": "Δ silhouette",
-                 "se_diff": "std. error", "p_wilcoxon": "p (Wilcoxon)"}),
-        "Fused silhouette at the last epoch, paired by seed"))
+    display(show(paired_table([test], "Δ silhouette"),
+                 "Fused silhouette at the last epoch, paired by seed"))
 
 # %% [markdown]
 # The paired comparison (same seeds) of the fused features' silhouette at the last epoch.

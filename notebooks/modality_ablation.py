@@ -46,7 +46,8 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
+from mmlib.book import (data_options, glue_figure, glue_p, paired_table, repo_path,
+                        save_summary, setup, show)
 from mmlib.experiments import mean_std, paired_test, run_grid, with_seeds
 from mmlib.plots import modality_palette
 from mmlib.results import records_frame
@@ -172,10 +173,8 @@ glue("modality_ablation_all_gains_positive", Markdown("`yes`" if all_gain_positi
      display=False)
 glue("modality_ablation_seeds", seeds, display=False)
 if test:
-    display(show(pd.DataFrame([test])[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(
-        columns={"a": "subset", "b": "against", "mean_diff": "Δ accuracy",
-                 "se_diff": "std. error", "p_wilcoxon": "p (Wilcoxon)"}),
-        "Paired difference over seeds (points)"))
+    display(show(paired_table([test], "Δ accuracy", a="subset"),
+                 "Paired difference over seeds (points)"))
 
 # %% [markdown]
 # The paired comparison (same seeds) of all three modalities against the best pair: mean

@@ -46,7 +46,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, glue_p, save_summary, setup, show
+from mmlib.book import data_options, glue_figure, glue_p, paired_table, save_summary, setup, show
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test
 from mmlib.orders import order_accuracies, order_correct
@@ -128,10 +128,8 @@ tests = pd.DataFrame([
     paired_test(long, "rule", "oracle", "hybrid", "accuracy"),
 ]) if seeds >= 2 else pd.DataFrame()
 if len(tests):
-    shown = tests[["a", "b", "mean_diff", "se_diff", "p_wilcoxon"]].rename(columns={
-        "a": "rule", "b": "against", "mean_diff": "Δ accuracy", "se_diff": "std. error",
-        "p_wilcoxon": "p (Wilcoxon)"})
-    display(show(shown, "Paired differences over seeds (points)"))
+    display(show(paired_table(tests.to_dict("records"), "Δ accuracy", a="rule"),
+                 "Paired differences over seeds (points)"))
 
 # %% [markdown]
 # Paired tests over seeds: hybrid against the best fixed order of the same seed (chosen on test,

@@ -41,3 +41,13 @@ def test_glue_p_writes_p_values_the_way_prose_reads_them(monkeypatch):
     for key, p in (("small", 0.0004), ("mid", 0.0042), ("large", 0.31), ("none", float("nan"))):
         glue_p(key, p)
     assert glued == {"small": "p < 0.001", "mid": "p = 0.004", "large": "p = 0.31", "none": "p = –"}
+
+
+def test_paired_table_names_the_columns_for_readers():
+    from mmlib.book import paired_table
+
+    test = {"a": "ours", "b": "concat", "metric": "fused_acc", "seeds": 3, "mean_diff": 1.5, "se_diff": 0.2,
+            "p_wilcoxon": 0.25, "p_ttest": 0.1}
+    table = paired_table([test], "Δ accuracy", a="rule")
+    assert list(table.columns) == ["rule", "against", "Δ accuracy", "std. error", "p (Wilcoxon)"]
+    assert table.iloc[0].tolist() == ["ours", "concat", 1.5, 0.2, 0.25]
