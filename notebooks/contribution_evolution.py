@@ -20,6 +20,13 @@
 # (r = −0.2648, p = 0.0112): smaller gaps, better fusion. This chapter draws the same curves for
 # every method from the validation Shapley values that each run records after every epoch, and
 # computes the same correlation over the runs of the main comparison (mfeat, not the paper's data).
+#
+# ````{admonition} The answer, measured
+# :class: tip
+# Over {glue:text}`evolution_runs` runs, the correlation between the gap of the views' Shapley
+# shares and fused accuracy is r = {glue:text}`evolution_r:.3f` ({glue:text}`evolution_p`), against
+# the paper's −0.26 on Kinetics-Sounds.
+# ````
 
 # %% tags=["parameters"]
 methods: str = "concat,mla,ours"  # methods whose share curves are drawn, comma-separated

@@ -25,6 +25,16 @@
 # This chapter trains the method on the embedded three-view `mfeat` digits (noisy `pix`, `fou`,
 # `mor`; not the paper's data), then scores each of the 3! = 6 fixed orders alone, the hybrid
 # order, and the oracle on the test split, for several seeds.
+#
+# ````{admonition} The answer, measured
+# :class: tip
+# Over {glue:text}`order_upper_bound_seeds` seeds, the hybrid order reaches
+# {glue:text}`order_upper_bound_hybrid:.2f`% test accuracy, an average fixed order
+# {glue:text}`order_upper_bound_mean_fixed:.2f`% ({glue:text}`order_upper_bound_p_hybrid_mean`),
+# the best fixed order picked with hindsight {glue:text}`order_upper_bound_best_fixed:.2f`%
+# ({glue:text}`order_upper_bound_p_hybrid_best`), and the per-sample oracle
+# {glue:text}`order_upper_bound_oracle:.2f`%.
+# ````
 
 # %% tags=["parameters"]
 dataset: str = "mfeat"  # registered dataset name (mfeat ships with the project)
