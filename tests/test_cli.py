@@ -61,11 +61,15 @@ def test_ctrl_c_is_one_line_naming_resume(tmp_path):
     args = ["train", "--dataset", "synthetic", "--data", "num_samples=2000", "--method", "concat", "--epochs", "400",
             "--hidden-dim", "8", "--probe", "false", "--device", "cpu", "--quiet",
             "--results-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    # a shell starts background jobs with SIGINT ignored, and children inherit that: restore the default
+    # so that the child installs Python's KeyboardInterrupt handler as it does in a terminal
     process = subprocess.Popen([sys.executable, "-m", "mmlib", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={"TQDM_DISABLE": "1", "PATH": ""})
+                               text=True, env={"TQDM_DISABLE": "1", "PATH": ""},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not list((tmp_path / "ckpt").glob("*.ckpt")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
