@@ -65,9 +65,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from mmlib.book import save_summary, setup, show
+from mmlib.book import glue_figure, save_summary, setup, show
 from mmlib.data import load_dataset
-from mmlib.plots import modality_palette, save_figure
+from mmlib.plots import modality_palette
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 threadpool_limits(1)  # small problems: one BLAS thread is much faster than two on a busy CPU
@@ -127,9 +127,7 @@ ax.set_xlabel("input to the logistic regression (mfeat view)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
 ax.set_title(f"Each mfeat view alone vs all together ({len(seeds)} splits)")
-save_figure(fig, paths.figures / "quickstart_views.png")
-glue("quickstart_views_fig", fig, display=False)
-plt.close(fig)
+glue_figure("quickstart_views_fig", fig, paths.figures / "quickstart_views.png")
 
 # %% [markdown]
 # ```{glue:figure} quickstart_views_fig
@@ -228,9 +226,7 @@ ax.set_xlabel("epoch")
 ax.set_ylabel("Shapley share of validation accuracy (%)")
 ax.set_title(f"ours on mfeat [{train_modalities}], seed {seed}")
 ax.legend(title="view")
-save_figure(fig, paths.figures / "quickstart_shapley_shares.png")
-glue("quickstart_shares_fig", fig, display=False)
-plt.close(fig)
+glue_figure("quickstart_shares_fig", fig, paths.figures / "quickstart_shapley_shares.png")
 
 test = record["test"]
 glue("quickstart_ours_fused", test["fused_acc"], display=False)
