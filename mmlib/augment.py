@@ -62,18 +62,23 @@ def _fallback_box(height: int, width: int) -> tuple[int, int, int, int]:
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def crop_flip(frames: Tensor, generator: torch.Generator, out_size: int | None = None) -> Tensor:
+def crop_flip(frames: Tensor, generator: torch.Generator, out_size: int | None = None,
+              shard: tuple[int, slice] | None = None) -> Tensor:
     """Every frame of ``frames`` ``(B, T, C, H, W)`` (float) cropped, resized to ``out_size`` and flipped at random.
 
     Returns a tensor of the same dtype on the same device, ``(B, T, C, out_size, out_size)``
-    (``out_size`` defaults to ``H``).
+    (``out_size`` defaults to ``H``). ``shard=(n, rows)``: ``frames`` are the clips ``rows`` of a
+    batch of ``n`` split over processes; the crops and flips are drawn for all ``n`` clips, as one
+    process draws them, and those of ``rows`` applied.
     """
     if frames.dim() != 5 or not frames.is_floating_point():
         raise ValueError(f"crop_flip expects float frames (B, T, C, H, W), got {tuple(frames.shape)} {frames.dtype}")
     b, t, c, height, width = frames.shape
-    boxes = crop_boxes(b * t, height, width, generator)
-    flip = torch.rand(b * t, generator=generator) < 0.5
-    out = resample(frames.reshape(b * t, c, height, width), boxes, flip, out_size or height)
+    n, rows = (b, slice(0, b)) if shard is None else shard
+    boxes = crop_boxes(n * t, height, width, generator)
+    flip = torch.rand(n * t, generator=generator) < 0.5
+    mine = slice(rows.start * t, rows.stop * t)
+    out = resample(frames.reshape(b * t, c, height, width), boxes[mine], flip[mine], out_size or height)
     return out.view(b, t, c, *out.shape[-2:])
 
 

@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlib.experiments import mean_std
+from tqdm import TqdmWarning
+
+# tqdm.auto warns when it is imported without ipywidgets (the book kernel): filter before mmlib
+# imports it, which the imports below do
+warnings.filterwarnings("ignore", category=TqdmWarning)
+
+from mmlib.experiments import mean_std  # noqa: E402
 from mmlib.plots import save_figure, use_book_style
 from mmlib.results import RUNS_DIR, weights_folder
 from mmlib.train import cpu_thread_count
@@ -49,9 +55,6 @@ def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> Cha
     root are resolved as :func:`repo_path` does; trained weights are read from
     :func:`mmlib.results.weights_folder`.
     """
-    from tqdm import TqdmWarning
-
-    warnings.filterwarnings("ignore", category=TqdmWarning)  # no ipywidgets in the book kernel
     torch.set_num_threads(cpu_thread_count())
     use_book_style()
     runs = repo_path(results_dir)

@@ -75,7 +75,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmlib.data import load_dataset
-from mmlib.augment import crop_boxes, crop_flip, frame_modalities, resample
+from mmlib.augment import crop_flip, frame_modalities
 from mmlib.data.base import Batch, MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
 from mmlib.distributed import World, init_world, shard_dropout
@@ -314,18 +314,9 @@ def augment_batch(batch: Batch, generator: torch.Generator, world: World | None 
     for the whole global batch, as one process draws them, and this rank's rows are applied.
     """
     frames = frame_modalities(batch.inputs)
-    if world is None:
-        return dataclasses.replace(batch, inputs={m: crop_flip(x, generator) if m in frames else x for m, x in batch.inputs.items()})
-    inputs = dict(batch.inputs)
-    for m in frames:
-        b, t, c, height, width = inputs[m].shape
-        boxes = crop_boxes(world.batch * t, height, width, generator)
-        flip = torch.rand(world.batch * t, generator=generator) < 0.5
-        rows = world.rows()
-        mine = slice(rows.start * t, rows.stop * t)
-        out = resample(inputs[m].reshape(b * t, c, height, width), boxes[mine], flip[mine], height)
-        inputs[m] = out.view(b, t, c, *out.shape[-2:])
-    return dataclasses.replace(batch, inputs=inputs)
+    shard = None if world is None else (world.batch, world.rows())
+    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, shard=shard) if m in frames else x
+                                              for m, x in batch.inputs.items()})
 
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
@@ -403,14 +394,17 @@ def check_shards(train_size: int, batch_size: int, world: World) -> None:
                          f"(train size mod batch_size) is 0 or at least {world.size}, or fewer processes")
 
 
-def stored_record(results_dir: str | Path, config: TrainConfig) -> dict | None:
-    """The stored record that answers ``config``: the newest of its run id, unless it lacks the
+def answers(record: dict | None, config: TrainConfig) -> bool:
+    """Whether the stored ``record`` of ``config``'s run id answers ``config``: not when it lacks the
     linear probes ``config`` asks for (``probe`` is not part of the run id, so chapters share runs;
     such a run is trained again and stored beside the probe-less record)."""
+    return record is not None and not (config.probe and record.get("probe_acc") is None)
+
+
+def stored_record(results_dir: str | Path, config: TrainConfig) -> dict | None:
+    """The stored record that answers ``config`` (:func:`answers`): the newest of its run id, or None."""
     stored = find_record(results_dir, config.run_id)
-    if stored is None or (config.probe and stored.get("probe_acc") is None):
-        return None
-    return stored
+    return stored if answers(stored, config) else None
 
 
 def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint_dir: str | Path | None = None,
@@ -433,8 +427,9 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
-        stored = stored_record(results_dir, config)
-        force = find_record(results_dir, config.run_id) is not None  # a probe-less record: store beside it
+        found = find_record(results_dir, config.run_id)
+        stored = found if answers(found, config) else None
+        force = found is not None  # a probe-less record: store beside it
         if world is not None:  # rank 0's answer, so that every rank trains or none does
             stored, force = world.broadcast_object((stored, force))
         if stored is not None:

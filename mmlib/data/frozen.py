@@ -49,6 +49,7 @@ from torch import nn
 from mmlib.data.base import MultimodalDataset
 from mmlib.data.hf_backbone import check_folder, fingerprint, hf_features
 from mmlib.data.registry import dataset_options, load_dataset, register_dataset
+from mmlib.encoders import SmallCNNEncoder
 from mmlib.results import load_arrays, replace_atomically, save_arrays
 
 BACKBONES = ("pretrained", "hf", "identity")
@@ -92,14 +93,12 @@ class MLPBackbone(nn.Module):
 
 
 class CNNBackbone(nn.Module):
-    """``(B, C, H, W) -> (B, backbone_dim)``: two 3x3 convolutions (16, 32 channels), 2x2 average
-    pooling, Linear; ReLU after each (the ``small_cnn`` encoder's layers, frozen)."""
+    """``(B, C, H, W) -> (B, backbone_dim)``: the ``small_cnn`` encoder's layers
+    (:class:`mmlib.encoders.SmallCNNEncoder`), then a ReLU like the MLP's."""
 
     def __init__(self, in_channels: int, out_dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32 * 4, out_dim), nn.ReLU())
+        self.net = nn.Sequential(*SmallCNNEncoder(in_channels, out_dim).net, nn.ReLU())
 
     def forward(self, x):
         return self.net(x)

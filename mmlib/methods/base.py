@@ -20,7 +20,7 @@ BalanceBenchmark's trainers, in this order:
 ``distribute(world)``       before training one run on several processes (``torchrun``): each rank
                             steps on a shard of every batch, and a method that computes a statistic of
                             the batch makes it one of the global batch (:mod:`mmlib.distributed`) or
-                            refuses with :func:`refuse_distributed`
+                            names why it cannot in ``distributed_refusal``
 
 A method's hyperparameters live in one dataclass, ``Options``, so the command line and the
 results store see them all.
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +98,7 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    distributed_refusal: ClassVar[str] = ""  # why one run cannot be split over processes ("" if it can)
     world: "World | None" = None  # set by distribute(): the processes one run is trained on
 
     def __init__(
@@ -123,11 +124,16 @@ class Method(nn.Module):
     def distribute(self, world: "World") -> None:
         """Train with each batch split over the processes of ``world`` (:mod:`mmlib.distributed`).
 
-        Default: nothing to do beyond keeping ``world``. A loss that is a mean of per-sample terms
-        needs nothing more: the loop scales it by the shard's share of the batch and sums gradients
-        over ranks. A method whose loss or hooks use a statistic of the batch overrides this (and
-        makes the statistic the global batch's, documented in its docstring) or refuses.
+        Default: keep ``world``. A loss that is a mean of per-sample terms needs nothing more: the
+        loop scales it by the shard's share of the batch and sums gradients over ranks. A method
+        whose loss or hooks use a statistic of the batch overrides this (and makes the statistic the
+        global batch's, documented in its docstring), or names why it cannot in
+        ``distributed_refusal``, which this turns into one clear error.
         """
+        if self.distributed_refusal:
+            raise ValueError(f"method {self.name!r} cannot train one run on several processes ({self.distributed_refusal}); "
+                             "run it in one process (python -m mmlib train without torchrun), or several runs at once "
+                             "with python -m mmlib sweep")
         self.world = world
 
     def in_sharded_step(self) -> bool:
@@ -199,12 +205,6 @@ def eval_mode(*modules: nn.Module):
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
-
-
-def refuse_distributed(method: str, reason: str) -> NoReturn:
-    """The one error of a method that cannot train one run on several processes."""
-    raise ValueError(f"method {method!r} cannot train one run on several processes ({reason}); run it in one process "
-                     "(python -m mmlib train without torchrun), or several runs at once with python -m mmlib sweep")
 
 
 _METHODS: dict[str, type[Method]] = {}

@@ -70,7 +70,7 @@ Deliberate differences from the public code
 
 Several processes (``torchrun``): refused, because its Lipschitz estimate and second-step scales are
 accumulated from each batch without a reduction over processes yet
-(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+(``distributed_refusal``; ``python -m mmlib sweep`` runs several runs at
 once).
 """
 
@@ -84,7 +84,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method, refuse_distributed
+from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method
 
 ORTHOGONALIZE = ("full", "rows")
 LIPSCHITZ = Step("lipschitz", optimize=False)  # the estimate of L before the first epoch of step 2
@@ -138,10 +138,8 @@ def margin_regularizer(unimodal: Sequence[Tensor], labels: Tensor) -> Tensor:
 class CRMT(Method):
     name = "crmt"
     Options = CRMTOptions
-
-    def distribute(self, world) -> None:
-        """Refused: see the module docstring."""
-        refuse_distributed(self.name, "its Lipschitz estimate and second-step scales are accumulated from each batch without a reduction over processes yet")
+    distributed_refusal = ('its Lipschitz estimate and second-step scales are accumulated from each batch without a '
+                           'reduction over processes yet')
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

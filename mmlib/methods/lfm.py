@@ -62,7 +62,7 @@ the heads of S; no modality gives zero logits.
 
 Several processes (``torchrun``): refused, because its learned weight takes a hypergradient step on
 one validation batch through second derivatives of the shard's loss; that step is not yet made the
-global batch's (:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs
+global batch's (``distributed_refusal``; ``python -m mmlib sweep`` runs
 several runs at once).
 """
 
@@ -77,7 +77,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, PassContext, Step, register_method, refuse_distributed
+from mmlib.methods.base import Method, PassContext, Step, register_method
 
 FITTED_COEFFICIENTS = (2.04623704e-01, 3.35472727e-03, 1.22989557e-04, -2.92947416e-06, 2.23835486e-08, -5.39717505e-11)
 SCHEDULES = ("fitted", "constant", "learned")
@@ -127,10 +127,8 @@ def alignment(logits: Sequence[Tensor], divergence: str = "js") -> Tensor:
 class LFM(Method):
     name = "lfm"
     Options = LFMOptions
-
-    def distribute(self, world) -> None:
-        """Refused: see the module docstring."""
-        refuse_distributed(self.name, "its learned weight takes a hypergradient step on one validation batch through second derivatives of the shard's loss; that step is not yet made the global batch's")
+    distributed_refusal = ('its learned weight takes a hypergradient step on one validation batch through second '
+                           "derivatives of the shard's loss; that step is not yet made the global batch's")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

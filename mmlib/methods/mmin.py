@@ -41,7 +41,7 @@ Deliberate differences from the public code
 
 Several processes (``torchrun``): refused, because its missing-modality masks are drawn per shard,
 so they would not be the masks one process draws for the batch
-(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+(``distributed_refusal``; ``python -m mmlib sweep`` runs several runs at
 once).
 """
 
@@ -57,7 +57,7 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
-from mmlib.methods.base import Method, Step, register_method, refuse_distributed
+from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, present_mask, training_mask
 
 TEACHER, IMAGINE = Step("teacher"), Step("imagine")
@@ -117,10 +117,8 @@ def teacher_epochs_for(epochs: int | None, requested: int) -> int:
 @register_method
 class MMIN(Method):
     name = "mmin"
-
-    def distribute(self, world) -> None:
-        """Refused: see the module docstring."""
-        refuse_distributed(self.name, "its missing-modality masks are drawn per shard, so they would not be the masks one process draws for the batch")
+    distributed_refusal = ('its missing-modality masks are drawn per shard, so they would not be the masks one '
+                           'process draws for the batch')
 
     @dataclasses.dataclass
     class Options:

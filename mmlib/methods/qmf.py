@@ -38,7 +38,7 @@ Deliberate differences from the public code
 
 Several processes (``torchrun``): refused, because its per-sample loss history is written at the
 rows of each batch, so each process would hold only its shard's rows
-(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+(``distributed_refusal``; ``python -m mmlib sweep`` runs several runs at
 once).
 """
 
@@ -53,7 +53,7 @@ from torch import Tensor
 
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
-from mmlib.methods.base import Method, Step, register_method, refuse_distributed
+from mmlib.methods.base import Method, Step, register_method
 
 
 def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
@@ -75,10 +75,8 @@ def confidence_rank_loss(confidence: Tensor, history: Tensor) -> Tensor:
 @register_method
 class QMF(Method):
     name = "qmf"
-
-    def distribute(self, world) -> None:
-        """Refused: see the module docstring."""
-        refuse_distributed(self.name, "its per-sample loss history is written at the rows of each batch, so each process would hold only its shard's rows")
+    distributed_refusal = ('its per-sample loss history is written at the rows of each batch, so each process would '
+                           "hold only its shard's rows")
 
     @dataclasses.dataclass
     class Options:

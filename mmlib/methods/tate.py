@@ -34,7 +34,7 @@ Deliberate differences from the public code
 
 Several processes (``torchrun``): refused, because its missing-modality masks are drawn per shard,
 so they would not be the masks one process draws for the batch
-(:func:`mmlib.methods.base.refuse_distributed`; ``python -m mmlib sweep`` runs several runs at
+(``distributed_refusal``; ``python -m mmlib sweep`` runs several runs at
 once).
 """
 
@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.data.base import Batch
-from mmlib.methods.base import Method, Step, register_method, refuse_distributed
+from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, missing_tag, present_mask, training_mask
 
 
@@ -61,10 +61,8 @@ def symmetric_kl(a: Tensor, b: Tensor) -> Tensor:
 @register_method
 class TATE(Method):
     name = "tate"
-
-    def distribute(self, world) -> None:
-        """Refused: see the module docstring."""
-        refuse_distributed(self.name, "its missing-modality masks are drawn per shard, so they would not be the masks one process draws for the batch")
+    distributed_refusal = ('its missing-modality masks are drawn per shard, so they would not be the masks one '
+                           'process draws for the batch')
 
     @dataclasses.dataclass
     class Options:
