@@ -14,6 +14,9 @@ and writes (default ``gpu-check.json``):
   real ``train``: wall time per epoch and test accuracy (meaningless on random data, but finite);
 * on CUDA, ``bench scale --compile`` for concat: compiled / eager samples per second and the
   compilation time;
+* on CUDA, ``bench scale --host-arrays`` for concat and ours: the arrays left on the host, as for
+  a dataset too large for the device, so batches come through the side-stream prefetcher; and
+  whether those batches hold exactly the rows, labels and values of the CPU's gather;
 * resume on CUDA: ``ours`` stopped after epoch 1 and resumed, against an uninterrupted run: the
   largest difference of any logged metric (bf16 autocast and cuDNN may make it nonzero).
 """
@@ -30,6 +33,7 @@ from pathlib import Path
 import torch
 
 from mmlib.benchmarks import scale
+from mmlib.data import load_dataset
 from mmlib.doctor import installed_versions
 from mmlib.train import TrainConfig, train
 
@@ -67,6 +71,18 @@ def short_runs(device: str, clips: dict) -> dict:
     return runs
 
 
+def prefetch_check(device: str) -> dict:
+    """Batches prefetched to ``device`` from host arrays against the CPU's gather of the same rows."""
+    dataset = load_dataset("cremad_fabricated", samples=40, size=64, duration=0.5, n_fft=62).with_frame_normalization("imagenet")
+    same_rows, largest = True, 0.0
+    for moved, host in zip(dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1), device=device),
+                           dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1))):
+        same_rows &= torch.equal(moved.index.cpu(), host.index) and torch.equal(moved.labels.cpu(), host.labels)
+        for m in dataset.modalities:
+            largest = max(largest, float((moved.inputs[m].cpu() - host.inputs[m]).abs().max()))
+    return {"same_rows_and_labels": bool(same_rows), "largest_input_difference": largest}
+
+
 def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
     """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none."""
     import pandas as pd
@@ -77,9 +93,10 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
                 "timed on a GPU yet. On a GPU machine, `make gpu-check` writes `gpu-check.json`; copy it to that path "
                 "and rebuild this chapter to show its figures here."), None
     figures = json.loads(path.read_text())
-    rows = figures["bench_scale"]["rows"]
+    rows = figures["bench_scale"]["rows"] + figures.get("host_arrays", [])
     table = pd.DataFrame({
         "method": [r["method"] for r in rows],
+        "arrays on": [r.get("arrays", "device") for r in rows],
         "data path (clips/s)": [round(r["data_path_samples_per_s"]) for r in rows],
         "ceiling (clips/s)": [round(r["ceiling_samples_per_s"]) for r in rows],
         "data path / ceiling": [round(r["data_path_over_ceiling"], 2) for r in rows],
@@ -113,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["ours_100_epochs_cremad_s"] = 100 * (per_clip_train * CREMAD_TRAIN + per_clip_eval * CREMAD_VAL)
     if device == "cuda":  # torch.compile of concat's two ResNet-18 encoders: compiled / eager samples per second
         figures["compile"] = scale.run(["--device", device, "--epochs", "3", "--methods", "concat", "--compile"])["rows"][0]
+        figures["host_arrays"] = scale.run(["--device", device, "--epochs", "3", "--methods", "concat,ours", "--host-arrays"])["rows"]
+        figures["prefetch"] = prefetch_check(device)
     figures["short_runs"] = short_runs(device, RUN_CLIPS if device == "cuda" else {**scale.TINY, "samples": 24})
     figures["wall_s"] = time.perf_counter() - started
     Path(args.out).write_text(json.dumps(figures, indent=1))

@@ -74,16 +74,19 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 
 def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device,
-            compiled: bool = False) -> list[dict]:
+            compiled: bool = False, host_arrays: bool = False) -> list[dict]:
     """Per method: samples/s of the data path and of the ceiling, evaluation share, peak memory;
-    with ``compiled``, also the data path with compiled encoders (:func:`mmlib.train.compile_encoders`)."""
+    with ``compiled``, also the data path with compiled encoders (:func:`mmlib.train.compile_encoders`);
+    with ``host_arrays``, the arrays stay on the host as for a dataset too large for the device, so
+    the data path is the side-stream prefetcher (:mod:`mmlib.data.prefetch`)."""
     runs = {}
     for method in methods:
         config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
                                            hidden_dim=hidden_dim, batch_size=batch_size, epochs=epochs, probe=False,
                                            device=str(device))
         seed_everything(config.seed)
-        dataset = load_config_dataset(config).on_device(device)
+        dataset = load_config_dataset(config)
+        dataset = dataset if host_arrays else dataset.on_device(device)
         augmentation = torch.Generator().manual_seed(config.seed + AUGMENT_SEED_OFFSET)
         for mode in ("data path", "ceiling", "compiled") if compiled else ("data path", "ceiling"):
             model = build_model(config, dataset).to(device)
@@ -115,7 +118,8 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
         _sync(device)
         evaluation = time.perf_counter() - start
         rows.append({
-            "method": method, "samples": samples, "epoch_s": path_time, "data_path_samples_per_s": samples / path_time,
+            "method": method, "arrays": "device" if path["dataset"].resident else "host", "samples": samples,
+            "epoch_s": path_time, "data_path_samples_per_s": samples / path_time,
             "ceiling_samples_per_s": samples / ceiling_time, "data_path_over_ceiling": ceiling_time / path_time,
             "evaluation_s": evaluation, "shapley_share_of_epoch": evaluation / path_time,
         })
@@ -140,6 +144,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=4, help="per method and mode; the first is a warm-up (default: 4)")
     parser.add_argument("--compile", action="store_true",
                         help="also time the data path with torch.compile'd encoders (first epoch: compilation)")
+    parser.add_argument("--host-arrays", action="store_true",
+                        help="keep the arrays on the host, as for data that does not fit on the device (GPU: prefetched batches)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.epochs < 2 or args.batch_size < 1 or (args.samples is not None and args.samples < args.batch_size):
@@ -158,7 +164,7 @@ def run(argv: list[str]) -> dict:
     hidden_dim = 512 if full else 16
     with cpu_threads(device):
         rows = measure([m.strip() for m in args.methods.split(",") if m.strip()], clips, hidden_dim, args.batch_size, args.epochs,
-                       device, compiled=args.compile)
+                       device, compiled=args.compile, host_arrays=args.host_arrays)
     by_method = {row["method"]: row for row in rows}
     figures = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -176,7 +182,7 @@ def run(argv: list[str]) -> dict:
 def main(argv: list[str]) -> int:
     figures = run(argv)
     print(f"bench scale on {figures['device']} (torch {figures['torch']}), clips {figures['clips']}, d = {figures['hidden_dim']}, "
-          f"batch {figures['batch_size']}, protocol ogm_ge")
+          f"batch {figures['batch_size']}, protocol ogm_ge, arrays on the {figures['rows'][0]['arrays']}")
     print(f"{'method':<8} {'data path/s':>12} {'ceiling/s':>10} {'ratio':>6} {'eval share':>10} {'peak MB':>8}")
     for row in figures["rows"]:
         print(f"{row['method']:<8} {row['data_path_samples_per_s']:>12.1f} {row['ceiling_samples_per_s']:>10.1f} "

@@ -123,7 +123,7 @@ class MultimodalDataset:
         keeps NumPy arrays (and memory maps) as they are.
         """
         device = torch.device(device)
-        if device.type != "cuda" or any(isinstance(x, Tensor) for x in self.inputs.values()):
+        if device.type != "cuda" or self.resident:
             return self
         size = sum(np.asarray(self.inputs[m]).nbytes for m in self.modalities)
         free, _ = torch.cuda.mem_get_info(device)
@@ -152,9 +152,32 @@ class MultimodalDataset:
         ``shard=(rank, size)``: every batch is cut as without it (same order, same ``batch_size``),
         then only rank's contiguous slice of it is gathered (:func:`mmlib.distributed.shard_bounds`):
         the shard of one process of a run trained by ``size`` processes.
+
+        For an accelerator and arrays left on the host, batches are gathered in their stored dtype
+        and copied one step ahead on a side stream (:mod:`mmlib.data.prefetch`).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        device = torch.device(device)
+        rows = self._batch_rows(split, batch_size, shuffle, generator, shard)
+        if device.type == "cpu" or self.resident:
+            for chunk in rows:
+                yield self._batch({m: self._gather(m, chunk, device) for m in self.modalities}, chunk, device)
+            return
+        from mmlib.data.prefetch import prefetched
+
+        stored = (self._batch({m: self._stored_rows(m, chunk) for m in self.modalities}, chunk, torch.device("cpu"))
+                  for chunk in rows)
+        yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization))
+
+    @property
+    def resident(self) -> bool:
+        """Whether the arrays are tensors (on a device, see :meth:`on_device`) rather than host arrays."""
+        return any(isinstance(self.inputs[m], Tensor) for m in self.modalities)
+
+    def _batch_rows(self, split: str, batch_size: int, shuffle: bool, generator: torch.Generator | None,
+                    shard: tuple[int, int] | None) -> Iterator[np.ndarray]:
+        """The dataset rows of each batch (this shard's slice of it), in the order batches are served."""
         idx = self._split_indices(split)
         if shuffle:
             order = torch.randperm(len(idx), generator=generator).numpy()
@@ -165,26 +188,27 @@ class MultimodalDataset:
                 from mmlib.distributed import shard_bounds
 
                 chunk = chunk[shard_bounds(len(chunk), *shard)]
-            inputs = {m: self._gather(m, chunk, torch.device(device)) for m in self.modalities}
-            labels = torch.as_tensor(np.asarray(self.labels[chunk]), dtype=torch.long, device=device)
-            index = torch.as_tensor(chunk, dtype=torch.long, device=device)
-            yield Batch(inputs, labels, self.modalities, index)
+            yield chunk
+
+    def _batch(self, inputs: dict[str, Tensor], rows: np.ndarray, device: torch.device) -> Batch:
+        """A :class:`Batch` of ``inputs`` with the labels and indices of ``rows`` on ``device``."""
+        labels = torch.as_tensor(np.asarray(self.labels[rows]), dtype=torch.long, device=device)
+        return Batch(inputs, labels, self.modalities, torch.as_tensor(rows, dtype=torch.long, device=device))
+
+    def _stored_rows(self, modality: str, rows: np.ndarray) -> Tensor:
+        """Rows of one modality as they are stored: a host tensor in the array's dtype, or a slice of a resident one."""
+        stored = self.inputs[modality]
+        if isinstance(stored, Tensor):
+            return stored.index_select(0, torch.as_tensor(rows, device=stored.device))
+        return torch.from_numpy(np.ascontiguousarray(stored[rows]))
 
     def _gather(self, modality: str, rows: np.ndarray, device: torch.device) -> Tensor:
         """Rows of one modality as float32 model input on ``device``.
 
         Stored arrays travel in their own dtype (uint8 frames are a quarter of their float32 size)
-        and are converted on ``device``: from device-resident tensors by ``index_select``, from
-        host arrays through pinned memory with an asynchronous copy when ``device`` is a GPU.
+        and are converted on ``device``.
         """
-        stored = self.inputs[modality]
-        if isinstance(stored, Tensor):
-            raw = stored.index_select(0, torch.as_tensor(rows, device=stored.device)).to(device)
-        else:
-            raw = torch.from_numpy(np.ascontiguousarray(stored[rows]))
-            if device.type == "cuda":
-                raw = raw.pin_memory().to(device, non_blocking=True)
-        return to_model_input(raw, self.frame_normalization)
+        return to_model_input(self._stored_rows(modality, rows).to(device), self.frame_normalization)
 
     def _split_indices(self, split: str) -> np.ndarray:
         if split not in self.splits:
