@@ -44,6 +44,15 @@ class NotebookRun:
     output_dir: Path
     results_dir: Path
 
+    def markdown(self, key: str) -> str:
+        """The text a ``glue:md`` key holds (``glued`` has only the object's repr for it)."""
+        for cell in self.notebook.cells:
+            for output in cell.get("outputs", []):
+                scrapbook = output.get("metadata", {}).get("scrapbook", {})
+                if scrapbook.get("name") == key:  # glue(..., display=False) prefixes the mime types
+                    return output["data"][scrapbook.get("mime_prefix", "") + "text/markdown"]
+        raise KeyError(key)
+
 
 def execute_chapter(name: str, params: dict[str, Any] | None, tmp_path: Path) -> NotebookRun:
     """Run ``notebooks/NAME.py`` with ``params`` into ``tmp_path``.

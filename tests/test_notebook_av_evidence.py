@@ -14,16 +14,6 @@ needs_fsdd = pytest.mark.skipif(not (FSDD / "recordings").is_dir(),
 TINY = {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20}
 
 
-def markdown_of(run, key: str) -> str:
-    """The text a ``glue:md`` key holds in the executed notebook."""
-    for cell in run.notebook.cells:
-        for output in cell.get("outputs", []):
-            scrapbook = output.get("metadata", {}).get("scrapbook", {})
-            if scrapbook.get("name") == key:  # glue(..., display=False) prefixes the mime types
-                return output["data"][scrapbook.get("mime_prefix", "") + "text/markdown"]
-    raise KeyError(key)
-
-
 @needs_fsdd
 @pytest.mark.slow
 def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(run_notebook):
@@ -48,7 +38,7 @@ def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(run_n
     fixed = stored["paired_ablation"]["fixed order"]["mean_diff"]
     assert order["mean diff"] == pytest.approx(min(-reverse, -random_, -fixed))  # the closest other order
     assert run.glued["av_order_delta"] == pytest.approx(order["mean diff"])
-    assert "AV-MNIST" in markdown_of(run, "av_answer")
+    assert "AV-MNIST" in run.markdown("av_answer")
 
 
 def test_av_evidence_without_fsdd_says_how_to_add_it_and_renders(run_notebook, tmp_path):
@@ -56,7 +46,7 @@ def test_av_evidence_without_fsdd_says_how_to_add_it_and_renders(run_notebook, t
     stored = json.loads((run.output_dir / "av_evidence.json").read_text())
     assert stored["fsdd_present"] is False and stored["claims"] == []
     assert run.glued["av_fsdd_present"] is False
-    answer = markdown_of(run, "av_answer")
+    answer = run.markdown("av_answer")
     assert "git clone --depth 1 https://github.com/Jakobovski/free-spoken-digit-dataset" in answer
     assert not list(run.results_dir.glob("*.json"))
 
