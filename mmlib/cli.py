@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
 from mmlib.data import available_datasets, dataset_options
+from mmlib.distributed import is_main_process
 from mmlib.methods import available_methods, method_class
 from mmlib.protocols import PROTOCOL_FIELDS, PROTOCOLS
 from mmlib.results import RUNS_DIR, WEIGHTS_DIR, weights_folder
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"mmlib train: {error}", file=sys.stderr)
         return 2
-    if os.environ.get("RANK", "0") != "0":
+    if not is_main_process():
         return 0  # under torchrun only rank 0 reports the run (every rank returned the same record)
     test = record["test"]
     unimodal = " ".join(f"{m}={a:.1f}" for m, a in test["unimodal_acc"].items())

@@ -57,6 +57,11 @@ def requested_world_size() -> int:
     return int(text)
 
 
+def is_main_process() -> bool:
+    """Whether this process reports for the run: the only one, or rank 0 of the process group it joined."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
 def shard_sizes(n: int, parts: int) -> list[int]:
     """Sizes of ``parts`` contiguous shards of ``n`` samples: the first ``n % parts`` one larger."""
     base, extra = divmod(n, parts)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmlib.data import load_dataset  # noqa: E402
-from mmlib.distributed import ShardedDropout, World, shard_bounds, shard_sizes  # noqa: E402
+from mmlib.distributed import ShardedDropout, World, is_main_process, shard_bounds, shard_sizes  # noqa: E402
 from mmlib.train import TrainConfig, build_model, check_shards, train  # noqa: E402
 
 DATA = {"num_samples": 300, "strengths": "2.0,0.6", "noise": "1.0,1.0"}  # 195 training samples: batches of 32 and a last of 3
@@ -88,6 +88,7 @@ def test_two_processes_train_the_run_one_process_trains(method, tmp_path):
     alone = train(config(method), progress=False)
     assert [r["world_size"] for r in ranks] == [2, 2] and alone["world_size"] == 1
     assert ranks[0] == ranks[1]  # every rank returns the same record
+    assert [(tmp_path / f"rank{r}.reports").read_text() for r in (0, 1)] == ["True", "False"]  # rank 0 alone prints
     dataset = load_dataset("synthetic", **DATA)
     one_sample = 100.0 / min(len(dataset.splits["val"]), len(dataset.splits["test"]))
     assert_same_run(alone, ranks[0], one_sample)
@@ -163,6 +164,7 @@ def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
                    stop_after_epoch=1 if phase == "stop" else None, resume=phase == "resume")
     if record is not None:
         (out / f"rank{os.environ['RANK']}.json").write_text(json.dumps({k: record[k] for k in KEPT}))
+        (out / f"rank{os.environ['RANK']}.reports").write_text(str(is_main_process()))
 
 
 if __name__ == "__main__":
