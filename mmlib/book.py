@@ -123,13 +123,18 @@ def placeholder_figure(text: str):
     return fig
 
 
+def format_p(p: float) -> str:
+    """A p-value as the words prose uses: ``p = 0.004``, ``p = 0.31`` or ``p < 0.001``
+    (:func:`p_value`'s digits; ``f"{p:.3f}"`` would print ``p = 0.000``)."""
+    text = p_value(float(p))
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def glue_p(key: str, p: float) -> None:
-    """Glue a p-value as the words prose uses, ``p = 0.004`` or ``p < 0.001`` (:func:`p_value`), for
-    ``{glue:text}`key``` (a glued float would read ``p = 0.000``)."""
+    """Glue a p-value as :func:`format_p` writes it, for ``{glue:text}`key```."""
     from myst_nb import glue
 
-    text = p_value(float(p))
-    glue(key, f"p {text}" if text.startswith("<") else f"p = {text}", display=False)
+    glue(key, format_p(p), display=False)
 
 
 def paired_table(tests: Iterable[Mapping[str, Any]], difference: str, a: str = "method",

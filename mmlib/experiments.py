@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -154,7 +154,17 @@ def beats_all(frame: pd.DataFrame, column: str, a: str, others: Sequence[str], m
     their intersection-union combination: the claim "a beats all" is supported at level alpha when
     every pairwise test is (Berger 1982), so its p-value is the largest pairwise p and its effect the
     smallest mean difference."""
-    tests = {b: paired_test(frame, column, a, b, metric) for b in others}
+    return intersection_union({b: paired_test(frame, column, a, b, metric) for b in others})
+
+
+def intersection_union(tests: Mapping[str, Mapping]) -> dict:
+    """The intersection-union combination of paired tests of one ``a`` against each rival (the keys
+    of ``tests``, each a :func:`paired_test` result): the rival ``closest`` to ``a`` (smallest mean
+    difference), that difference, the largest p-value and the fewest seeds; what :func:`beats_all`
+    returns, for tests a chapter has stored."""
+    if not tests:
+        raise ValueError("intersection_union needs at least one paired test; got none")
+    tests = dict(tests)
     weakest = min(tests, key=lambda b: tests[b]["mean_diff"])
     return {"tests": tests, "closest": weakest, "mean_diff": tests[weakest]["mean_diff"],
             "p_wilcoxon": max(t["p_wilcoxon"] for t in tests.values()), "seeds": min(t["seeds"] for t in tests.values())}

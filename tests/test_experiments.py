@@ -44,3 +44,20 @@ def test_paper_ablation_deltas_match_rows_by_name_as_variant_minus_full():
     flipped = table.assign(delta=-table["delta"])
     with pytest.raises(ValueError, match="is not its multi minus the full model's"):
         paper_ablation_deltas(flipped)
+
+
+def test_intersection_union_of_stored_tests_is_what_beats_all_returns():
+    from mmlib.experiments import beats_all, intersection_union
+
+    rows = [("w", s, 80.0 + s) for s in range(6)] + [("x", s, 70.0 + 1.1 * s) for s in range(6)]
+    rows += [("y", s, 79.0 + s - 0.2 * (s % 2)) for s in range(6)]
+    frame = pd.DataFrame(rows, columns=["variant", "seed", "acc"])
+    stored = {b: paired_test(frame, "variant", "w", b, "acc") for b in ("x", "y")}
+    assert intersection_union(stored) == beats_all(frame, "variant", "w", ["x", "y"], "acc")
+    # by hand: the closest rival, its difference, the largest p and the fewest seeds
+    hand = {"x": {"mean_diff": 5.0, "p_wilcoxon": 0.01, "seeds": 6},
+            "y": {"mean_diff": 1.5, "p_wilcoxon": 0.04, "seeds": 5}}
+    combined = intersection_union(hand)
+    assert (combined["closest"], combined["mean_diff"], combined["p_wilcoxon"], combined["seeds"]) == ("y", 1.5, 0.04, 5)
+    with pytest.raises(ValueError, match="at least one paired test"):
+        intersection_union({})

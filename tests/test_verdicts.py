@@ -1,0 +1,44 @@
+"""One claim, one row: mmlib.verdicts.claim_row on a paired test worked by hand, and prose p-values."""
+
+import pandas as pd
+import pytest
+
+from mmlib.book import format_p
+from mmlib.experiments import paired_test
+from mmlib.verdicts import claim_row
+
+
+def six_seeds():
+    """Six seeds where ``ours`` beats ``concat`` by 1, 2, ..., 6 points (seed order shuffled for b)."""
+    rows = [("ours", s, 70.0 + 2 * s) for s in range(6)]
+    rows += [("concat", s, 69.0 + s) for s in (5, 3, 1, 0, 2, 4)]
+    return pd.DataFrame(rows, columns=["method", "seed", "acc"])
+
+
+def test_claim_row_states_the_difference_its_p_value_and_the_verdict():
+    test = paired_test(six_seeds(), "method", "ours", "concat", "acc")
+    # differences 1..6: mean 3.5; all six positive, so the exact Wilcoxon p is 2 / 2**6
+    row = claim_row("ours beats concat", "toy [a,b]", test, evidence="ours − concat +3.50")
+    assert row == {"claim": "ours beats concat", "data": "toy [a,b]", "evidence": "ours − concat +3.50",
+                   "mean diff": 3.5, "p": 0.03125, "higher_is_better": True, "verdict": "reproduced"}
+
+
+def test_claim_row_judges_the_claimed_direction_at_its_level():
+    test = paired_test(six_seeds(), "method", "ours", "concat", "acc")
+    assert claim_row("ours is worse", "toy", test, higher_is_better=False)["verdict"] == "not reproduced"
+    assert claim_row("ours beats concat", "toy", test, alpha=0.01)["verdict"] == "inconclusive"
+    stored = claim_row("ours beats concat", "toy", {"mean_diff": -2.0, "p_wilcoxon": 0.5})
+    assert (stored["mean diff"], stored["p"], stored["verdict"]) == (-2.0, 0.5, "inconclusive")
+
+
+def test_claim_row_refuses_a_level_outside_zero_and_one():
+    test = paired_test(six_seeds(), "method", "ours", "concat", "acc")
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        claim_row("ours beats concat", "toy", test, alpha=5.0)
+
+
+def test_format_p_writes_p_values_the_way_prose_reads_them():
+    assert format_p(0.0004) == "p < 0.001"  # not "p = 0.000"
+    assert format_p(0.0042) == "p = 0.004"
+    assert format_p(0.31) == "p = 0.31"
+    assert format_p(float("nan")) == "p = –"
