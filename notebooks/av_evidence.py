@@ -64,8 +64,8 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import (glue_figure, mean_std_table, placeholder_figure, repo_path, save_summary,
-                        setup, show)
+from mmlib.book import (format_p, glue_figure, mean_std_table, placeholder_figure, repo_path,
+                        save_summary, setup, show)
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
@@ -73,7 +73,7 @@ from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, 
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
-from mmlib.verdicts import verdict
+from mmlib.verdicts import claim_row
 
 if seeds < 2:
     raise ValueError(f"seeds = {seeds}: the paired tests need at least 2 seeds; pass -p seeds 3")
@@ -93,7 +93,6 @@ else:
               f"one command, from the repository root: "
               f"`{FSDD_COMMAND.replace('FOLDER', fsdd_root)}` "
               "(21 MB), then rebuild the chapter.")
-glue("av_status", Markdown(status), display=False)
 Markdown(status)
 
 # %% [markdown]
@@ -244,11 +243,9 @@ if have_fsdd:
 # {doc}`component_ablation`, and both are verdicts in {doc}`report`.
 
 # %% tags=["hide-input"]
-def claim(text, test, positive=True, evidence=""):
-    return {"claim": text, "data": "AV-MNIST (MNIST 5k + FSDD)", "evidence": evidence,
-            "mean diff": float(test["mean_diff"]), "p": float(test["p_wilcoxon"]),
-            "better_when_positive": positive,
-            "verdict": verdict(test, alpha, positive)}
+def claim(text, test, higher_is_better=True, evidence=""):
+    """One row of the claims table (:func:`mmlib.verdicts.claim_row`), judged at ``alpha``."""
+    return claim_row(text, "AV-MNIST (MNIST 5k + FSDD)", test, evidence, alpha, higher_is_better)
 
 
 claims = []
@@ -262,7 +259,8 @@ if have_fsdd:
                             evidence=f"{form} − best other ({rival}) {t['mean_diff']:+.2f}"))
     if "concat" in chosen and "ours" in forms:
         t = paired_test(main, "method", "ours", "concat", "edm")
-        claims.append(claim("ours has lower EDM than joint training (concat)", t, positive=False,
+        claims.append(claim("ours has lower EDM than joint training (concat)", t,
+                            higher_is_better=False,
                             evidence=f"ours − concat {t['mean_diff']:+.2f}"))
         weakest = min(views, key=lambda m: main[f"head_acc_{m}"].mean())
         t = paired_test(main, "method", "ours", "concat", f"head_acc_{weakest}")
@@ -270,9 +268,10 @@ if have_fsdd:
                             "training", t, evidence=f"head {weakest}: ours − concat "
                             f"{t['mean_diff']:+.2f}"))
     for variant in ("w/o mapping", "w/o memory", "random order", "fixed order"):
-        t = paired_test(ablation, "variant", "full", variant, "fused_acc")
-        claims.append(claim(f"{variant} costs fused accuracy", t,
-                            evidence=f"full − variant {t['mean_diff']:+.2f}"))
+        # variant − full, the report's sign: a cost is a negative difference
+        t = paired_test(ablation, "variant", variant, "full", "fused_acc")
+        claims.append(claim(f"{variant} costs fused accuracy", t, higher_is_better=False,
+                            evidence=f"variant − full {t['mean_diff']:+.2f}"))
     closest = order_claim["closest"]
     claims.append(claim("v2: the weak-to-strong order beats every other order", order_claim,
                         evidence="weak-to-strong − " + ", ".join(
@@ -281,7 +280,7 @@ if have_fsdd:
                         + f" (closest: {closest}; p is the largest of the three)"))
 claims = pd.DataFrame(claims)
 if len(claims):
-    display(show(claims.drop(columns="better_when_positive"),
+    display(show(claims.drop(columns="higher_is_better"),
                  f"The paper's claims on AV-MNIST: paired tests over {seeds} seeds (Wilcoxon p)",
                  p_columns=["p"]))
 
@@ -296,13 +295,7 @@ if have_fsdd:
     counts = claims["verdict"].value_counts()
     best = means["fused_acc"].idxmax()
     order_row = claims.iloc[-1]
-    glue("av_seeds", seeds, display=False)
-    glue("av_best_method", best, display=False)
-    for form in forms:
-        glue(f"av_{form}_fused", float(means.loc[form, "fused_acc"]), display=False)
     glue("av_order_delta", float(order_row["mean diff"]), display=False)
-    glue("av_order_p", float(order_row["p"]), display=False)
-    glue("av_order_verdict", order_row["verdict"], display=False)
     spread = main.groupby("method")["fused_acc"].std()
     form_text = "; ".join(f"`{f}` {mean_std(means.loc[f, 'fused_acc'], spread[f])}%"
                           for f in forms)
@@ -314,11 +307,10 @@ if have_fsdd:
               f"{counts.get('inconclusive', 0)} inconclusive. v2's ordering claim is "
               f"**{order_row['verdict']}**: weak-to-strong minus the closest other order "
               f"({closest}) is {order_row['mean diff']:+.2f} points (intersection-union "
-              f"p = {order_row['p']:.3f}).")
+              f"{format_p(order_row['p'])}).")
 else:
     answer = status + " The section on the paper's second version needs no data."
 glue("av_answer", Markdown(answer), display=False)
-glue("av_minutes", round(minutes, 1), display=False)
 summary_json = {"fsdd_present": have_fsdd, "seeds": seeds, "epochs": epochs, "lr": lr,
                 "dataset_options": {k: v for k, v in options.items() if k != "root"},
                 "claims": claims.to_dict(orient="records"), "minutes": minutes}

@@ -57,26 +57,20 @@ force: bool = False  # retrain even when the results store has the run
 fsdd_root: str = "../shared/data/fsdd"  # FSDD folder (recordings/*.wav) for AV-MNIST; "" skips it
 
 # %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # before mmlib imports tqdm.auto
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from mmlib.book import (glue_figure, mean_std_table, placeholder_figure, repo_path, save_summary,
-                        setup, show)
+from mmlib.book import (format_p, glue_figure, mean_std_table, placeholder_figure, repo_path,
+                        save_summary, setup, show)
 from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
-from mmlib.verdicts import verdict
+from mmlib.verdicts import claim_row
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 runs_dir, fig_dir = paths.runs, paths.figures
@@ -153,32 +147,35 @@ glue_figure("frozen_fig", figure, fig_dir / "frozen_backbones.png")
 
 # %%
 def table3_claims(frame, fractions):
-    """Per fraction: each form of ours vs the best baseline, the best other method vs Joint."""
-    claims = []
+    """Per fraction: each form of ours vs the best baseline, the best other method vs Joint; one
+    claim row each (:func:`mmlib.verdicts.claim_row`), its data the share of the training split,
+    and the paired tests behind them."""
+    claims, tests = [], []
     for f in fractions:
         part = frame[frame["fraction"] == f]
         means = part.groupby("method")["fused_acc"].mean()
         rival = means.drop([m for m in ("ours", "ours_rownorm") if m in means]).idxmax()
         setting = f"{int(round(100 * f))}% of the training split"
-        for m in [m for m in ("ours", "ours_rownorm") if m in means]:
-            test = paired_test(part, "method", m, rival, "fused_acc")
-            claims.append({"claim": f"{m} beats every baseline (best: {rival})",
-                           "setting": setting, **test, "verdict": verdict(test, alpha)})
+        pairs = [(f"{m} beats every baseline (best: {rival})", m, rival)
+                 for m in ("ours", "ours_rownorm") if m in means]
         if "joint" in means:
             best = means.drop("joint").idxmax()
-            test = paired_test(part, "method", best, "joint", "fused_acc")
-            claims.append({"claim": f"Joint is below the best other method ({best})",
-                           "setting": setting, **test, "verdict": verdict(test, alpha)})
-    return pd.DataFrame(claims)
+            pairs.append((f"Joint is below the best other method ({best})", best, "joint"))
+        for text, a, b in pairs:
+            test = paired_test(part, "method", a, b, "fused_acc")
+            tests.append({"setting": setting, **test})
+            claims.append(claim_row(text, setting, test, f"{a} − {b} {test['mean_diff']:+.2f} ± "
+                                    f"{test['se_diff']:.2f} (std. error), {test['seeds']} seeds",
+                                    alpha))
+    return pd.DataFrame(claims), tests
 
 
 def claims_table(claims):
-    return claims[["claim", "setting", "mean_diff", "se_diff", "seeds", "p_wilcoxon",
-                   "verdict"]].rename(columns={"mean_diff": "Δ", "se_diff": "± se",
-                                               "p_wilcoxon": "p (Wilcoxon)"})
+    return claims.drop(columns="higher_is_better").rename(
+        columns={"data": "setting", "mean diff": "Δ", "p": "p (Wilcoxon)"})
 
 
-claims = table3_claims(frame, fractions)
+claims, tests = table3_claims(frame, fractions)
 show(claims_table(claims), f"Table 3's claims on {base}: paired differences over seeds",
      p_columns=["p (Wilcoxon)"])
 
@@ -199,7 +196,7 @@ show(claims_table(claims), f"Table 3's claims on {base}: paired differences over
 # %%
 root = repo_path(fsdd_root).resolve() if fsdd_root.strip() else None
 have_fsdd = root is not None and (root / "recordings").is_dir()
-av_options, av_frame, av_claims = {}, None, pd.DataFrame()
+av_options, av_frame, av_claims, av_tests = {}, None, pd.DataFrame(), []
 if have_fsdd:
     av_base = ";".join(f"{k}={v}" for k, v in avmnist_options(str(root)).items())
     av_options = {"base": "avmnist", "base_options": av_base, "backbone_dim": backbone_dim,
@@ -214,7 +211,7 @@ if have_fsdd:
     av_frame = records_frame(av_records)
     av_frame["fraction"] = [r["config"]["dataset_options"]["train_fraction"] for r in av_records]
     av_frame["setting"] = [f"{int(round(100 * f))}%" for f in av_frame["fraction"]]
-    av_claims = table3_claims(av_frame, fractions)
+    av_claims, av_tests = table3_claims(av_frame, fractions)
     print(f"CNN backbones pretrained on {av_info['pool_size']} samples; adapters train on "
           f"{len(av_data.splits['train'])} (full); test {len(av_data.splits['test'])}")
     display(show(mean_std_table(av_frame, ["method", "setting"], {
@@ -255,8 +252,8 @@ if have_fsdd:
 
 # %%
 def verdict_text(claims):
-    return "; ".join(f"{c.claim} at {c.setting}: **{c.verdict}** (Δ {c.mean_diff:+.2f}, "
-                     f"p {c.p_wilcoxon:.3f})" for c in claims.itertuples()) or "none"
+    return "; ".join(f"{c['claim']} at {c['data']}: **{c['verdict']}** (Δ {c['mean diff']:+.2f}, "
+                     f"{format_p(c['p'])})" for _, c in claims.iterrows()) or "none"
 
 
 means = frame.groupby(["fraction", "method"])["fused_acc"].mean()
@@ -274,6 +271,7 @@ av_summary, av_text = {}, (f"FSDD was not found at `{fsdd_root}`, so the AV-MNIS
 if have_fsdd:
     av_means = av_frame.groupby(["fraction", "method"])["fused_acc"].mean()
     av_summary = {"backbone": av_info, "claims": av_claims.to_dict("records"),
+                  "paired_tests": av_tests,
                   "mean": {f"{f}": {m: float(av_means[(f, m)]) for m in method_list}
                            for f in fractions}}
     av_text = (f"On AV-MNIST (CNN backbones pretrained on "
@@ -284,7 +282,8 @@ if have_fsdd:
 save_summary("frozen_backbones", output_dir, {
     "base": base, "modalities": modalities, "seeds": seeds, "epochs": epochs, "backbone": info,
     "mean": {f"{f}": {m: float(means[(f, m)]) for m in method_list} for f in fractions},
-    "drop": drop, "claims": claims.to_dict("records"), "avmnist": av_summary},
+    "drop": drop, "claims": claims.to_dict("records"), "paired_tests": tests,
+    "avmnist": av_summary},
     records=records + av_records, frozen_seeds=seeds, frozen_pool=info["pool_size"],
     frozen_full_best=Markdown(f"`{means[full].idxmax()}`"),
     frozen_full_best_acc=float(means[full].max()),

@@ -60,13 +60,14 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import data_options, p_value, repo_path, save_summary, setup, show
-from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
-                               paired_test, paper_ablation_deltas, run_grid)
+from mmlib.book import data_options, format_p, repo_path, save_summary, setup, show
+from mmlib.experiments import (ablation_configs, beats_all, comparison_configs,
+                               intersection_union, mean_std, paired_test, paper_ablation_deltas,
+                               run_grid)
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
-from mmlib.verdicts import verdict
+from mmlib.verdicts import claim_row
 
 methods = [m for m in METHOD_ORDER if m in available_methods()]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
@@ -118,6 +119,7 @@ for form in ("ours_rownorm",):
         row = {c: "–" for c in cells.columns if c.startswith("paper")}
         row.update({f"book [{v}]": mean_std(*f[f.method == form]["fused_acc"].agg(["mean", "std"]))
                     for v, f in frames.items()})
+        cells = cells.astype(object)  # the paper's columns take the text "–" in this row
         cells.loc[f"Ours, row-normalised ({form})"] = row
 cells = cells.reset_index()
 show(cells, "Table 1 (v1) beside the book: fused accuracy (%), paper's single runs and the "
@@ -136,9 +138,15 @@ show(cells, "Table 1 (v1) beside the book: fused accuracy (%), paper's single ru
 
 # %% tags=["hide-input"]
 def claim(text: str, data: str, evidence: str, test: dict, higher_is_better: bool = True) -> dict:
-    """One row of the claims table; the verdict rule is :func:`mmlib.verdicts.verdict`'s."""
-    return {"claim": text, "data": data, "evidence": evidence, "mean diff": test["mean_diff"],
-            "p": test["p_wilcoxon"], "verdict": verdict(test, alpha, higher_is_better)}
+    """One row of the claims table (:func:`mmlib.verdicts.claim_row`), judged at ``alpha``."""
+    return claim_row(text, data, test, evidence, alpha, higher_is_better)
+
+
+def restated(row: dict, text: str, data: str) -> dict:
+    """A claim row another chapter stored, judged again at ``alpha``, its claim and data as the
+    report words them."""
+    test = {"mean_diff": row["mean diff"], "p_wilcoxon": row["p"]}
+    return claim(text, data, row["evidence"], test, row["higher_is_better"])
 
 
 def stored(name: str) -> dict:
@@ -192,30 +200,23 @@ claims.append(claim("v2: the weak-to-strong order beats every other order", abla
                     f"weak-to-strong − {differences} (p: the largest of the three)", orders))
 av = stored("av_evidence")
 for row in av.get("claims", []):
-    claims.append(claim(row["claim"], f"{row['data']}, {av['seeds']} seeds", row["evidence"],
-                        {"mean_diff": row["mean diff"], "p_wilcoxon": row["p"]},
-                        row["better_when_positive"]))
+    claims.append(restated(row, row["claim"], f"{row['data']}, {av['seeds']} seeds"))
 frozen = stored("frozen_backbones")
 frozen_data = {"claims": f"{frozen.get('base')} [{frozen.get('modalities')}]",
                "avmnist": "avmnist [audio,image]"}
 for part, label in frozen_data.items():  # Table 3: full and limited data, both datasets
     rows = frozen.get("claims", []) if part == "claims" else frozen.get(part, {}).get("claims", [])
-    for row in rows:
-        claims.append(claim(f"Table 3: {row['claim']}",
-                            f"{label}, frozen backbones, {row['setting']}, {row['seeds']} seeds",
-                            f"mean difference {row['mean_diff']:+.2f}", row))
+    for row in rows:  # data: the share of the training split; evidence: the seeds
+        claims.append(restated(row, f"Table 3: {row['claim']}",
+                               f"{label}, frozen backbones, {row['data']}"))
 missing = stored("missing_modalities")
 if missing.get("tests"):  # Table 4: ours is the most robust when modalities go missing
     hardest = max(t["rate"] for t in missing["tests"])
-    at_hardest = {t["b"]: t for t in missing["tests"] if t["rate"] == hardest}
-    closest = min(at_hardest, key=lambda b: at_hardest[b]["mean_diff"])
-    closest_diff = at_hardest[closest]["mean_diff"]
+    beats = intersection_union({t["b"]: t for t in missing["tests"] if t["rate"] == hardest})
     claims.append(claim(f"Table 4: ours beats every method with {round(100 * hardest)}% of "
                         "modalities missing", f"{missing['dataset']}, {missing['seeds']} seeds",
-                        f"ours − {closest} (the closest) {closest_diff:+.2f}; p: the largest of "
-                        f"{len(at_hardest)}",
-                        {"mean_diff": closest_diff,
-                         "p_wilcoxon": max(t["p_wilcoxon"] for t in at_hardest.values())}))
+                        f"ours − {beats['closest']} (the closest) {beats['mean_diff']:+.2f}; p: "
+                        f"the largest of {len(beats['tests'])}", beats))
 decision = stored("decision_layer")
 if decision:  # the companion paper: an adaptive decision layer helps
     calibration = decision["calibration"]
@@ -225,7 +226,8 @@ if decision:  # the companion paper: an adaptive decision layer helps
                         f"{calibration['seeds']} seeds",
                         f"sum_calibrated − sum {calibration['mean_diff']:+.2f}", calibration))
 claims = pd.DataFrame(claims)
-show(claims, f"The paper's claims: paired tests over {seeds} seeds (Wilcoxon p)", p_columns=["p"])
+show(claims.drop(columns="higher_is_better"),
+     f"The paper's claims: paired tests over {seeds} seeds (Wilcoxon p)", p_columns=["p"])
 
 # %% [markdown]
 # ## The paper's own inconsistencies
@@ -252,7 +254,7 @@ decided = claims[claims["verdict"] != "inconclusive"].sort_values(
     "verdict", key=lambda v: v.map(VERDICT_ORDER))
 glue("report_claim_lines", Markdown("\n".join(
     f"- **{row['verdict']}**: {row['claim']} ({row['data']}; "
-    f"difference {row['mean diff']:+.2f}, p {p_value(row['p'])})"
+    f"difference {row['mean diff']:+.2f}, {format_p(row['p'])})"
     for _, row in decided.iterrows())), display=False)
 save_summary("report", output_dir, {
     "claims": claims.to_dict(orient="records"),

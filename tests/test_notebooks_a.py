@@ -46,14 +46,16 @@ def test_component_ablation_tests_every_variant_against_full(run_notebook):
 def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook, tmp_path):
     # what the AV-MNIST, frozen-backbone, missing-modality and decision-layer chapters store: the
     # report adds their claims with its own verdicts
+    # (claim rows of mmlib.verdicts.claim_row, judged at another level: the report judges again)
     av = [{"claim": f"claim {k}", "data": "AV-MNIST", "evidence": "", "mean diff": 2.0, "p": 0.01,
-           "better_when_positive": k == 0, "verdict": "stale"} for k in range(2)]
+           "higher_is_better": k == 0, "verdict": "stale"} for k in range(2)]
     stored_chapters = {
         "av_evidence": {"seeds": 3, "claims": av},
-        "frozen_backbones": {"claims": [{"claim": "ours beats every baseline (best: sum)", "setting": "15% of the training split",
-                                         "seeds": 4, "mean_diff": -3.0, "p_wilcoxon": 0.02, "verdict": "stale"}]},
+        "frozen_backbones": {"base": "mfeat", "modalities": "fou,mor", "claims": [{"claim": "ours beats every baseline (best: sum)", "data": "15% of the training split",
+                                         "evidence": "ours − sum -3.00 ± 1.00 (std. error), 4 seeds", "mean diff": -3.0,
+                                         "p": 0.02, "higher_is_better": True, "verdict": "stale"}]},
         "missing_modalities": {"dataset": "mfeat", "seeds": 5, "tests": [
-            {"rate": r, "b": b, "mean_diff": d, "p_wilcoxon": p}
+            {"rate": r, "b": b, "mean_diff": d, "p_wilcoxon": p, "seeds": 5}
             for r, b, d, p in ((0.5, "mla", -3.1, 0.004), (0.5, "concat", 12.0, 0.002), (0.0, "mla", 1.0, 0.01))]},
         "decision_layer": {"dataset": "mfeat", "modalities": "fou,mor",
                            "calibration": {"seeds": 10, "mean_diff": 0.15, "p_wilcoxon": 0.77}},
@@ -73,6 +75,7 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     assert claims[14]["claim"].startswith("v2:") and claims[14]["data"] == "mfeat [fou,mor]"
     table3, table4, companion = claims[17:]
     assert table3["claim"].startswith("Table 3:") and table3["verdict"] == "not reproduced"
+    assert table3["data"] == "mfeat [fou,mor], frozen backbones, 15% of the training split"
     # Table 4: the closest rival at the hardest rate (mla, -3.1) and the largest p of that rate (0.004)
     assert table4["mean diff"] == -3.1 and table4["p"] == 0.004 and table4["verdict"] == "not reproduced"
     assert companion["data"] == "mfeat [fou,mor], 10 seeds" and companion["verdict"] == "inconclusive"
