@@ -38,6 +38,13 @@ from mmlib.evaluate import EVAL_SEED, encode_split, linear_probe_accuracy, subse
 
 REQUIRED = ("modalities", "encode", "logits_from_features")
 
+# The columns of Diagnosis.table (one per statistic) as a table's headers read them.
+HEADERS = {"shapley": "Shapley value", "shapley_share": "Shapley share (%)",
+           "edm_sample": "EDM term (sample)", "edm_share": "EDM term (share)",
+           "head_acc": "head accuracy (%)", "probe_acc": "probe accuracy (%)",
+           "weight_norm": "weight norm", "logit_scale": "logit scale",
+           "feature_norm": "feature norm", "follow_rate": "follow rate (%)"}
+
 
 @dataclasses.dataclass
 class Diagnosis:

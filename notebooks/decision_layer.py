@@ -54,12 +54,6 @@ output_dir: str = "results/chapters"  # where decision_layer.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %%
-import warnings
-
-from tqdm import TqdmWarning
-
-warnings.filterwarnings("ignore", category=TqdmWarning)  # before mmlib imports tqdm.auto
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -70,6 +64,7 @@ from torch import nn
 
 import mmlib
 from mmlib.book import glue_figure, glue_p, mean_std_table, save_summary, setup, show
+from mmlib.diagnosis import HEADERS  # human headers of the statistics of mmlib.diagnose
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
 from mmlib.plots import modality_palette
@@ -84,12 +79,6 @@ method_list = parse_methods(methods)
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) < 2:
     raise ValueError(f"modalities: the decision layer needs two or more, got {modalities!r}")
-# human headers for the statistics of mmlib.diagnose (one row per modality)
-HEADERS = {"shapley": "Shapley value", "shapley_share": "Shapley share (%)",
-           "edm_sample": "EDM term (sample)", "edm_share": "EDM term (share)",
-           "head_acc": "head accuracy (%)", "probe_acc": "probe accuracy (%)",
-           "weight_norm": "weight norm", "logit_scale": "logit scale",
-           "feature_norm": "feature norm", "follow_rate": "follow rate (%)"}
 
 # %% [markdown]
 # ## Every method's decision layer

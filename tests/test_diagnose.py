@@ -57,6 +57,13 @@ def test_diagnose_a_model_written_in_the_test():
     assert len(figure.axes) == 4
 
 
+def test_every_statistic_of_the_diagnosis_has_a_header():
+    from mmlib.diagnosis import HEADERS
+
+    table = mmlib.diagnose(ToyModel(), toy_dataset(), probe=False).table
+    assert list(HEADERS) == list(table.columns)
+
+
 def test_diagnose_with_probes_fits_one_per_modality():
     result = mmlib.diagnose(ToyModel(), toy_dataset())
     assert result.table.loc["a", "probe_acc"] == 100.0
