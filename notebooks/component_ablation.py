@@ -55,9 +55,9 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
-from mmlib.experiments import (ablation_configs, mean_std, paired_test, paper_ablation_deltas,
-                               run_grid)
+from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, repo_path, save_summary,
+                        setup, show)
+from mmlib.experiments import ablation_configs, paired_test, paper_ablation_deltas, run_grid
 from mmlib.results import records_frame
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
@@ -74,10 +74,8 @@ frame = pd.concat([records_frame(got).assign(variant=variant) for variant, got i
 
 # %% tags=["hide-input"]
 columns = {"fused": "fused_acc", **{f"head {m}": f"head_acc_{m}" for m in views}, "EDM": "edm"}
-table = pd.DataFrame({variant: {label: mean_std(part[col].mean(), part[col].std())
-                                for label, col in columns.items()}
-                      for variant, part in frame.groupby("variant", sort=False)}).T
-show(table.rename_axis("variant").reset_index(),
+table = mean_std_table(frame, "variant", columns)
+show(table,
      f"{dataset} [{modalities}]: test accuracy (%) and EDM per variant, mean ± std over "
      f"{seeds} seeds")
 
@@ -133,7 +131,7 @@ glue_p("ablation_reverse_p", float(tests.loc["reverse order", "p_wilcoxon"]))
 glue("ablation_memory_delta", float(tests.loc["w/o memory", "mean_diff"]), display=False)
 glue_p("ablation_memory_p", float(tests.loc["w/o memory", "p_wilcoxon"]))
 save_summary("component_ablation", output_dir, {
-    "table": table.to_dict(orient="index"),
+    "table": table.set_index("variant").to_dict(orient="index"),
     "paired_vs_full": tests.drop(columns="paper Δ (CREMA-D)").to_dict(orient="index"),
     "seeds": seeds, "epochs": epochs}, records=[r for got in records.values() for r in got])
 

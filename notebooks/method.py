@@ -207,7 +207,6 @@ show(edm_table.rename_axis("model").reset_index(), "EDM terms (%) of two models"
 # %%
 share_terms, share_total = edm_share(values)
 glue("method_edm_lazy", float(edm_table.loc["audio-dominated model", "EDM"]), display=False)
-glue("method_edm_share", share_total, display=False)
 show(pd.DataFrame({"modality": list(share_terms),
                    "share EDM term (%)": list(share_terms.values())}),
      f"The share reading of the toy game: EDM {share_total:.1f}", digits=1)
