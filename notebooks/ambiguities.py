@@ -47,6 +47,7 @@ eval_batch_sizes: str = "1,16,64,256,0"  # test batch sizes to compare (0: the w
 leak_batch_size: int = 64  # test chunk size for the class-sorted leak check (section 4)
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+output_dir: str = "results/chapters"  # where ambiguities.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %% tags=["hide-input"]
@@ -57,9 +58,10 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, glue_p, repo_path, save_summary, setup, show
-from mmlib.evaluate import encode_split, fused_accuracy_by_batch
-from mmlib.experiments import mean_std, paired_test, run_grid
+from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paired_table, repo_path,
+                        save_summary, setup, show)
+from mmlib.evaluate import encode_rows, evaluation_order, fused_accuracy_by_batch
+from mmlib.experiments import paired_test, run_grid
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 from mmlib.trained import train_model
@@ -94,36 +96,29 @@ def config_of(options: dict, seed: int) -> TrainConfig:
 # but up to one pass stale) instead of recomputed from the frozen encoder.
 
 # %%
-records, labels = [], []
-for name, options in variants.items():
-    for seed in range(seeds):
-        if name in ("default (sample, epoch)", "row_normalize = on"):
-            continue  # trained below with their weights kept, for the batch-size check
-        records += run_grid([config_of(options, seed)], runs_dir, force=force, progress=False)
-        labels.append(name)
+grid = [(name, config_of(options, seed)) for name, options in variants.items()
+        for seed in range(seeds)]
+records = run_grid([config for _, config in grid], runs_dir, force=force, progress=False)
+labels = [name for name, _ in grid]
+# the default and row-normalised models again (their stored weights), for the batch-size checks
 models: dict[tuple[str, int], tuple] = {}
-for name in ("default (sample, epoch)", "row_normalize = on"):
-    for seed in range(seeds):
-        config = config_of(variants[name], seed)
-        model, data, record = train_model(config, runs_dir, weights_dir, force=force)
-        models[(name, seed)] = (model, data)
-        records.append(record)
-        labels.append(name)
+for name, config in grid:
+    if name in ("default (sample, epoch)", "row_normalize = on"):
+        model, data, _ = train_model(config, runs_dir, weights_dir)
+        models[(name, config.seed)] = (model, data)
 frame = records_frame(records)
 frame["variant"] = labels
-rows = []
-for name in variants:
-    part = frame[frame["variant"] == name]
-    row = {"variant": name,
-           "fused accuracy (%)": mean_std(part["fused_acc"].mean(), part["fused_acc"].std(), 2),
-           "EDM (sample reading)": mean_std(part["edm"].mean(), part["edm"].std(), 2)}
-    if name != "default (sample, epoch)" and seeds >= 2:
-        t = paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc")
-        row.update({"Δ accuracy vs default": t["mean_diff"], "± se": t["se_diff"],
-                    "p (Wilcoxon)": t["p_wilcoxon"]})
-    rows.append(row)
-variant_table = pd.DataFrame(rows).set_index("variant")
-show(variant_table.reset_index(), f"Each reading against the default, paired over {seeds} seeds")
+others = [name for name in variants if name != "default (sample, epoch)"]
+vs_default = {name: paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc")
+              for name in others} if seeds >= 2 else {}
+variant_table = mean_std_table(frame, "variant", {"fused accuracy (%)": "fused_acc",
+                                                  "EDM (sample reading)": "edm"},
+                               digits=2, order=list(variants))
+if vs_default:
+    variant_table = variant_table.merge(
+        paired_table(vs_default.values(), "Δ accuracy vs default", a="variant").drop(
+            columns="against"), on="variant", how="left")
+show(variant_table, f"Each reading against the default, paired over {seeds} seeds")
 
 # %% [markdown]
 # Test accuracy and EDM of each variant, mean ± std over seeds, and the paired difference from the
@@ -168,11 +163,9 @@ for reading, prefix, total in (("sample", "edm", "edm"), ("share", "edm_share", 
             edm_rows.append({"reading": reading, "seed": run["seed"], "modality": m,
                              "term": terms[m]})
 edm = pd.DataFrame(edm_rows)
-edm_table = edm.groupby(["reading", "modality"])["term"].agg(["mean", "std"]).unstack("modality")
-edm_table = pd.DataFrame({m: [mean_std(edm_table[("mean", m)][r], edm_table[("std", m)][r], 2)
-                              for r in edm_table.index]
-                          for m in views}, index=edm_table.index)
-show(edm_table.reset_index(), f"Per-modality EDM terms (%), mean ± std over {seeds} seeds")
+edm_wide = edm.pivot(index=["reading", "seed"], columns="modality", values="term").reset_index()
+edm_table = mean_std_table(edm_wide, "reading", {m: m for m in views}, digits=2)
+show(edm_table, f"Per-modality EDM terms (%), mean ± std over {seeds} seeds")
 
 # %% [markdown]
 # Per-modality EDM terms of the default model under each reading (mean ± std over seeds).
@@ -223,9 +216,18 @@ print(f"paper two-modality rows with terms differing by more than 5%: "
 
 # %%
 sizes = [int(s) for s in eval_batch_sizes.split(",") if s.strip()]
+# each model encodes the test split once: in split order (section 4) and, permuted, in the book's
+# seeded evaluation order (what mmlib.evaluate.encode_split returns)
+encoded: dict[tuple[str, int], dict[str, tuple]] = {}
+for key, (model, data) in models.items():
+    rows_t, in_split_order, split_labels = encode_rows(model, data, "test", 256, "cpu")
+    shuffle = evaluation_order(rows_t)
+    encoded[key] = {"split": (in_split_order, split_labels),
+                    "shuffled": ({m: f[shuffle] for m, f in in_split_order.items()},
+                                 split_labels[shuffle])}
 batch_rows = []
 for (name, seed), (model, data) in models.items():
-    features, labels_t = encode_split(model, data, "test", 256, "cpu")
+    features, labels_t = encoded[(name, seed)]["shuffled"]
     n_test = len(labels_t)
     for size in sizes:
         batch_rows.append({"variant": name, "seed": seed,
@@ -267,18 +269,15 @@ show(batch_table.reset_index(), "Fused test accuracy (%) at each test batch size
 # chunk neighbours' features: in a class-sorted chunk every neighbour has its label. The same
 # trained models are evaluated in chunks of `leak_batch_size` cut in split order
 # (`mmlib.evaluate.encode_rows`) and in the book's shuffled, seeded order
-# (`mmlib.evaluate.encode_split`, the protocol of every table), paired by seed.
+# (`mmlib.evaluate.encode_split`, the protocol of every table), paired by seed: the features
+# section 3 computed, in both orders.
 
 # %%
-from mmlib.evaluate import encode_rows
-
 leak_rows = []
 orders = ("split order (class-sorted)", "shuffled (the book's protocol)")
 for (name, seed), (model, data) in models.items():
-    _, in_split_order, split_labels = encode_rows(model, data, "test", 256, "cpu")
-    shuffled, shuffled_labels = encode_split(model, data, "test", 256, "cpu")
-    for order, features, labels_t in ((orders[0], in_split_order, split_labels),
-                                      (orders[1], shuffled, shuffled_labels)):
+    for order, (features, labels_t) in ((orders[0], encoded[(name, seed)]["split"]),
+                                        (orders[1], encoded[(name, seed)]["shuffled"])):
         chunks = labels_t.split(leak_batch_size)
         leak_rows.append({"variant": name, "seed": seed, "order": order,
                           "digits per chunk": sum(len(c.unique()) for c in chunks) / len(chunks),
@@ -311,18 +310,17 @@ show(leak_table.reset_index(), f"Fused test accuracy (%) in chunks of {leak_batc
 
 # %% tags=["hide-input"]
 def diff(name: str) -> dict:
-    if seeds < 2:
-        return {"mean_diff": float("nan"), "p_wilcoxon": float("nan")}
-    return paired_test(frame, "variant", name, "default (sample, epoch)", "fused_acc")
+    """The paired test of ``name`` against the default (section 1); NaN with one seed."""
+    return vs_default.get(name, {"mean_diff": float("nan"), "p_wilcoxon": float("nan")})
 
 
 results = {"dataset": dataset, "seeds": seeds, "epochs": epochs,
            "variants": {n: float(frame[frame["variant"] == n]["fused_acc"].mean())
                         for n in variants},
-           "paired_vs_default": {n: diff(n) for n in variants if n != "default (sample, epoch)"},
+           "paired_vs_default": {n: diff(n) for n in others},
            "edm_spread_median": spread_table["median"].to_dict(),
            "batch": batch_table.reset_index().to_dict(orient="records")}
-save_summary("ambiguities", runs_dir.parent / "chapters", results)
+save_summary("ambiguities", output_dir, results, records=records)
 for key, name in (("feature", "mapping = feature"), ("none", "mapping = none"),
                   ("batch", "granularity = batch"), ("rownorm", "row_normalize = on"),
                   ("recorded", "prefix_features = recorded")):

@@ -56,6 +56,7 @@ baseline_seeds: int = 5  # seeds 0..baseline_seeds-1 for qmf, mmin and tate (at 
 epochs: int = 15  # training epochs per run
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+output_dir: str = "results/chapters"  # where missing_modalities.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %% tags=["hide-input"]
@@ -67,9 +68,10 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, p_value, repo_path, save_summary, setup, show
+from mmlib.book import (data_options, glue_figure, mean_std_table, p_value, paired_table, repo_path,
+                        save_summary, setup, show)
 from mmlib.evaluate import evaluate_missing
-from mmlib.experiments import mean_std, paired_test
+from mmlib.experiments import paired_test
 from mmlib.methods import available_methods
 from mmlib.plots import method_palette
 from mmlib.train import TrainConfig
@@ -112,10 +114,10 @@ print(f"{len(method_list)} methods x {seeds} seeds, test split of {dataset}")
 
 # %% tags=["hide-input"]
 summary = runs.groupby(["method", "rate"])["accuracy"].agg(["mean", "std"]).reset_index()
-cells = [mean_std(a, b, 1) for a, b in zip(summary["mean"], summary["std"])]
-table = summary.assign(cell=cells).pivot(index="method", columns="rate", values="cell")
-table.columns = [f"{int(round(100 * r))}% missing" for r in table.columns]
-show(table.loc[method_list].reset_index(),
+wide = runs.pivot(index=["method", "seed"], columns="rate", values="accuracy").reset_index()
+table = mean_std_table(wide, "method", {f"{int(round(100 * r))}% missing": r
+                                        for r in sorted(set(rate_list))}, order=method_list)
+show(table,
      f"Test accuracy (%) by missing rate, mean ± std over {seeds} seeds "
      f"({baseline_seeds} for qmf, mmin, tate; {dataset})")
 
@@ -161,11 +163,9 @@ tests = pd.DataFrame(tests)
 
 # %% tags=["hide-input"]
 if len(tests):
-    shown = tests.assign(rate=[f"{round(100 * r)}%" for r in tests["rate"]])[
-        ["rate", "a", "b", "mean_diff", "se_diff", "p_wilcoxon"]]
-    shown.columns = ["missing", "method", "baseline", "Δ accuracy", "std. error", "p (Wilcoxon)"]
-    display(show(shown, "Paired differences over seeds (Δ = method − baseline, points)",
-                 p_columns=["p (Wilcoxon)"]))
+    shown = paired_table(tests.to_dict("records"), "Δ accuracy", b="baseline")
+    shown.insert(0, "missing", [f"{round(100 * r)}%" for r in tests["rate"]])
+    display(show(shown, "Paired differences over seeds (Δ = method − baseline, points)"))
 
 # %% [markdown]
 # Paired tests over seeds (same model seed, same mask) of the method against each baseline at
@@ -204,7 +204,7 @@ def losses_in_words() -> str:
 glue("missing_modalities_answer", Markdown(losses_in_words()), display=False)
 glue("missing_modalities_first", Markdown(f"`{first}`"), display=False)
 glue("missing_modalities_best_hi", Markdown(f"`{best_at[hi]}`"), display=False)
-save_summary("missing_modalities", paths.runs.parent / "chapters", {
+save_summary("missing_modalities", output_dir, {
     "dataset": dataset, "seeds": seeds, "epochs": epochs, "methods": method_list,
     "skipped": skipped, "mean": {m: {str(r): float(mean.loc[m, r]) for r in rate_list}
                                  for m in method_list},

@@ -43,6 +43,7 @@ seeds: int = 10  # seeds 0..seeds-1 per subset; mean ± std and paired tests ove
 epochs: int = 15  # training epochs per run
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+output_dir: str = "results/chapters"  # where modality_ablation.json is written
 force: bool = False  # retrain even when the results store has the run
 workers: int = 0  # 0: train in this kernel; N: N processes per GPU (N on a CPU) via mmlib.sweep
 
@@ -56,9 +57,9 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import (data_options, glue_figure, glue_p, paired_table, repo_path,
-                        save_summary, setup, show)
-from mmlib.experiments import mean_std, paired_test, run_grid, with_seeds
+from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paired_table,
+                        repo_path, save_summary, setup, show)
+from mmlib.experiments import paired_test, run_grid, with_seeds
 from mmlib.plots import modality_palette
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
@@ -94,18 +95,12 @@ print(f"{len(records)} runs ({len(subsets)} subsets x {seeds} seeds) on {dataset
 # Every subset has its runs in the results store; a rerun with the same parameters reuses them.
 
 # %%
-head_cols = [f"head_acc_{m}" for m in views]
-rows = []
-for subset in subsets:
-    part = frame[frame["subset"] == " + ".join(subset)]
-    row = {"subset": " + ".join(subset)}
-    for m in views:
-        head = part[f"head_acc_{m}"]
-        row[m] = mean_std(head.mean(), head.std()) if m in subset else ""
-    row["fused"] = mean_std(part["fused_acc"].mean(), part["fused_acc"].std())
-    row["fused_mean"] = part["fused_acc"].mean()
-    rows.append(row)
-table = pd.DataFrame(rows).set_index("subset")
+order = [" + ".join(s) for s in subsets]
+fused_mean = {s: frame[frame["subset"] == s]["fused_acc"].mean() for s in order}
+heads = {m: f"head_acc_{m}" for m in views}
+table = mean_std_table(frame, "subset", {**heads, "fused": "fused_acc"}, order=order)
+for subset, row in zip(subsets, table.index):
+    table.loc[row, [m for m in views if m not in subset]] = ""  # that modality's head is absent
 
 
 def gain(subset: tuple[str, ...]) -> float:
@@ -114,12 +109,12 @@ def gain(subset: tuple[str, ...]) -> float:
     if len(subset) == 1:
         return np.nan
     smaller = [" + ".join(c) for c in itertools.combinations(subset, len(subset) - 1)]
-    best_smaller = max(table.loc[s, "fused_mean"] for s in smaller)
-    return table.loc[" + ".join(subset), "fused_mean"] - best_smaller
+    best_smaller = max(fused_mean[s] for s in smaller)
+    return fused_mean[" + ".join(subset)] - best_smaller
 
 
 table["gain over best smaller subset"] = [gain(s) for s in subsets]
-show(table.drop(columns="fused_mean").rename_axis("modalities").reset_index(),
+show(table.rename(columns={"subset": "modalities"}),
      f"Test accuracy (%) of every subset, mean ± std over {seeds} seeds")
 
 # %% [markdown]
@@ -142,7 +137,6 @@ palette = modality_palette(views)
 subset_colors = {" + ".join(s): palette[s[0]] if len(s) == 1 else
                  ("#888888" if len(s) == 2 else "#222222") for s in subsets}
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
-order = [" + ".join(s) for s in subsets]
 sns.barplot(data=frame, x="subset", y="fused_acc", hue="subset", order=order,
             palette=subset_colors, errorbar="sd", legend=False, ax=ax)
 ax.set_xlabel("modalities the model is trained and tested on")
@@ -162,19 +156,19 @@ glue_figure("modality_ablation_fig", fig, fig_dir / "modality_ablation.png")
 # %% tags=["hide-input"]
 full = " + ".join(views)
 pairs = [" + ".join(c) for c in itertools.combinations(views, 2)]
-best_pair = max(pairs, key=lambda s: table.loc[s, "fused_mean"])
-singles = {m: table.loc[m, "fused_mean"] for m in views}
+best_pair = max(pairs, key=lambda s: fused_mean[s])
+singles = {m: fused_mean[m] for m in views}
 frame["group"] = frame["subset"]
 test = paired_test(frame, "group", full, best_pair, "fused_acc") if seeds >= 2 else None
 all_gain_positive = bool(all(gain(s) > 0 for s in subsets if len(s) > 1))
 results = {"dataset": dataset, "modalities": views, "seeds": seeds, "epochs": epochs,
-           "fused": {s: float(table.loc[s, "fused_mean"]) for s in table.index},
+           "fused": {s: float(fused_mean[s]) for s in order},
            "gain": {" + ".join(s): float(gain(s)) for s in subsets if len(s) > 1},
            "paired_full_vs_best_pair": test}
-save_summary("modality_ablation", runs_dir.parent / "chapters", results)
-glue("modality_ablation_full_acc", float(table.loc[full, "fused_mean"]), display=False)
+save_summary("modality_ablation", output_dir, results, records=records)
+glue("modality_ablation_full_acc", float(fused_mean[full]), display=False)
 glue("modality_ablation_best_pair", Markdown(f"`{best_pair}`"), display=False)
-glue("modality_ablation_best_pair_acc", float(table.loc[best_pair, "fused_mean"]), display=False)
+glue("modality_ablation_best_pair_acc", float(fused_mean[best_pair]), display=False)
 glue("modality_ablation_best_single", Markdown(f"`{max(singles, key=singles.get)}`"), display=False)
 glue("modality_ablation_best_single_acc", float(max(singles.values())), display=False)
 glue("modality_ablation_full_gain", float(gain(tuple(views))), display=False)

@@ -46,6 +46,7 @@ epochs: int = 15  # training epochs per run
 eval_batch_size: int = 256  # test batch size (sample-level mapping depends on the batch)
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
+output_dir: str = "results/chapters"  # where order_upper_bound.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %% tags=["hide-input"]
@@ -56,9 +57,10 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, glue_p, paired_table, save_summary, setup, show
+from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paired_table,
+                        save_summary, setup, show)
 from mmlib.evaluate import encode_split
-from mmlib.experiments import mean_std, paired_test
+from mmlib.experiments import paired_test
 from mmlib.orders import order_accuracies, order_correct
 from mmlib.train import TrainConfig
 from mmlib.trained import train_model
@@ -77,10 +79,11 @@ weights_dir = paths.weights
 options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
 base = TrainConfig(dataset=dataset, modalities=modalities, dataset_options=options,
                    method="ours", epochs=epochs, eval_batch_size=eval_batch_size, probe=False)
-rows = []
+rows, records = [], []
 for seed in range(seeds):
     config = dataclasses.replace(base, seed=seed)
     model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+    records.append(record)
     features, labels = encode_split(model, data, "test", eval_batch_size, "cpu")
     accuracy = order_accuracies(order_correct(model, features, labels, eval_batch_size))
     rows += [{"seed": seed, "rule": rule, "accuracy": acc} for rule, acc in accuracy.items()]
@@ -96,10 +99,10 @@ print(f"{seeds} trained models on {dataset} ({modalities}); {len(fixed_rules)} f
 wide = runs.pivot(index="seed", columns="rule", values="accuracy")
 wide["best fixed (per seed)"] = wide[fixed_rules].max(axis=1)
 wide["mean fixed"] = wide[fixed_rules].mean(axis=1)
-summary = pd.DataFrame({"test accuracy (%)": [mean_std(wide[c].mean(), wide[c].std(), 2)
-                                              for c in wide.columns]}, index=wide.columns)
+long = wide.reset_index().melt(id_vars="seed", var_name="rule", value_name="accuracy")
 rules = fixed_rules + ["mean fixed", "best fixed (per seed)", "hybrid", "oracle"]
-show(summary.loc[rules].rename_axis("inference rule").reset_index(),
+summary = mean_std_table(long, "rule", {"test accuracy (%)": "accuracy"}, digits=2, order=rules)
+show(summary.rename(columns={"rule": "inference rule"}),
      f"Test accuracy (%) of each inference rule, mean ± std over {seeds} seeds")
 
 # %% [markdown]
@@ -131,7 +134,6 @@ glue_figure("order_upper_bound_fig", fig, fig_dir / "order_upper_bound.png")
 # ```
 
 # %%
-long = wide.reset_index().melt(id_vars="seed", var_name="rule", value_name="accuracy")
 tests = pd.DataFrame([
     paired_test(long, "rule", "hybrid", "best fixed (per seed)", "accuracy"),
     paired_test(long, "rule", "hybrid", "mean fixed", "accuracy"),
@@ -153,7 +155,7 @@ def value(column: str) -> float:
 results = {"dataset": dataset, "modalities": modalities, "seeds": seeds, "epochs": epochs,
            "mean_accuracy": {c: value(c) for c in wide.columns},
            "tests": tests.to_dict(orient="records")}
-save_summary("order_upper_bound", runs_dir.parent / "chapters", results)
+save_summary("order_upper_bound", output_dir, results, records=records)
 glue("order_upper_bound_hybrid", value("hybrid"), display=False)
 glue("order_upper_bound_oracle", value("oracle"), display=False)
 glue("order_upper_bound_best_fixed", value("best fixed (per seed)"), display=False)

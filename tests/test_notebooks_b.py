@@ -1,7 +1,7 @@
 """Smoke runs of the model-analysis chapters through papermill with tiny parameters (2 seeds, 2 epochs).
 
 Each run writes into the test's tmp folder: the results store (``results_dir``), the chapter's
-summary JSON (``<results_dir>/../chapters/NAME.json``) and its figures (``figures_dir``).
+summary JSON (``output_dir/NAME.json``, the fixture's folder) and its figures (``figures_dir``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,28 @@ import re
 
 import pytest
 
+from mmlib.results import read_record, record_paths
+
 TINY = {"seeds": 2, "epochs": 2}
 
 
 def _run(run_notebook, tmp_path, name, **extra):
     params = {**TINY, "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures"), **extra}
     run = run_notebook(name, params)
-    stored = json.loads((tmp_path / "results" / "chapters" / f"{name}.json").read_text())
+    stored = json.loads((run.output_dir / f"{name}.json").read_text())
     return run, stored
+
+
+def _stored_run_ids(run) -> list[str]:
+    """The run ids of the records in the test's results store (each run's copies once)."""
+    return sorted({read_record(path)["run_id"] for path in record_paths(run.results_dir)})
+
+
+def _assert_provenance(run, stored):
+    """The summary names the records the chapter read (here: every record of the fresh store), and
+    glues the same list for the book's provenance page."""
+    assert stored["run_ids"] and stored["run_ids"] == _stored_run_ids(run)
+    assert run.glued["provenance_records"] == stored["run_ids"]
 
 
 def _figures(tmp_path):
@@ -32,6 +46,8 @@ def test_modality_ablation_trains_every_subset_and_glues_the_full_set(run_notebo
     assert run.glued["modality_ablation_full_acc"] == pytest.approx(stored["fused"]["pix + fou + mor"])
     assert set(stored["gain"]) == {"pix + fou", "pix + mor", "fou + mor", "pix + fou + mor"}
     assert "modality_ablation.png" in _figures(tmp_path)
+    _assert_provenance(run, stored)
+    assert len(stored["run_ids"]) == 7 * 2  # subsets x seeds
 
 
 @pytest.mark.slow
@@ -41,6 +57,8 @@ def test_order_upper_bound_oracle_is_at_least_every_fixed_order(run_notebook, tm
     assert acc["oracle"] >= acc["best fixed (per seed)"] >= acc["mean fixed"]
     assert run.glued["order_upper_bound_hybrid"] == pytest.approx(acc["hybrid"])
     assert "order_upper_bound.png" in _figures(tmp_path)
+    _assert_provenance(run, stored)
+    assert len(stored["run_ids"]) == 2  # one model per seed
 
 
 @pytest.mark.slow
@@ -51,6 +69,9 @@ def test_feature_distributions_scores_every_snapshot(run_notebook, tmp_path):
     assert -1.0 <= run.glued["feature_distributions_first_fused"] <= 1.0
     assert {"feature_distributions_modalities.png", "feature_distributions_fused.png",
             "feature_distributions_silhouette.png"} <= _figures(tmp_path)
+    # its snapshot runs are stopped runs under results/snapshots: no record of the store is read
+    assert stored["run_ids"] == [] == _stored_run_ids(run)
+    assert run.glued["provenance_records"] == []
 
 
 @pytest.mark.slow
@@ -65,13 +86,19 @@ def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_p
     assert run.glued["ambiguities_leak_digits_sorted"] < 4 < 8 < run.glued["ambiguities_leak_digits_shuffled"]
     assert -100 < run.glued["ambiguities_leak_default_diff"] < 100
     assert re.fullmatch(r"p (= [01]\.\d+|< 0\.001)", run.glued["ambiguities_leak_default_p"])  # glue_p's prose
+    _assert_provenance(run, stored)
+    assert len(stored["run_ids"]) == 6 * 2  # variants x seeds, trained as one grid
+    for name, test in stored["paired_vs_default"].items():
+        assert test["seeds"] == 2 and test["b"] == "default (sample, epoch)" and test["a"] == name
 
 
 @pytest.mark.slow
 def test_missing_modalities_rate_zero_is_the_complete_data_accuracy(run_notebook, tmp_path):
     run, stored = _run(run_notebook, tmp_path, "missing_modalities", methods="ours,concat", rates="0,0.5")
-    runs = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").rglob("*.json")]
+    runs = [read_record(p) for p in record_paths(run.results_dir)]
     ours = [r["test"]["fused_acc"] for r in runs if r["config"]["method"] == "ours"]
     assert stored["mean"]["ours"]["0.0"] == pytest.approx(sum(ours) / len(ours))
     assert run.glued["missing_modalities_first_lo"] == pytest.approx(stored["mean"]["ours"]["0.0"])
     assert "missing_modalities.png" in _figures(tmp_path)
+    _assert_provenance(run, stored)
+    assert len(stored["run_ids"]) == 2 * 2  # methods x seeds
