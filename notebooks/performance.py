@@ -232,26 +232,27 @@ show(ratios[["kind", *TIMED, "Shapley / validation pass", "hybrid / single order
 from mmlib.benchmarks import scale
 
 if scale_samples:
-    bench = scale.run(["--device", "cpu", "--samples", str(scale_samples), "--batch-size", str(min(64, scale_samples)),
-                       "--epochs", "3"])
+    bench = scale.run(["--device", "cpu", "--samples", str(scale_samples),
+                       "--batch-size", str(min(64, scale_samples)), "--epochs", "3"])
     data_path = pd.DataFrame(bench["rows"])
+    ratio = data_path["data_path_over_ceiling"]
+    share = data_path["shapley_share_cremad_split"]
     show(pd.DataFrame({
         "method": data_path["method"],
         "data path (clips/s)": data_path["data_path_samples_per_s"].round(1),
         "ceiling (clips/s)": data_path["ceiling_samples_per_s"].round(1),
-        "data path / ceiling": data_path["data_path_over_ceiling"].round(2),
-        "evaluation / epoch at CREMA-D": data_path["shapley_share_cremad_split"].map("{:.1%}".format),
+        "data path / ceiling": ratio.round(2),
+        "evaluation / epoch at CREMA-D": share.map("{:.1%}".format),
     }), f"The data path against its ceiling, CPU, {scale_samples} toy clips of CREMA-D's layout")
-    slowest = data_path["data_path_over_ceiling"].min()
-    reading = ("on this CPU, gathering, converting and augmenting a batch costs little next to the model's arithmetic"
-               if slowest >= scale.TARGETS["data_path_over_ceiling"] else
-               "on this CPU the data path itself takes a visible share of the epoch")
+    reading = ("on this CPU, gathering, converting and augmenting a batch costs little next to "
+               "the model's arithmetic" if ratio.min() >= scale.TARGETS["data_path_over_ceiling"]
+               else "on this CPU the data path itself takes a visible share of the epoch")
     data_path_text = (
-        f"Through the data path an epoch reaches {slowest:.2f} to "
-        f"{data_path['data_path_over_ceiling'].max():.2f} of the ceiling's speed: {reading}. Evaluating the validation split with every "
-        f"Shapley subset, scaled per clip to CREMA-D's 744 validation and 6,698 training clips, costs at most "
-        f"{data_path['shapley_share_cremad_split'].max():.1%} of an epoch. Whether a GPU, which runs the model "
-        f"far faster, still keeps 0.9 of its ceiling is what `make gpu-check` measures (below).")
+        f"Through the data path an epoch reaches {ratio.min():.2f} to {ratio.max():.2f} of the "
+        f"ceiling's speed: {reading}. Evaluating the validation split with every Shapley subset, "
+        f"scaled per clip to CREMA-D's 744 validation and 6,698 training clips, costs at most "
+        f"{share.max():.1%} of an epoch. Whether a GPU, which runs the model far faster, still "
+        f"keeps 0.9 of its ceiling is what `make gpu-check` measures (below).")
 else:
     bench = {"rows": []}
     data_path_text = "(The data-path measurement was skipped: `scale_samples = 0`.)"

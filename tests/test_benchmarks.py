@@ -90,3 +90,31 @@ def test_bench_methods_rejects_fabricating_an_unknown_layout_or_with_dataset_opt
     assert "mmlib bench methods: no known cache layout for dataset 'mfeat'" in capsys.readouterr().err
     assert bench_methods_main(["--dataset", "cremad", "--fabricate", "5", "--data", "cache=/data/cremad"]) == 2
     assert "dataset options ['cache'] do not apply" in capsys.readouterr().err
+
+
+def test_frame_cache_comparison_loses_nothing_on_a_flat_frame():
+    from mmlib.benchmarks.frames import compare
+
+    flat = np.full((360, 480, 3), 128, dtype=np.uint8)  # every kernel and every size keeps a constant image
+    rows = compare([flat], [224, 320], boxes_per_frame=10, seed=0)
+    assert [row["cache"] for row in rows] == ["peers' JPEG files", "source (480 x 360)", "224 x 224", "320 x 320"]
+    assert all(row["mae"] < 1e-4 and row["mae_small"] < 1e-4 for row in rows)  # float32 bilinear weights: ~4e-6 levels
+
+
+def test_frame_cache_comparison_gains_fidelity_with_size_and_costs_its_bytes():
+    from mmlib.benchmarks.frames import compare, source_frames
+
+    rows = {row["cache"]: row for row in compare(source_frames(), [160, 224, 320], boxes_per_frame=20, seed=0)}
+    psnr = [rows[f"{s} x {s}"]["psnr_db"] for s in (160, 224, 320)]
+    assert psnr == sorted(psnr) and psnr[0] < psnr[-1]
+    assert rows["source (480 x 360)"]["psnr_small_db"] > rows["320 x 320"]["psnr_small_db"]  # the kernel alone loses least
+    assert rows["224 x 224"]["kb_per_clip"] == pytest.approx(3 * 3 * 224 * 224 / 1e3)  # 3 RGB uint8 frames per clip
+    assert rows["224 x 224"]["cremad_gb"] == pytest.approx(7442 * 3 * 3 * 224 * 224 / 1e9)
+
+
+def test_bench_frames_rejects_sizes_that_are_not_numbers(capsys):
+    from mmlib.benchmarks.frames import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--sizes", "224,big"])
+    assert stopped.value.code == 2 and "--sizes takes whole numbers separated by commas, got '224,big'" in capsys.readouterr().err

@@ -4,6 +4,7 @@
     methods   each method's epoch time / Concat's
     data      samples per second from the tensor cache / decoding media every epoch
     scale     CREMA-D-shaped throughput: the real data path / tensors already on the device
+    frames    crops from a cache of each frame size / crops from the source frame (PSNR, cache GB)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("shapley", "methods", "data", "scale")
+BENCHMARKS = ("shapley", "methods", "data", "scale", "frames")
 
 
 def main(argv: list[str]) -> int:

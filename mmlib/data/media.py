@@ -155,6 +155,13 @@ def video_frames(path: str | Path, count: int = 3, size: int = 224) -> np.ndarra
     return np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
 
 
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """``frame`` ``(H, W, 3)`` resized to ``size x size`` by area averaging, as the cache stores it (aspect not kept)."""
+    import cv2
+
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def _pick_frames(path: Path, total: int, count: int, size: int) -> tuple[list[np.ndarray], int]:
     """Frames ``((2i + 1) * total) // (2 * count)`` resized to RGB ``size x size``, and the frames decoded."""
     import cv2
@@ -168,7 +175,7 @@ def _pick_frames(path: Path, total: int, count: int, size: int) -> tuple[list[np
                 ok, frame = capture.retrieve()
                 if not ok:
                     raise MediaError(f"cannot decode frame {index} of video file {path}; re-copy it or pass --skip-bad")
-                frames.append(cv2.cvtColor(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+                frames.append(cv2.cvtColor(resize_frame(frame, size), cv2.COLOR_BGR2RGB))
             index += 1
     finally:
         capture.release()
