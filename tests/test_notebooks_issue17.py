@@ -12,9 +12,7 @@ TINY = {"seeds": 2, "epochs": 2}
 
 def _run(run_notebook, tmp_path, name, **extra):
     params = {**TINY, "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures"),
-              **extra}
-    if name != "missing_modalities":
-        params["output_dir"] = str(tmp_path / "results" / "chapters")
+              "output_dir": str(tmp_path / "results" / "chapters"), **extra}
     run = run_notebook(name, params)
     stored = json.loads((tmp_path / "results" / "chapters" / f"{name}.json").read_text())
     runs = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").glob("*.json")]
