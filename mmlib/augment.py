@@ -15,7 +15,8 @@ Deliberate differences, each documented because it changes pixels, not the distr
   torchvision's PIL path antialiases when it shrinks. The crops are at most the frame's size
   and are mostly enlarged to 224, where the two agree closely.
 * The crop is taken from the cached frame (``size x size``, 224 by default), not from the source
-  video frame; see :mod:`mmlib.protocols`.
+  video frame, and resized to ``out_size`` (the run's ``frame_size``; 0: the cached size). What
+  that costs in pixels, measured, and how to cache larger: :mod:`mmlib.protocols`.
 """
 
 from __future__ import annotations

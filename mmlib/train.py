@@ -76,7 +76,7 @@ from tqdm.auto import tqdm
 
 from mmlib.data import load_dataset
 from mmlib.augment import crop_flip, frame_modalities
-from mmlib.data.base import Batch, MultimodalDataset, check_modalities
+from mmlib.data.base import Batch, MultimodalDataset, check_frame_size, check_modalities
 from mmlib.data.registry import dataset_options
 from mmlib.distributed import World, init_world, shard_dropout
 from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
@@ -112,6 +112,7 @@ class TrainConfig:
     lr_step: int = 70
     lr_gamma: float = 0.1
     frame_normalization: str = "unit"
+    frame_size: int = 0
     augment: str = "none"
     protocol: str = "book"
     hidden_dim: int = 64
@@ -134,6 +135,7 @@ class TrainConfig:
                             ("frame_normalization", FRAME_NORMALIZATIONS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
+        check_frame_size(self.frame_size, "frame_size")
         if self.lr_step < 1 or not 0.0 < self.lr_gamma <= 1.0:
             raise ValueError(f"lr_step must be a positive number of epochs and lr_gamma lie in (0, 1], got "
                              f"{self.lr_step} and {self.lr_gamma}")
@@ -158,10 +160,10 @@ class TrainConfig:
     @property
     def run_id(self) -> str:
         # the device is where a run executes, not what it is; a compiled run draws other dropout masks
-        # (inductor's RNG), so it is another run, but ``compile`` enters the identity only when set,
-        # which keeps the run ids stored before the option existed
+        # (inductor's RNG), so it is another run; ``compile`` and ``frame_size`` enter the identity
+        # only when set, which keeps the run ids stored before the options existed
         identity = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in {"device", "probe"} and not (k == "compile" and not v)}
+                    if k not in {"device", "probe"} and not (k in {"compile", "frame_size"} and not v)}
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.method}-{self.dataset}-s{self.seed}-{digest}"
 
@@ -223,7 +225,8 @@ def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
     options = dict(config.dataset_options)
     if config.modalities is not None and "modalities" in dataset_options(config.dataset):
         options["modalities"] = config.modalities
-    dataset = load_dataset(config.dataset, **options).with_frame_normalization(config.frame_normalization)
+    dataset = (load_dataset(config.dataset, **options).with_frame_normalization(config.frame_normalization)
+               .with_frame_size(config.frame_size))
     if config.modalities is not None:
         dataset = dataset.select(check_modalities(config.modalities, dataset.modalities, what=f"dataset {config.dataset!r}"))
     return dataset
@@ -307,15 +310,16 @@ def autocast(config: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
 
 
-def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None) -> Batch:
-    """``batch`` with every RGB-frame modality randomly cropped, resized and flipped (:mod:`mmlib.augment`).
+def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None, out_size: int = 0) -> Batch:
+    """``batch`` with every RGB-frame modality randomly cropped, resized (to ``out_size``; 0: the frames'
+    own size) and flipped (:mod:`mmlib.augment`).
 
     ``world`` (inside ``World.step``): ``batch`` is this rank's shard; the crops and flips are drawn
     for the whole global batch, as one process draws them, and this rank's rows are applied.
     """
     frames = frame_modalities(batch.inputs)
     shard = None if world is None else (world.batch, world.rows())
-    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, shard=shard) if m in frames else x
+    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
 
 
@@ -354,12 +358,13 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
 
     for steps in plan:
         model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
-        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device, shard=shard)
+        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device, shard=shard,
+                                  full_frames=augmentation is not None)
         for number, batch in enumerate(batches):
             global_batch = min(config.batch_size, train_size - number * config.batch_size)
             with contextlib.nullcontext() if world is None else world.step(global_batch):
                 if augmentation is not None:
-                    batch = augment_batch(batch, augmentation, world)
+                    batch = augment_batch(batch, augmentation, world, config.frame_size)
                 for step in steps:
                     if not step.optimize:
                         with autocast(config, device):

@@ -12,11 +12,11 @@ import torch
 from mmlib.augment import crop_boxes, crop_flip, resample
 from mmlib.cli import main as train_cli
 from mmlib.data import load_dataset
-from mmlib.data.base import Batch, to_model_input
+from mmlib.data.base import Batch, resize_frames, to_model_input
 from mmlib.data.prefetch import prefetched
 from mmlib.evaluate import evaluate_split
 from mmlib.protocols import PROTOCOLS
-from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything, train
+from mmlib.train import TrainConfig, augment_batch, build_model, load_config_dataset, seed_everything, train
 
 TOY_CLIPS = {"samples": 12, "size": 32, "duration": 0.5, "n_fft": 62}
 
@@ -281,3 +281,47 @@ def test_compile_option_compiles_encoders_in_place_and_names_its_own_run():
     assert list(model.state_dict()) == keys
     assert dataclasses.replace(config, compile=False).run_id == config.run_id
     assert dataclasses.replace(config, compile=True).run_id != config.run_id
+
+
+def test_resize_frames_is_torchvisions_antialiased_resize_and_keeps_constants():
+    from torchvision.transforms.v2 import functional as TF
+
+    frames = torch.rand(2, 3, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    resized = resize_frames(frames, 8)
+    assert resized.shape == (2, 3, 3, 8, 8)
+    expected = TF.resize(frames.reshape(6, 3, 20, 28), [8, 8], antialias=True).reshape(2, 3, 3, 8, 8)
+    assert torch.allclose(resized, expected, atol=1e-6)
+    assert torch.allclose(resize_frames(torch.full((1, 1, 3, 20, 28), 0.25), 8), torch.full((1, 1, 3, 8, 8), 0.25))
+    assert resize_frames(frames, 0) is frames and resize_frames(resized, 8) is resized
+
+
+def test_frame_size_resizes_evaluation_frames_and_leaves_training_frames_whole_for_the_crop():
+    dataset = load_dataset("cremad_fabricated", **TOY_CLIPS).with_frame_normalization("imagenet").with_frame_size(16)
+    assert dataset.input_shape("visual") == (3, 3, 16, 16) and dataset.input_shape("audio") == (1, 32, 32)
+    evaluation = next(dataset.batches("val", 4))
+    whole = next(dataset.batches("val", 4, full_frames=True))
+    assert evaluation.inputs["visual"].shape == (4, 3, 3, 16, 16) and whole.inputs["visual"].shape == (4, 3, 3, 32, 32)
+    assert torch.equal(evaluation.inputs["audio"], whole.inputs["audio"])
+    assert torch.allclose(evaluation.inputs["visual"], resize_frames(whole.inputs["visual"], 16))
+    assert dataset.tensors("test")[0]["visual"].shape[-2:] == (16, 16)
+    cropped = augment_batch(whole, torch.Generator().manual_seed(0), out_size=16)
+    assert cropped.inputs["visual"].shape == (4, 3, 3, 16, 16) and torch.equal(cropped.inputs["audio"], whole.inputs["audio"])
+
+
+def test_a_run_at_another_frame_size_trains_and_is_another_run():
+    at_16 = toy_config(epochs=1, frame_size=16)
+    record = train(at_16, progress=False)
+    assert record["config"]["frame_size"] == 16 and math.isfinite(record["history"][0]["train_loss"])
+    assert at_16.run_id != toy_config(epochs=1).run_id
+
+
+@pytest.mark.parametrize("size", [-1, 4, 2.5])
+def test_frame_size_must_be_zero_or_a_real_size(size):
+    with pytest.raises(ValueError, match=rf"frame_size must be 0 \(frames at their stored size\) or a size of at least 8 pixels, got {size}"):
+        toy_config(frame_size=size)
+
+
+def test_cli_frame_size_too_small_is_one_line(capsys):
+    assert train_cli(["--dataset", "cremad_fabricated", "--frame-size", "4", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "mmlib train: frame_size must be 0 (frames at their stored size) or a size of at least 8 pixels, got 4"]

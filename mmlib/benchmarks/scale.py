@@ -53,8 +53,10 @@ class PreparedBatches:
 
     def __init__(self, dataset, batch_size: int, device: torch.device, augmentation: torch.Generator | None) -> None:
         self._dataset, self._batch_size = dataset, batch_size
-        batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), device=device)
-        self._prepared = [augment_batch(b, augmentation) if augmentation is not None else b for b in batches]
+        batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), device=device,
+                                  full_frames=augmentation is not None)
+        self._prepared = [augment_batch(b, augmentation, out_size=dataset.frame_size) if augmentation is not None else b
+                          for b in batches]
 
     def batches(self, split, batch_size, shuffle=False, generator=None, device="cpu", **options):
         if split == "train" and batch_size == self._batch_size and shuffle:

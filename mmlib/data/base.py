@@ -15,6 +15,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 SPLITS = ("train", "val", "test")
@@ -59,6 +60,7 @@ class MultimodalDataset:
     splits: dict[str, np.ndarray]
     params: dict = field(default_factory=dict)
     frame_normalization: str = "unit"
+    frame_size: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -84,7 +86,11 @@ class MultimodalDataset:
         return len(self.classes)
 
     def input_shape(self, modality: str) -> tuple[int, ...]:
-        return tuple(self.inputs[modality].shape[1:])
+        """The shape of one sample of ``modality`` as the model receives it (RGB frames at ``frame_size``)."""
+        shape = tuple(self.inputs[modality].shape[1:])
+        if self.frame_size and is_frames(self.inputs[modality]) and len(shape) == 4:
+            return (*shape[:-2], self.frame_size, self.frame_size)
+        return shape
 
     @property
     def identity(self) -> dict:
@@ -114,6 +120,17 @@ class MultimodalDataset:
             raise ValueError(f"frame_normalization must be one of {tuple(FRAME_STATISTICS)}, got {normalization!r}")
         return replace(self, frame_normalization=normalization)
 
+    def with_frame_size(self, size: int) -> "MultimodalDataset":
+        """The same dataset whose clips' RGB frames (``(T, 3, H, W)`` per sample) reach the model resized
+        to ``size x size`` (0: as stored).
+
+        Evaluation batches are resized as the peers' test transform resizes (``Resize((224, 224))``);
+        training batches asked for with ``full_frames`` keep the stored size, so that the crop of
+        train-time augmentation is cut from every stored pixel and then resized (``crop_flip``).
+        """
+        check_frame_size(size, "frame_size")
+        return replace(self, frame_size=size)
+
     def on_device(self, device: torch.device | str, budget: float = 0.5) -> "MultimodalDataset":
         """The same dataset with every array on ``device`` when it fits, else unchanged.
 
@@ -135,7 +152,7 @@ class MultimodalDataset:
     def tensors(self, split: str, device: torch.device | str = "cpu") -> tuple[dict[str, Tensor], Tensor]:
         """Every sample of ``split`` as tensors (float32 inputs; uint8 frames are scaled to [0, 1])."""
         idx = self._split_indices(split)
-        inputs = {m: self._gather(m, idx, torch.device(device)) for m in self.modalities}
+        inputs = {m: self._gather(m, idx, torch.device(device), self.frame_size) for m in self.modalities}
         return inputs, torch.as_tensor(np.asarray(self.labels[idx]), dtype=torch.long, device=device)
 
     def batches(
@@ -146,6 +163,7 @@ class MultimodalDataset:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         shard: tuple[int, int] | None = None,
+        full_frames: bool = False,
     ) -> Iterator[Batch]:
         """Minibatches of ``split``: in split order, or shuffled by ``generator``; the last may be smaller.
 
@@ -153,22 +171,26 @@ class MultimodalDataset:
         then only rank's contiguous slice of it is gathered (:func:`mmlib.distributed.shard_bounds`):
         the shard of one process of a run trained by ``size`` processes.
 
+        ``full_frames``: RGB frames keep their stored size instead of ``frame_size`` (for a training
+        loop whose augmentation crops and resizes them).
+
         For an accelerator and arrays left on the host, batches are gathered in their stored dtype
         and copied one step ahead on a side stream (:mod:`mmlib.data.prefetch`).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         device = torch.device(device)
+        frame_size = 0 if full_frames else self.frame_size
         rows = self._batch_rows(split, batch_size, shuffle, generator, shard)
         if device.type == "cpu" or self.resident:
             for chunk in rows:
-                yield self._batch({m: self._gather(m, chunk, device) for m in self.modalities}, chunk, device)
+                yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in self.modalities}, chunk, device)
             return
         from mmlib.data.prefetch import prefetched
 
         stored = (self._batch({m: self._stored_rows(m, chunk) for m in self.modalities}, chunk, torch.device("cpu"))
                   for chunk in rows)
-        yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization))
+        yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization, frame_size))
 
     @property
     def resident(self) -> bool:
@@ -202,13 +224,13 @@ class MultimodalDataset:
             return stored.index_select(0, torch.as_tensor(rows, device=stored.device))
         return torch.from_numpy(np.ascontiguousarray(stored[rows]))
 
-    def _gather(self, modality: str, rows: np.ndarray, device: torch.device) -> Tensor:
-        """Rows of one modality as float32 model input on ``device``.
+    def _gather(self, modality: str, rows: np.ndarray, device: torch.device, frame_size: int) -> Tensor:
+        """Rows of one modality as float32 model input on ``device``, RGB frames at ``frame_size`` (0: as stored).
 
         Stored arrays travel in their own dtype (uint8 frames are a quarter of their float32 size)
         and are converted on ``device``.
         """
-        return to_model_input(self._stored_rows(modality, rows).to(device), self.frame_normalization)
+        return to_model_input(self._stored_rows(modality, rows).to(device), self.frame_normalization, frame_size)
 
     def _split_indices(self, split: str) -> np.ndarray:
         if split not in self.splits:
@@ -225,16 +247,42 @@ FRAME_STATISTICS = {
 }
 
 
-def to_model_input(raw: Tensor, frame_normalization: str = "unit") -> Tensor:
-    """A stored array as float32 model input: uint8 scaled to [0, 1], RGB frames ``(..., 3, H, W)`` standardised."""
+def to_model_input(raw: Tensor, frame_normalization: str = "unit", frame_size: int = 0) -> Tensor:
+    """A stored array as float32 model input: uint8 scaled to [0, 1]; RGB frames ``(..., 3, H, W)``
+    standardised and, for clips ``(B, T, 3, H, W)`` (what augmentation crops) with ``frame_size``,
+    resized to ``frame_size x frame_size`` (:func:`resize_frames`)."""
     if raw.dtype != torch.uint8:
         return raw.float()
     scaled = raw.float().div_(255.0)
-    statistics = FRAME_STATISTICS[frame_normalization]
-    if statistics is None or raw.dim() < 4 or raw.shape[-3] != 3:
+    if not is_frames(raw):
         return scaled
-    mean, std = (torch.tensor(v, device=raw.device).view(3, 1, 1) for v in statistics)
-    return scaled.sub_(mean).div_(std)
+    statistics = FRAME_STATISTICS[frame_normalization]
+    if statistics is not None:
+        mean, std = (torch.tensor(v, device=raw.device).view(3, 1, 1) for v in statistics)
+        scaled = scaled.sub_(mean).div_(std)
+    return resize_frames(scaled, frame_size) if raw.dim() == 5 else scaled
+
+
+def resize_frames(frames: Tensor, size: int) -> Tensor:
+    """Float frames ``(..., 3, H, W)`` resized to ``size x size``, bilinear and antialiased; unchanged when
+    ``size`` is 0 or already theirs. The peers' test-time ``transforms.Resize(size=(224, 224))`` (OGM-GE
+    ``dataset/CramedDataset.py`` l. 76) resizes PIL frames this way, aspect not kept."""
+    if not size or tuple(frames.shape[-2:]) == (size, size):
+        return frames
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    resized = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.view(*frames.shape[:-2], size, size)
+
+
+def is_frames(array: np.ndarray | Tensor) -> bool:
+    """Whether a stored array (or batch) holds RGB frames: uint8 ``(..., 3, H, W)``."""
+    return str(array.dtype).endswith("uint8") and array.ndim >= 4 and array.shape[-3] == 3
+
+
+def check_frame_size(size: int, what: str) -> None:
+    """``size`` must be 0 (frames as stored) or at least 8 pixels; a clear error naming ``what`` otherwise."""
+    if not isinstance(size, int) or isinstance(size, bool) or (size != 0 and size < 8):
+        raise ValueError(f"{what} must be 0 (frames at their stored size) or a size of at least 8 pixels, got {size!r}")
 
 
 def check_modalities(requested: Sequence[str] | str, available: Sequence[str], what: str) -> tuple[str, ...]:
