@@ -227,10 +227,13 @@ class MultimodalDataset:
     def _gather(self, modality: str, rows: np.ndarray, device: torch.device, frame_size: int) -> Tensor:
         """Rows of one modality as float32 model input on ``device``, RGB frames at ``frame_size`` (0: as stored).
 
-        Stored arrays travel in their own dtype (uint8 frames are a quarter of their float32 size)
-        and are converted on ``device``.
+        Stored arrays travel in their own dtype (uint8 frames are a quarter of their float32 size),
+        from host memory to a GPU through pinned memory, and are converted on ``device``.
         """
-        return to_model_input(self._stored_rows(modality, rows).to(device), self.frame_normalization, frame_size)
+        raw = self._stored_rows(modality, rows)
+        if device.type == "cuda" and raw.device.type == "cpu":
+            raw = raw.pin_memory()
+        return to_model_input(raw.to(device, non_blocking=True), self.frame_normalization, frame_size)
 
     def _split_indices(self, split: str) -> np.ndarray:
         if split not in self.splits:
