@@ -86,7 +86,13 @@ def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_s
                  seed: int = EVAL_SEED, world: World | None = None) -> tuple[dict[str, Tensor], Tensor]:
     """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``,
     in the evaluation order of ``seed`` (:func:`evaluation_order`), so chunks cut in order are never class-sorted."""
-    rows, features, labels = encode_rows(method, dataset, split, batch_size, device, world=world)
+    return in_evaluation_order(*encode_rows(method, dataset, split, batch_size, device, world=world), seed)
+
+
+def in_evaluation_order(rows: Tensor, features: dict[str, Tensor], labels: Tensor,
+                        seed: int = EVAL_SEED) -> tuple[dict[str, Tensor], Tensor]:
+    """Features and labels encoded in split order (what :func:`encode_rows` returns) put in the
+    evaluation order of ``seed`` (:func:`evaluation_order`), as :func:`encode_split` returns them."""
     order = evaluation_order(rows, seed)
     return {m: f[order] for m, f in features.items()}, labels[order]
 

@@ -60,7 +60,7 @@ from myst_nb import glue
 
 from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paired_table, repo_path,
                         save_summary, setup, show)
-from mmlib.evaluate import encode_rows, evaluation_order, fused_accuracy_by_batch
+from mmlib.evaluate import encode_rows, fused_accuracy_by_batch, in_evaluation_order
 from mmlib.experiments import paired_test, run_grid
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
@@ -221,10 +221,8 @@ sizes = [int(s) for s in eval_batch_sizes.split(",") if s.strip()]
 encoded: dict[tuple[str, int], dict[str, tuple]] = {}
 for key, (model, data) in models.items():
     rows_t, in_split_order, split_labels = encode_rows(model, data, "test", 256, "cpu")
-    shuffle = evaluation_order(rows_t)
     encoded[key] = {"split": (in_split_order, split_labels),
-                    "shuffled": ({m: f[shuffle] for m, f in in_split_order.items()},
-                                 split_labels[shuffle])}
+                    "shuffled": in_evaluation_order(rows_t, in_split_order, split_labels)}
 batch_rows = []
 for (name, seed), (model, data) in models.items():
     features, labels_t = encoded[(name, seed)]["shuffled"]

@@ -68,8 +68,8 @@ import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mmlib.book import (data_options, glue_figure, mean_std_table, p_value, paired_table, repo_path,
-                        save_summary, setup, show)
+from mmlib.book import (data_options, format_p, glue_figure, mean_std_table, paired_table,
+                        repo_path, save_summary, setup, show)
 from mmlib.evaluate import evaluate_missing
 from mmlib.experiments import paired_test
 from mmlib.methods import available_methods
@@ -194,7 +194,7 @@ def losses_in_words() -> str:
         text.append(f"`ours` has the best mean at {ours_best} of {len(rate_list)} rates.")
     if len(tests):
         worse = tests[(tests["rate"] == hi) & (tests["mean_diff"] < 0)]
-        behind = [f"`{r.b}` by {-r.mean_diff:.1f} points (p {p_value(r.p_wilcoxon)})"
+        behind = [f"`{r.b}` by {-r.mean_diff:.1f} points ({format_p(r.p_wilcoxon)})"
                   for r in worse.itertuples()]
         text.append(f"At {pct}% missing `ours` is behind " + "; ".join(behind) + "."
                     if behind else f"At {pct}% missing `ours` is behind no method on average.")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mmlib.augment import crop_boxes, resample
+from mmlib.data.base import resize_frames
 from mmlib.data.media import resize_frame
 
 SOURCE = (360, 480)  # CREMA-D's VideoFlash frames (height, width)
@@ -55,10 +55,10 @@ def jpeg_round_trip(frame: np.ndarray, quality: int = 95) -> np.ndarray:
 
 
 def reference_crops(frame: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Each box ``(top, left, h, w)`` of ``frame`` ``(3, H, W)`` resized to 224 x 224, bilinear with antialiasing."""
-    crops = [frame[None, :, int(t):int(t + h), int(l):int(l + w)] for t, l, h, w in boxes.tolist()]
-    return torch.cat([F.interpolate(c, size=(CROP, CROP), mode="bilinear", antialias=True, align_corners=False)
-                      for c in crops])
+    """Each box ``(top, left, h, w)`` of ``frame`` ``(3, H, W)`` resized to 224 x 224, bilinear with
+    antialiasing (:func:`mmlib.data.base.resize_frames`, torchvision's ``Resize``)."""
+    return torch.cat([resize_frames(frame[None, :, int(t):int(t + h), int(l):int(l + w)], CROP)
+                      for t, l, h, w in boxes.tolist()])
 
 
 def _channels_first(image: np.ndarray) -> torch.Tensor:
