@@ -32,6 +32,7 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
 from mmlib.experiments import mean_std  # noqa: E402
+from mmlib.numerics import numerics_info, pin_status
 from mmlib.plots import save_figure, use_book_style
 from mmlib.results import RUNS_DIR, weights_folder
 from mmlib.train import cpu_thread_count
@@ -51,11 +52,15 @@ def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> Cha
 
     Torch uses ``MMLIB_CPU_THREADS`` threads (default 1) for what the chapter computes outside
     training too (training sets them itself, :func:`mmlib.train.cpu_threads`), so a chapter's
-    analyses are as reproducible as its runs. Paths relative to the repository
+    analyses are as reproducible as its runs. A kernel whose CPU numerics are not pinned
+    (:mod:`mmlib.numerics`; numpy was imported before ``mmlib``) is told so in a warning. Paths relative to the repository
     root are resolved as :func:`repo_path` does; trained weights are read from
     :func:`mmlib.results.weights_folder`.
     """
     torch.set_num_threads(cpu_thread_count())
+    numerics = numerics_info()
+    if numerics["coverable"] and numerics["mode"] != "native" and not numerics["pinned"]:
+        warnings.warn(f"this chapter's numbers may differ from the book's in the last bits: {pin_status(numerics)}")
     use_book_style()
     runs = repo_path(results_dir)
     return ChapterPaths(runs=runs, figures=repo_path(figures_dir), weights=weights_folder(runs))

@@ -1,6 +1,6 @@
 """``python -m mmlib doctor``: is this environment able to run the book?
 
-Prints Python, torch / torchaudio / torchvision and CUDA versions and the device, then checks two
+Prints Python, torch / torchaudio / torchvision and CUDA versions and the device, then checks three
 things a broken install gets wrong long before any test notices:
 
 1. **The compiled trio belongs together.** torch, torchaudio and torchvision ship C++ extensions
@@ -10,7 +10,9 @@ things a broken install gets wrong long before any test notices:
    torch's, and torchvision ``0.(minor + 15).patch`` goes with torch ``2.minor.patch``. Versions
    are read from the installed distributions' metadata, before anything is imported, so a
    mismatch is named even when the import itself would crash.
-2. **Every compiled extension the project uses loads and runs**: a torchaudio kernel (the
+2. **The CPU numerics' pin** (:mod:`mmlib.numerics`): one line says whether it is in force and, if
+   not, why; a pin variable set to a value its library does not know is a problem.
+3. **Every compiled extension the project uses loads and runs**: a torchaudio kernel (the
    resampler and the Kaldi filterbank of the preparers, :mod:`mmlib.data.media`), a torchvision
    op (``nms``) and ResNet-18, an OpenCV video written and read back, a WAV through soundfile.
 
@@ -142,8 +144,10 @@ EXTENSION_CHECKS: dict[str, tuple[Callable[[], str], str]] = {
 
 
 def device_summary() -> list[str]:
-    """Python, the trio's versions, CUDA and the device training would use."""
+    """Python, the trio's versions, CUDA, the device training would use and the CPU numerics' pin."""
     import torch
+
+    from mmlib.numerics import numerics_info, pin_status
 
     lines = [f"python       {platform.python_version()} ({sys.executable})"]
     lines += [f"{name:<12} {version or 'not installed'}" for name, version in installed_versions().items()]
@@ -152,11 +156,14 @@ def device_summary() -> list[str]:
         lines.append(f"device       cuda: {torch.cuda.get_device_name(0)} ({torch.cuda.device_count()} visible)")
     else:
         lines.append("device       cpu (no CUDA device visible)")
+    lines.append(f"numerics     {pin_status(numerics_info())}")
     return lines
 
 
 def run_checks() -> list[str]:
     """Print what is installed and each check's outcome; return the problems (empty when healthy)."""
+    from mmlib.numerics import pin_problems
+
     problems = version_problems(installed_versions())
     if problems:  # importing a mismatched extension can crash the process: name the pair and stop
         return problems
@@ -168,7 +175,7 @@ def run_checks() -> list[str]:
         except Exception as error:  # any failure to load or run a compiled extension is the finding
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             problems.append(f"{name} failed to load or run: {first_line}. Fix: {fix}")
-    return problems
+    return problems + pin_problems()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,9 +28,15 @@ RECORD_FIELDS = ("run_id", "config", "modalities", "history", "best_epoch", "tes
 
 
 def environment_info(device: str) -> dict:
-    """Git commit, library versions and device of the current process."""
+    """Git commit, library versions, device and CPU numerics of the current process.
+
+    ``numerics`` (:func:`mmlib.numerics.numerics_info`) holds what decides a CPU run's bits beside
+    the thread count: the CPU model, torch's CPU capability, the BLAS, MKL's branch and the pin.
+    """
     import numpy
     import torch
+
+    from mmlib.numerics import numerics_info
 
     try:
         commit = subprocess.run(
@@ -49,6 +55,7 @@ def environment_info(device: str) -> dict:
         "gpu": gpu,
         "cpu_threads": torch.get_num_threads(),  # CPU results are bitwise reproducible at equal thread counts
         "platform": platform.platform(),
+        "numerics": numerics_info(),
     }
 
 

@@ -51,6 +51,7 @@ output_dir: str = "results/chapters"  # where ambiguities.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import dataclasses
 
 import matplotlib.pyplot as plt

@@ -54,6 +54,7 @@ output_dir: str = "results/chapters"  # where decision_layer.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %%
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns

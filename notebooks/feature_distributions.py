@@ -51,6 +51,7 @@ output_dir: str = "results/chapters"  # where feature_distributions.json is writ
 force: bool = False  # recompute the snapshots even when stored
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import dataclasses
 import json
 

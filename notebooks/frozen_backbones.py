@@ -57,6 +57,7 @@ force: bool = False  # retrain even when the results store has the run
 fsdd_root: str = "../shared/data/fsdd"  # FSDD folder (recordings/*.wav) for AV-MNIST; "" skips it
 
 # %%
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns

@@ -30,6 +30,7 @@ dim: int = 4  # feature width in the demos
 seed: int = 0  # seed of the random demo tensors
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 from itertools import permutations
 
 import numpy as np

@@ -48,6 +48,7 @@ force: bool = False  # retrain even when the results store has the run
 workers: int = 0  # 0: train in this kernel; N: N processes per GPU (N on a CPU) via mmlib.sweep
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import itertools
 
 import matplotlib.pyplot as plt

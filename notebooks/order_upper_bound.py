@@ -50,6 +50,7 @@ output_dir: str = "results/chapters"  # where order_upper_bound.json is written
 force: bool = False  # retrain even when the results store has the run
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import dataclasses
 
 import matplotlib.pyplot as plt

@@ -49,6 +49,7 @@ figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-check`, if stored
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import math
 
 import matplotlib.pyplot as plt

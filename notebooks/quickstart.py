@@ -53,6 +53,7 @@ seed: int = 0  # seed of that training run
 results_dir: str = "results/runs"  # the results store shared by every chapter (stored runs reused)
 
 # %% tags=["hide-input"]
+import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import warnings
 
 import matplotlib.pyplot as plt

@@ -16,6 +16,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
+import mmlib  # noqa: E402,F401  first: pins the CPU numerics before numpy or torch loads (mmlib.numerics)
+
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402

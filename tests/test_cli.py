@@ -25,6 +25,24 @@ def test_train_prints_summary_and_writes_record(tmp_path):
     assert record["config"]["dataset_options"] == {"num_samples": 200}
 
 
+def test_train_subprocess_runs_pinned_and_its_record_names_the_numerics(tmp_path):
+    """The child starts with none of the pin's variables (run() passes PATH and TQDM_DISABLE only):
+    importing mmlib pins it, and the record says so with the CPU, its capability and the BLAS."""
+    from mmlib.numerics import cpu_supports_pin
+
+    out = run("train", "--dataset", "synthetic", "--data", "num_samples=120", "--method", "concat", "--epochs", "1",
+              "--hidden-dim", "8", "--probe", "false", "--results-dir", str(tmp_path),
+              "--checkpoint-dir", str(tmp_path / "ckpt"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    (record_path,) = tmp_path.glob("*.json")
+    numerics = json.loads(record_path.read_text())["environment"]["numerics"]
+    assert numerics["cpu"] and numerics["blas"] and numerics["cpu_capability"]
+    if not cpu_supports_pin():
+        pytest.skip(f"this CPU ({numerics['cpu']}) has no AVX2 and FMA: the pin cannot be in force")
+    assert numerics["pinned"] and numerics["cpu_capability"] == "AVX2" and numerics["mkl_branch"] == "AVX2", numerics
+    assert all(kernels == "Haswell" for kernels in numerics["openblas"]), numerics
+
+
 def test_option_of_another_method_is_rejected():
     out = run("train", "--method", "concat", "--tau", "0.3")
     assert out.returncode == 2 and "--tau is not an option of --method concat" in out.stderr

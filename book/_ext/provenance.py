@@ -2,8 +2,8 @@
 
 For every ``chapters/NAME.ipynb`` (in the book's chapter order): when papermill started it, how
 long it ran, the parameters given on the command line (the rest are the defaults shown in the
-chapter's first cell), the device and commit recorded by ``mmlib.chapters.run_chapter``, and the
-results-store records the chapter read (glued as ``provenance_records`` by
+chapter's first cell), the device, CPU numerics and commit recorded by
+``mmlib.chapters.run_chapter``, and the results-store records the chapter read (glued as ``provenance_records`` by
 ``mmlib.book.save_summary``). Absolute paths among the parameters are shortened to their last
 part, so the page never shows a folder of the machine that built the book.
 """
@@ -33,8 +33,25 @@ def _records(notebook: dict) -> list[str]:
     return []
 
 
+def numerics_label(numerics: dict) -> str:
+    """``pinned`` or ``native (ATen AVX512, MKL OFF)``: the code path a chapter's CPU math took."""
+    if not numerics:
+        return "numerics not recorded"
+    if numerics.get("pinned"):
+        return "pinned"
+    return f"not pinned (ATen {numerics.get('cpu_capability')}, MKL {numerics.get('mkl_branch')})"
+
+
+def machine_line(numerics: dict) -> str:
+    """One machine as the provenance page lists it: CPU, capability, BLAS and the libraries' paths."""
+    openblas = "/".join(numerics.get("openblas") or []) or "not loaded"
+    return (f"{numerics.get('cpu', '?')}: torch CPU capability {numerics.get('cpu_capability', '?')}, BLAS "
+            f"{numerics.get('blas', '?')} (MKL branch {numerics.get('mkl_branch')}), OpenBLAS kernels {openblas}, "
+            f"{numerics_label(numerics)}")
+
+
 def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
-    """One dict per executed chapter: name, start, seconds, parameters, device, commit, records."""
+    """One dict per executed chapter: name, start, seconds, parameters, device, numerics, commit, records."""
     names = [n for n in order if (chapters_dir / f"{n}.ipynb").is_file()]
     rows = []
     for name in names:
@@ -43,7 +60,7 @@ def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
         env = notebook.get("metadata", {}).get("mmlib", {})
         device = env.get("gpu") or env.get("device") or "?"
         if env.get("cpu_threads") and not env.get("gpu"):
-            device = f"{device}, {env['cpu_threads']} threads"
+            device = f"{device}, {env['cpu_threads']} threads, {numerics_label(env.get('numerics', {}))}"
         params = run.get("parameters") or {}
         rows.append({
             "name": name,
@@ -51,6 +68,7 @@ def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
             "seconds": run.get("duration"),
             "parameters": ", ".join(f"`{k}={_short(v)}`" for k, v in params.items()) or "defaults",
             "device": device,
+            "numerics": env.get("numerics", {}),
             "commit": (env.get("git_commit") or "?")[:10],
             "records": _records(notebook),
         })
@@ -70,6 +88,10 @@ def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
         lines.append(f"| {chapter} | {link} | {row['start']} | {took} "
                      f"| {row['device']} | `{row['commit']}` | {row['parameters']} "
                      f"| {len(row['records'])} |")
+    machines = list(dict.fromkeys(machine_line(row["numerics"]) for row in rows if row["numerics"]))
+    if machines:
+        lines += ["", "CPU math of these runs (`mmlib.numerics`; pinned runs give the same bits on every "
+                  "x86-64 CPU with AVX2):", ""] + [f"- {machine}" for machine in machines]
     for row in rows:
         if row["records"]:
             lines += ["", f":::{{dropdown}} Records read by {row['name']} ({len(row['records'])})",
