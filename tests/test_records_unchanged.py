@@ -6,26 +6,31 @@ batch granularity), the history, best epoch, test metrics and linear probes of a
 small synthetic dataset, written by ``python tests/test_records_unchanged.py --write`` at the
 commit named in the file. The test trains them again and compares every number bitwise.
 
-Bitwise equality holds on the same CPU kernels. The file stores the CPU capability it was written
-with (``torch.backends.cpu.get_cpu_capability()``); on a machine whose vector kernels differ, the
-comparison is made to 1e-5 relative instead, and the test says which comparison it made.
+Both the file and the test's runs are made under the CPU numerics' pin (:mod:`mmlib.numerics`:
+MKL, ATen and oneDNN on their AVX2 paths), in a child process whose environment sets the pin
+before torch computes anything, whatever the pytest process imported or was given. So the
+comparison is bitwise on every x86-64 CPU with AVX2, Intel with AVX-512 or AMD without it. A
+machine the pin cannot cover (no AVX2, an ARM Mac, a torch without MKL) skips the comparison and
+says why: its kernels add in another order, and a 3-epoch run turns that into another best epoch.
 Deliberate changes of behaviour are listed in ``CHANGED`` with their reason, never absorbed silently.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mmlib.drift import COMPARED, numbers_differing  # noqa: E402
+from mmlib.numerics import OPT_OUT, PIN  # noqa: E402
 from mmlib.train import TrainConfig, train  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden") / "records.json"
@@ -39,13 +44,8 @@ FORMS = {  # form -> (method, options)
     "ours_recorded": ("ours", {"prefix_features": "recorded"}),
     "ours_batch": ("ours", {"granularity": "batch"}),
 }
-KEPT = ("history", "best_epoch", "test", "probe_acc")
 # form -> (what differs, why); empty when the refactor changed no number
-CHANGED: dict[str, tuple[str, str]] = {
-    "crmt": ("history[1].train_loss", "the Lipschitz pass became an estimation step (Method.estimate): it no longer "
-             "adds a zero loss per batch to the epoch's mean training loss, which it halved (0.0924 -> 0.1848); "
-             "weights, validation and test metrics are bitwise unchanged"),
-}
+CHANGED: dict[str, tuple[str, str]] = {}
 
 
 def config(form: str) -> TrainConfig:
@@ -56,44 +56,62 @@ def config(form: str) -> TrainConfig:
 
 def measured(form: str) -> dict:
     record = train(config(form), results_dir=None, progress=False)
-    return json.loads(json.dumps({k: record[k] for k in KEPT}))
-
-
-def differences(stored, now, path: str = "", rel: float = 0.0) -> list[str]:
-    """Paths where ``now`` differs from ``stored`` (floats equal, or within ``rel`` relative)."""
-    if isinstance(stored, dict) and isinstance(now, dict):
-        out = [f"{path}.{k}: missing" for k in stored.keys() ^ now.keys()]
-        return out + [d for k in stored.keys() & now.keys() for d in differences(stored[k], now[k], f"{path}.{k}", rel)]
-    if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now):
-        return [d for i, (a, b) in enumerate(zip(stored, now)) for d in differences(a, b, f"{path}[{i}]", rel)]
-    if isinstance(stored, float) and isinstance(now, float):
-        same = stored == now or (math.isnan(stored) and math.isnan(now)) or math.isclose(stored, now, rel_tol=rel, abs_tol=rel)
-        return [] if same else [f"{path}: {stored!r} -> {now!r}"]
-    return [] if stored == now else [f"{path}: {stored!r} -> {now!r}"]
+    return json.loads(json.dumps({k: record[k] for k in COMPARED}))
 
 
 def golden() -> dict:
     return json.loads(GOLDEN.read_text())
 
 
+def pinned_environment() -> dict[str, str]:
+    """This process's environment with the pin forced on (a user's own values and opt-out dropped)."""
+    environment = {k: v for k, v in os.environ.items() if k != OPT_OUT}
+    return {**environment, **PIN, "TQDM_DISABLE": "1"}
+
+
+def measure_pinned() -> dict:
+    """Every form's record and the child's numerics, from one child process that runs pinned."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "measured.json"
+        child = subprocess.run([sys.executable, __file__, "--measure", str(out)], env=pinned_environment(),
+                               cwd=ROOT, capture_output=True, text=True)
+        if child.returncode != 0:
+            raise RuntimeError(f"the pinned child failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def pinned() -> dict:
+    measured_now = measure_pinned()
+    numerics = measured_now["numerics"]
+    if not numerics["pinned"]:
+        pytest.skip(f"the CPU numerics pin cannot be in force here ({numerics['cpu']}, ATen "
+                    f"{numerics['cpu_capability']}, BLAS {numerics['blas']}, MKL branch {numerics['mkl_branch']}): "
+                    "the golden records are pinned to MKL's, ATen's and oneDNN's AVX2 paths, which need x86-64 "
+                    "with AVX2 and torch's MKL")
+    return measured_now
+
+
 @pytest.mark.parametrize("form", list(FORMS))
-def test_records_are_unchanged(form):
-    stored = golden()
-    rel = 0.0 if stored["cpu_capability"] == torch.backends.cpu.get_cpu_capability() else 1e-5
-    found = differences(stored["records"][form], measured(form), form, rel)
+def test_records_are_unchanged(form, pinned):
+    found = numbers_differing(golden()["records"][form], pinned["records"][form], form)
     if form in CHANGED:
         field, why = CHANGED[form]
         assert found and all(field in d for d in found), f"{form}: expected a change only in {field} ({why}), found {found}"
     else:
-        assert not found, f"{form} changed ({'bitwise' if rel == 0 else f'rel {rel}'} comparison): " + "; ".join(found[:5])
+        assert not found, f"{form} changed (bitwise comparison, both pinned): " + "; ".join(found[:5])
+
+
+def test_golden_records_were_written_pinned():
+    assert golden()["numerics"]["pinned"], "rewrite tests/golden/records.json: it was written without the pin"
 
 
 def test_the_comparison_detects_a_changed_number():
     record = golden()["records"]["concat"]
     changed = json.loads(json.dumps(record))
     changed["test"]["fused_acc"] = record["test"]["fused_acc"] + 1e-12
-    assert differences(record, changed) == [f".test.fused_acc: {record['test']['fused_acc']!r} -> {changed['test']['fused_acc']!r}"]
-    assert differences(record, record) == []
+    assert numbers_differing(record, changed) == [f".test.fused_acc: {record['test']['fused_acc']!r} -> {changed['test']['fused_acc']!r}"]
+    assert numbers_differing(record, record) == []
 
 
 def test_every_registered_method_is_covered():
@@ -102,10 +120,18 @@ def test_every_registered_method_is_covered():
     assert set(available_methods()) <= {config(form).method for form in FORMS}
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+if __name__ == "__main__" and sys.argv[1:2] == ["--measure"]:  # the pinned child of measure_pinned
+    from mmlib.numerics import numerics_info
+
+    Path(sys.argv[2]).write_text(json.dumps({"numerics": numerics_info(),
+                                             "records": {form: measured(form) for form in FORMS}}))
+elif __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    import torch
+
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    GOLDEN.parent.mkdir(exist_ok=True)
-    payload = {"commit": commit, "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-               "records": {form: measured(form) for form in FORMS}}
+    result = measure_pinned()
+    if not result["numerics"]["pinned"]:
+        sys.exit(f"not written: the pin is not in force on this machine ({result['numerics']})")
+    payload = {"commit": commit, "torch": torch.__version__, "numerics": result["numerics"], "records": result["records"]}
     GOLDEN.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {GOLDEN} ({len(FORMS)} runs at {commit})")
+    print(f"wrote {GOLDEN} ({len(FORMS)} runs at {commit}, pinned on {result['numerics']['cpu']})")
