@@ -46,13 +46,42 @@ def test_qmf_loss_history_survives_a_checkpoint():
     model = build("qmf").train()
     from mmlib.data.base import Batch
 
+    model.start_history(torch.tensor([7, 0, 3, 1]))
     batch = Batch({"a": torch.randn(4, 5), "b": torch.randn(4, 5)}, torch.tensor([0, 1, 2, 0]), ("a", "b"),
                   torch.tensor([3, 7, 1, 0]))
     model.loss(batch, JOINT, 1)
     fresh = build("qmf")
     fresh.load_state_dict(model.state_dict())
-    assert fresh.loss_history.shape == (8, 2) and torch.equal(fresh.loss_history, model.loss_history)
-    assert float(model.loss_history[[2, 4, 5, 6]].abs().sum()) == 0.0  # rows never seen stay zero
+    assert fresh.loss_history.shape == (4, 2) and torch.equal(fresh.loss_history, model.loss_history)
+    assert fresh.history_rows.tolist() == [0, 1, 3, 7]
+
+
+def test_qmf_history_minimum_excludes_rows_never_trained():
+    # training rows 0, 1, 3, 7; rows 2, 4, 5, 6 (validation, test) have no entry (train_qmf.py l. 316-317)
+    model = build("qmf")
+    model.start_history(torch.tensor([7, 0, 3, 1]))
+    first = model.record_history(torch.tensor([3, 7]), torch.tensor([[2.0, 1.0], [4.0, 3.0]]))
+    # rows 0 and 1 not trained yet: their 0 is the minimum, as in the code's first epoch
+    assert torch.allclose(first, torch.tensor([[0.5, 1 / 3], [1.0, 1.0]]))
+    second = model.record_history(torch.tensor([0, 1]), torch.tensor([[1.0, 2.0], [3.0, 0.5]]))
+    # every training row trained: min (1, 0.5), max (4, 3); a buffer over dataset rows 0..7 would keep
+    # the minimum at 0 and give row 1's modality a 3/4 instead of 2/3
+    assert torch.allclose(second, torch.tensor([[0.0, 0.6], [2 / 3, 0.0]]))
+    with pytest.raises(ValueError, match="qmf: a batch holds dataset rows outside the training split"):
+        model.record_history(torch.tensor([2]), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="qmf: the loss history has no training rows yet"):
+        build("qmf").record_history(torch.tensor([0]), torch.ones(1, 2))
+
+
+def test_qmf_history_is_built_on_the_training_split_by_the_loop(tmp_path):
+    from mmlib.train import TrainConfig
+    from mmlib.trained import train_model
+
+    config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 60}, method="qmf", epochs=1,
+                         batch_size=16, hidden_dim=8, probe=False, device="cpu")
+    model, data, _ = train_model(config, None, tmp_path)
+    assert model.history_rows.tolist() == sorted(data.splits["train"].tolist())
+    assert bool((model.loss_history > 0).all())  # one epoch trains every training row
 
 
 def test_mmin_imagination_loss_on_a_known_pair():
