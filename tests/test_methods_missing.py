@@ -9,7 +9,7 @@ import torch
 from mmlib.__main__ import main as mmlib_main
 from mmlib.methods import available_methods, build_options, method_class
 from mmlib.methods.base import JOINT
-from mmlib.methods.mmin import IMAGINE, ResidualAE, imagination_loss, teacher_epochs_for
+from mmlib.methods.mmin import IMAGINE, TEACHER, ResidualAE, imagination_loss, teacher_epochs_for
 from mmlib.methods.qmf import confidence_rank_loss, energy_confidence
 from mmlib.methods.tate import symmetric_kl
 from mmlib.missing import missing_tag, training_mask
@@ -118,6 +118,41 @@ def test_mmin_training_patterns_are_proper_non_empty_subsets():
     codes = set((mask.long() * torch.tensor([1, 2, 4])).sum(1).tolist())
     assert codes == {1, 2, 3, 4, 5, 6}
     assert training_mask(5, 1, include_full=False).all()
+
+
+def _encoder_gradients(model, norms):
+    """Give each encoder's first parameter a gradient of the given norm (one non-zero entry), the rest zero."""
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    for m, norm in zip(model.modalities, norms):
+        first = next(model.encoders[m].parameters())
+        first.grad.view(-1)[0] = norm
+
+
+def _encoder_gradient_norms(model):
+    return [float(torch.cat([p.grad.flatten() for p in model.encoders[m].parameters()]).norm()) for m in model.modalities]
+
+
+def test_mmin_clips_each_encoder_on_its_own():
+    # mmin_model.py l. 50, 177-178: netA, netV, netL clipped one by one at 1.0. Norms 0.45, 0.87,
+    # 0.39 are each below 1 and stay; clipped jointly (norm 1.054) they would shrink to 0.427, 0.825, 0.370
+    model = build("mmin", modalities=("a", "v", "l"))
+    _encoder_gradients(model, [0.45, 0.87, 0.39])
+    model.after_backward(None, IMAGINE, 5)
+    assert _encoder_gradient_norms(model) == pytest.approx([0.45, 0.87, 0.39])
+
+
+def test_mmin_teacher_epochs_clip_each_network_at_five():
+    # utt_fusion_model.py l. 116-117: the teacher's networks clipped one by one at 5.0
+    model = build("mmin", modalities=("a", "v", "l"))
+    _encoder_gradients(model, [4.5, 8.7, 3.9])
+    model.after_backward(None, TEACHER, 1)
+    assert _encoder_gradient_norms(model) == pytest.approx([4.5, 5.0, 3.9])
+    _encoder_gradients(model, [4.5, 8.7, 3.9])
+    model.after_backward(None, IMAGINE, 5)  # the imagination epochs clip at clip_norm = 1
+    assert _encoder_gradient_norms(model) == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="clip_norm and teacher_clip_norm must be >= 0"):
+        build("mmin", teacher_clip_norm=-1.0)
 
 
 def test_tate_tag_encoding_is_the_codes_table():
