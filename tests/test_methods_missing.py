@@ -171,6 +171,20 @@ def test_tate_symmetric_kl_is_zero_for_equal_and_positive_otherwise():
     assert math.isclose(float(symmetric_kl(a, torch.zeros(1, 3))), expected, rel_tol=1e-5)
 
 
+def test_tate_tag_term_weighs_a_tenth_over_the_batch_size():
+    # network.py l. 161, 125, 142: CE, KL and decoder terms summed over the batch; l. 151: the tag
+    # term averaged; l. 165: total = CE + 0.1 KL + 0.1 DE + 0.1 tag. At batch 32, per sample:
+    ce, kl, de, tag = torch.rand(32), torch.rand(32), torch.rand(32), torch.rand(32, 4)
+    code_total = ce.sum() + 0.1 * kl.sum() + 0.1 * de.sum() + 0.1 * tag.mean()
+    model = build("tate")
+    ours = ce.mean() + 0.1 * kl.mean() + 0.1 * de.mean() + model.tag_weight(32) * tag.mean()
+    assert model.tag_weight(32) == pytest.approx(0.1 / 32)
+    assert float(ours) == pytest.approx(float(code_total) / 32)
+    assert build("tate", reduction="mean").tag_weight(32) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="tate: reduction='sum' is not valid"):
+        build("tate", reduction="sum")
+
+
 @pytest.mark.parametrize("name", ["qmf", "mmin", "tate", "joint", "sum_calibrated"])
 def test_an_absent_modality_is_never_read(name):
     torch.manual_seed(0)
