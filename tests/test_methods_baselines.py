@@ -295,6 +295,20 @@ def test_crmt_margin_regularizer_value():
     assert float(margin_regularizer([o1, o2], labels)) == pytest.approx(math.log(5.0))
 
 
+def test_crmt_margin_eps_is_the_codes_constant_inside_the_log():
+    # train.py l. 73-74: log(S + 1e-5). Two modalities, 10 classes, the true class ahead by 15 in both:
+    # S = 18 exp(-15) = 5.51e-6, and the code's gradient is S / (S + 1e-5) = 0.355 of the paper's
+    labels = torch.tensor([0])
+    scores = [torch.zeros(1, 10).index_fill_(1, labels, 15.0).requires_grad_(True) for _ in range(2)]
+    s = 18 * math.exp(-15.0)
+    assert margin_regularizer(scores, labels, 1e-5).item() == pytest.approx(math.log(s + 1e-5), rel=1e-6)
+    paper = torch.autograd.grad(margin_regularizer(scores, labels), scores[0])[0]
+    code = torch.autograd.grad(margin_regularizer(scores, labels, 1e-5), scores[0])[0]
+    assert torch.allclose(code, paper * s / (s + 1e-5)) and s / (s + 1e-5) == pytest.approx(0.355, abs=1e-3)
+    with pytest.raises(ValueError, match="crmt: margin_eps must be >= 0"):
+        build("crmt", margin_eps=-1.0)
+
+
 def test_crmt_second_step_updates_only_the_scales():
     model = build("crmt", dim=8, num_classes=3, joint_epochs=1)
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
