@@ -16,19 +16,23 @@ the paper's rho_a = s_a / s_v; for n > 2 each modality is compared with the mean
 others: our generalisation, not in the paper). The dominant modality (rho_m > 1) gets the coefficient
 
     paper       k_m = 1 - tanh(alpha * rho_m)             (Eq. 10, and the released code)
-    early_code  k_m = 1 - tanh(alpha * relu(rho_m - 1))   (the code's first release)
+    early_code  k_m = 1 - tanh(alpha * relu(rho_m - 1))   (the code from 65b81b1 to a974f3c)
 
 and every other modality k_m = 1. Sources of each form:
 - ``paper``: the authors quote their Eq. 10 in the code as "1 - tanh(alpha * rho_t_u), if
   rho_t_u > 1; 1, else" (``main.py`` lines 112-117 at commit 343dc1d), a comment unchanged since
-  its first release (commit 65b81b1, lines 100-105); the released code computes exactly that,
+  commit 65b81b1 (lines 100-105); the released code computes exactly that,
   ``1 - tanh(args.alpha * relu(ratio_v))`` with ratio_v > 1 (lines 119-124; relu is the identity
   there). The paper's text itself was not retrievable from this project's search corpora; the
   label rests on the authors' own quotation of it.
-- ``early_code``: the first release (commit 65b81b1, 2022-03-30, ``main.py`` lines 107-108)
-  computed ``1 - tanh(args.alpha * relu(ratio - 1))`` for both modalities (the weaker one gets
+- ``early_code``: the first release of the 1 - tanh(alpha * relu(ratio - 1)) coefficient (commit
+  65b81b1, 2022-03-30, ``main.py`` lines 107-108) computed
+  ``1 - tanh(args.alpha * relu(ratio - 1))`` for both modalities (the weaker one gets
   relu(...) = 0, so k = 1); commit a974f3c (2022-05-29) replaced it with the ``paper`` form. It is
-  continuous at rho = 1, where ``paper`` jumps from 1 to 1 - tanh(alpha).
+  continuous at rho = 1, where ``paper`` jumps from 1 to 1 - tanh(alpha). It was not the code's
+  first rule: the two commits before it that day (edee4a5, a051e43, ``main.py`` lines 87-115)
+  multiplied audio's gradient by 1 - tanh(relu(alpha * r)) and visual's by 1 - tanh(relu(1 / r - 1)),
+  r = s_a / s_v, neither of which is built here.
 
 Between epochs ``modulation_starts`` and ``modulation_ends`` (inclusive) the gradient of every
 parameter of encoder m is multiplied by k_m. OGM-GE (Eq. 11) adds Gaussian noise:
@@ -43,7 +47,8 @@ Options (hyperparameters in one place)
     modulation_ends    last epoch with modulation; the code modulates epochs 0-50 of 100, the
                        first half, so our default is 10 of the default 20 epochs
     coefficient        "paper" (rho inside tanh: Eq. 10 and the released code) |
-                       "early_code" (relu(rho - 1) inside tanh: the first release)
+                       "early_code" (relu(rho - 1) inside tanh: 65b81b1, the first
+                       release of that coefficient)
     modulate           "all" (every encoder parameter, as the paper says) | "conv" (only 4-D conv
                        weights, as the code does: ``len(parms.grad.size()) == 4``)
 
