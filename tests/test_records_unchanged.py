@@ -45,7 +45,14 @@ FORMS = {  # form -> (method, options)
     "ours_batch": ("ours", {"granularity": "batch"}),
 }
 # form -> (what differs, why); empty when the refactor changed no number
-CHANGED: dict[str, tuple[str, str]] = {}
+CHANGED: dict[str, tuple[str, str]] = {
+    "qmf": ("train_loss", "issue 25: the loss history is normalised over the training rows only, as the authors' "
+            "History (train_qmf.py l. 316-317), which moves the ranking margins; accuracies, EDM and probes unchanged"),
+    "mmin": ("train_loss", "issue 25: each network's gradient is clipped on its own, and at 5.0 in the teacher's "
+             "epochs (mmin_model.py l. 177-178, utt_fusion_model.py l. 116-117); accuracies, EDM and probes unchanged"),
+    "tate": ("train_loss", "issue 25: reduction='code' weighs the tag term 0.1 / B beside per-sample means of the "
+             "others, as the authors' sums and means (network.py l. 125-165); accuracies, EDM and probes unchanged"),
+}
 
 
 def config(form: str) -> TrainConfig:
