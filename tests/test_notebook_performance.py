@@ -8,7 +8,8 @@ import pytest
 @pytest.mark.slow
 def test_performance_chapter_times_methods_and_scaling(run_notebook):
     run = run_notebook("performance", {"methods": "concat,ours", "epochs": 2, "repeats": 1, "max_modalities": 3, "samples": 32,
-                                       "paper_samples": 2, "scale_samples": 12})
+                                       "paper_samples": 2, "scale_samples": 12, "drift_methods": "concat,ours",
+                                       "drift_seeds": 2, "drift_epochs": 1, "drift_workers": 1})
     stored = json.loads((run.output_dir / "performance.json").read_text())
     assert set(stored["epoch_times_s"]) == {"concat", "ours"} and all(t > 0 for t in stored["epoch_times_s"].values())
     assert stored["epoch_gflop"]["ours"] > stored["epoch_gflop"]["concat"] > 0
@@ -27,3 +28,12 @@ def test_performance_chapter_times_methods_and_scaling(run_notebook):
         ("ours_recorded", "audio,visual")}
     assert run.glued["perf_paper_recorded_over_mla_flop"] == pytest.approx(1.0, abs=0.01)
     assert run.glued["perf_paper_visual_over_mla_flop"] > run.glued["perf_paper_audio_over_mla_flop"] > 1.0
+    # the same grid pinned and native: each side trained under its own numerics, compared run by run
+    drift = json.loads((run.output_dir / "numerics_drift.json").read_text())
+    assert drift["pinned"]["mode"] == "pinned" and drift["native"]["mode"] == "native"
+    assert [(r["method"], r["seed"]) for r in drift["runs"]] == [("concat", 0), ("concat", 1), ("ours", 0), ("ours", 1)]
+    assert all(0 <= r["differing"] <= r["numbers"] for r in drift["runs"]) and len(drift["run_ids"]) == 4
+    claims = [(v["method"], v["baseline"], v["metric"]) for v in drift["verdicts"]]
+    assert claims[:2] == [("ours", "concat", "fused_acc"), ("ours", "concat", "edm")] and len(claims) == 3
+    assert claims[2] in {("ours", "concat", "head_acc_fou"), ("ours", "concat", "head_acc_mor")}
+    assert f"Of 4 runs, {sum(r['differing'] > 0 for r in drift['runs'])} store" in run.markdown("perf_drift")
