@@ -147,9 +147,12 @@ def cpu_supports_pin() -> bool:
 
 
 def openblas_kernels() -> list[str]:
-    """The kernel family of each OpenBLAS loaded in this process (``Haswell``, ``SkylakeX``, ``Zen``...)."""
-    from threadpoolctl import threadpool_info
-
+    """The kernel family of each OpenBLAS loaded in this process (``Haswell``, ``SkylakeX``, ``Zen``...);
+    empty without threadpoolctl (a bare GPU image), which the record then cannot vouch for."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
     return [str(lib.get("architecture")) for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
 
 
