@@ -132,3 +132,37 @@ def compare_verdicts(pinned: Sequence[dict], native: Sequence[dict], forms: Sequ
     table = pd.DataFrame(rows)
     table["verdict moved"] = table["verdict pinned"] != table["verdict native"]
     return table
+
+
+def drift_by_method(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_records`' rows summed per method: runs, runs with any other number, numbers
+    that differ, best epochs that moved, the largest change of test fused accuracy (points)."""
+    return table.groupby("method", sort=False).agg(
+        runs=("run_id", "size"), runs_differing=("differing", lambda d: int((d > 0).sum())),
+        numbers_differing=("differing", "sum"), best_epoch_moved=("best_epoch_moved", "sum"),
+        largest_accuracy_change=("fused_acc_change", lambda c: float(c.abs().max()))).reset_index()
+
+
+def metric_name(column: str) -> str:
+    """A records-frame column as prose: ``fused accuracy``, ``EDM``, ``mor's head accuracy``."""
+    names = {"fused_acc": "fused accuracy", "edm": "EDM"}
+    return names.get(column) or (f"{column.removeprefix('head_acc_')}'s head accuracy"
+                                 if column.startswith("head_acc_") else column)
+
+
+def describe_drift(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    """Two sentences for readers: what moved in the records (:func:`compare_records`) and how many
+    verdicts (:func:`compare_verdicts`) changed."""
+    moved_epochs = int(table["best_epoch_moved"].sum())
+    moved = int(verdicts["verdict moved"].sum())
+    forms = " and ".join(dict.fromkeys(verdicts["method"])) or "the method"
+    metrics = ", ".join(metric_name(m) for m in dict.fromkeys(verdicts["metric"]))
+    seeds = table.groupby("method")["seed"].nunique().min()
+    change = (": no verdict of the comparison depends on the code path." if not moved else
+              ", listed above: those claims sit near the threshold on either path.")
+    return (f"Of {len(table)} runs, {int((table['differing'] > 0).sum())} store at least one other number "
+            f"({int(table['differing'].sum()):,} of {int(table['numbers'].sum()):,} numbers in all); "
+            f"{moved_epochs} of them pick{'s' if moved_epochs == 1 else ''} another best epoch, and test fused "
+            f"accuracy moves by at most {table['fused_acc_change'].abs().max():.2f} points. Of the {len(verdicts)} "
+            f"paired verdicts of {forms} against every other method ({metrics}; Wilcoxon over {seeds} seeds), "
+            f"{moved} change{'s' if moved == 1 else ''}" + change)

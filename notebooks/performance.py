@@ -47,11 +47,12 @@ scale_samples: int = 64  # toy clips of CREMA-D's layout for the data-path measu
 output_dir: str = "results/performance"  # where performance.json (every timing) is written
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-check`, if stored
-drift_methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # grid trained pinned and native
-drift_seeds: int = 10  # seeds of that grid (main_comparison's fou,mor runs; 0 skips the section)
+# the grid trained pinned and native (main_comparison's fou,mor runs)
+drift_methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"
+drift_seeds: int = 10  # seeds of that grid (0 skips the section)
 drift_epochs: int = 15  # epochs per run (main_comparison's, so its stored pinned runs are reused)
 drift_workers: int = 2  # processes that train the native grid (and any pinned run not stored)
-results_dir: str = "results/runs"  # the pinned runs' store, shared with main_comparison (native: ../native/runs)
+results_dir: str = "results/runs"  # pinned runs, shared with main_comparison (native: ../native)
 
 # %% tags=["hide-input"]
 import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
@@ -337,7 +338,8 @@ save_summary("performance", output_dir, {
 
 # %% tags=["hide-input"]
 from mmlib.book import data_options, repo_path
-from mmlib.drift import compare_records, compare_verdicts, train_with_numerics
+from mmlib.drift import (compare_records, compare_verdicts, describe_drift, drift_by_method,
+                         train_with_numerics)
 from mmlib.experiments import comparison_configs
 from mmlib.methods import parse_methods
 from mmlib.numerics import numerics_info, pin_status
@@ -345,48 +347,37 @@ from mmlib.numerics import numerics_info, pin_status
 glue("perf_numerics_status", pin_status(numerics_info()), display=False)
 if drift_seeds:
     drift_chosen = [m for m in METHOD_ORDER if m in parse_methods(drift_methods, "drift_methods")]
-    drift_configs = comparison_configs(drift_chosen, "mfeat", "fou,mor", data_options("mfeat", "fou,mor"),
-                                       drift_seeds, drift_epochs)
-    pinned_runs = train_with_numerics(drift_configs, repo_path(results_dir), "pinned", drift_workers)
-    native_store = repo_path(results_dir).parent / "native" / "runs"  # same run ids: a store and weights of its own
+    drift_configs = comparison_configs(drift_chosen, "mfeat", "fou,mor",
+                                       data_options("mfeat", "fou,mor"), drift_seeds, drift_epochs)
+    pinned_runs = train_with_numerics(drift_configs, repo_path(results_dir), "pinned",
+                                      drift_workers)
+    native_store = repo_path(results_dir).parent / "native" / "runs"  # same run ids: apart
     native_runs = train_with_numerics(drift_configs, native_store, "native", drift_workers)
     drift = compare_records(pinned_runs, native_runs)
-    drift_forms = [m for m in ("ours", "ours_rownorm") if m in drift_chosen]
-    weakest = min(pinned_runs[0]["modalities"],  # the report's third claim: the weak modality's head accuracy
+    # the report's claims on this data: fused accuracy, EDM and the weak modality's head accuracy
+    weakest = min(pinned_runs[0]["modalities"],
                   key=lambda m: sum(r["test"]["unimodal_acc"][m] for r in pinned_runs))
-    drift_verdicts = compare_verdicts(pinned_runs, native_runs, drift_forms,
-                                      [("fused_acc", True), ("edm", False), (f"head_acc_{weakest}", True)])
+    drift_verdicts = compare_verdicts(
+        pinned_runs, native_runs, [m for m in ("ours", "ours_rownorm") if m in drift_chosen],
+        [("fused_acc", True), ("edm", False), (f"head_acc_{weakest}", True)])
     native = native_runs[0]["environment"]["numerics"]
-    by_method = drift.groupby("method", sort=False).agg(
-        runs=("run_id", "size"), runs_differing=("differing", lambda d: int((d > 0).sum())),
-        numbers_differing=("differing", "sum"), best_epoch_moved=("best_epoch_moved", "sum"),
-        largest_accuracy_change=("fused_acc_change", lambda c: float(c.abs().max()))).reset_index()
-    display(show(by_method.rename(columns=lambda c: c.replace("_", " ")),
-                 "Pinned against native numerics, per method: runs whose stored numbers differ, how many "
-                 "numbers, best epochs that moved, and the largest change of test fused accuracy (points)"))
+    display(show(drift_by_method(drift).rename(columns=lambda c: c.replace("_", " ")),
+                 "Pinned against native numerics, per method: runs whose stored numbers differ, "
+                 "how many numbers, best epochs that moved, and the largest change of test fused "
+                 "accuracy (points)"))
     moved = drift_verdicts[drift_verdicts["verdict moved"]]
     if len(moved):
-        display(show(moved.drop(columns="verdict moved"), "Paired verdicts that differ between the two paths"))
-    runs_differing = int((drift["differing"] > 0).sum())
-    drift_text = (
-        f"Of {len(drift)} runs, {runs_differing} store at least one other number "
-        f"({int(drift['differing'].sum()):,} of {int(drift['numbers'].sum()):,} numbers in all); "
-        f"{int(drift['best_epoch_moved'].sum())} of them pick{'s' if drift['best_epoch_moved'].sum() == 1 else ''} "
-        f"another best epoch, and test fused accuracy moves by at most "
-        f"{drift['fused_acc_change'].abs().max():.2f} points. Of the {len(drift_verdicts)} paired verdicts of "
-        f"{' and '.join(drift_forms) or 'the method'} against every other method (fused accuracy, EDM and {weakest}'s "
-        f"head accuracy, Wilcoxon over {drift_seeds} seeds; the report's claims on this data are among them), "
-        f"{len(moved)} change" + (": no verdict of the comparison depends on the code path."
-                                                         if not len(moved) else
-                                                         ", listed above: those claims sit near the threshold "
-                                                         "on either path."))
+        display(show(moved.drop(columns="verdict moved"),
+                     "Paired verdicts that differ between the two paths"))
+    drift_text = describe_drift(drift, drift_verdicts)
     glue("drift_runs", len(drift), display=False)
     glue("drift_native_path", f"MKL {native['mkl_branch']}, ATen {native['cpu_capability']}, "
-                              f"OpenBLAS {'/'.join(native['openblas']) or 'not loaded'}", display=False)
+                              f"OpenBLAS {'/'.join(native['openblas']) or 'not loaded'}",
+         display=False)
     save_summary("numerics_drift", output_dir, {
         "pinned": pinned_runs[0]["environment"]["numerics"], "native": native,
-        "runs": drift.to_dict(orient="records"), "verdicts": drift_verdicts.to_dict(orient="records")},
-        records=pinned_runs)
+        "runs": drift.to_dict(orient="records"),
+        "verdicts": drift_verdicts.to_dict(orient="records")}, records=pinned_runs)
 else:
     drift_text = "(The comparison was skipped: `drift_seeds = 0`.)"
     glue("drift_runs", 0, display=False)
