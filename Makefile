@@ -78,19 +78,20 @@ lock:
 	mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
 
-# The GPU check runs with the machine's own python3 (torch 2.11.0 preinstalled), the checkout on
-# PYTHONPATH and no install. A package that machine lacks travels as wheels: `make gpu-wheels
-# GPU_WHEELS="soundfile==0.13.1"` (here, with network) downloads them for CPython 3.12 into .whl/,
-# which the check unpacks into .whl/site and puts on PYTHONPATH.
-GPU_PYTHON ?= python3
+# The GPU check runs with the interpreter that has torch (the GPU image's /opt/torch/.venv/bin/python
+# when it exists, else python3), in the checkout, with no install, no pip and no network; without
+# make, run the same line by hand (README, "GPU and the peers' protocol"). A package that machine
+# lacks travels as wheels: `make gpu-wheels` (here, with network) downloads threadpoolctl (a run's
+# record reads the CPU's BLAS through it) and any GPU_WHEELS="NAME ..." at the locked versions for
+# CPython 3.12 into .whl/, which the check unzips into .whl/site and imports from first.
+GPU_PYTHON ?= $(firstword $(wildcard /opt/torch/.venv/bin/python) python3)
 GPU_WHEELS ?=
 gpu-check:
-	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --target .whl/site .whl/*.whl; fi
-	PYTHONPATH=$(CURDIR):$(CURDIR)/.whl/site $(GPU_PYTHON) -m mmlib.benchmarks.gpu_check --out gpu-check.json
+	$(GPU_PYTHON) -m mmlib.benchmarks.gpu_check --out gpu-check.json $(if $(wildcard .whl/*.whl),--wheels .whl)
 
 gpu-wheels:
 	$(PYTHON_BOOTSTRAP) -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -c $(LOCK) -d .whl threadpoolctl $(GPU_WHEELS)
 
 clean:
 	rm -rf book/_build book/figures

@@ -18,10 +18,12 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported by the two frame builders only: the GPU check's bare image has none
+    import pandas as pd
 
 RECORD_NAME = re.compile(r"^(?P<run_id>.+-s\d+-[0-9a-f]{12})(?:-(?P<copy>\d+))?\.json$")  # RUNID.json, RUNID-K.json
 RECORD_FIELDS = ("run_id", "config", "modalities", "history", "best_epoch", "test")
@@ -237,6 +239,8 @@ def find_record(directory: str | Path, run_id: str) -> dict | None:
 
 def records_frame(records: Iterable[dict]) -> pd.DataFrame:
     """One row per run: config columns, method options, and final test metrics (wide)."""
+    import pandas as pd
+
     rows = []
     for r in records:
         check_record(r, f"record {r.get('run_id')}")
@@ -261,6 +265,8 @@ def records_frame(records: Iterable[dict]) -> pd.DataFrame:
 
 def history_frame(records: Iterable[dict]) -> pd.DataFrame:
     """One row per (run, epoch, modality): validation Shapley value, share, unimodal accuracy, order position."""
+    import pandas as pd
+
     rows = []
     for r in records:
         cfg = r["config"]

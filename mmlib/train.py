@@ -72,7 +72,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mmlib.data import load_dataset
 from mmlib.augment import crop_flip, frame_modalities
@@ -322,6 +321,26 @@ def augment_batch(batch: Batch, generator: torch.Generator, world: World | None 
     return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
 
+class _HiddenBar:
+    """The two calls ``train_one_epoch`` makes on a progress bar, doing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, show: bool):
+    """A tqdm bar of ``total`` steps when ``show``, else a hidden one: tqdm is imported only to show
+    progress, so a run without it (``gpu_check`` on a bare GPU image) needs no tqdm."""
+    if not show:
+        return _HiddenBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
                     shuffle: torch.Generator, device: torch.device, progress: bool,
@@ -344,8 +363,8 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     shard = None if world is None else (world.rank, world.size)
     loss_sum, steps_done = torch.zeros((), device=device), 0
-    bar = tqdm(total=batches_per_pass * len(plan), desc=f"epoch {epoch}/{config.epochs}", leave=False,
-               disable=not (progress and (world is None or world.is_main)))
+    bar = progress_bar(batches_per_pass * len(plan), f"epoch {epoch}/{config.epochs}",
+                       show=progress and (world is None or world.is_main))
 
     def train_features(modalities):
         with autocast(config, device):

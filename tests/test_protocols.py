@@ -255,8 +255,8 @@ def test_gpu_summary_shows_device_date_and_figures(tmp_path):
            "data_path_over_ceiling": 0.9004, "shapley_share_cremad_split": 0.031}
     prefetched_row = {**row, "arrays": "host", "data_path_samples_per_s": 850.0, "data_path_over_ceiling": 0.85}
     figures = {"device": "NVIDIA H200", "date": "2026-12-01 10:00 UTC", "versions": {"torch": "2.11.0", "cuda": "13.0"},
-               "bench_scale": {"rows": [row], "ours_over_mla": 1.1}, "ours_100_epochs_cremad_s": 240.0,
-               "host_arrays": [prefetched_row], "short_runs": {"resume": {"largest_history_difference": 0.0}}}
+               "bench_scale": {"rows": [row], "ours_over_mla": 1.1, "ours_100_epochs_cremad_s": 240.0},
+               "host_arrays": [prefetched_row], "resume": {"largest_history_difference": 0.0}}
     (tmp_path / "gpu-check.json").write_text(json.dumps(figures))
     text, table = summary(tmp_path / "gpu-check.json")
     assert "NVIDIA H200 on 2026-12-01 10:00 UTC" in text and "1.10 MLA epochs" in text and "4.0 minutes" in text

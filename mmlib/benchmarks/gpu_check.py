@@ -1,24 +1,38 @@
 """``make gpu-check``: the GPU path, checked in one command, figures in one JSON file.
 
-Runs on a bare GPU machine that has Python 3.12 with torch / torchaudio / torchvision 2.11.0 (and
-NumPy, pandas, scikit-learn, SciPy, tqdm, threadpoolctl) but not this project installed: the
-Makefile runs it with ``PYTHONPATH`` set to the checkout. A package the machine lacks travels as
-wheels unpacked into a folder on ``PYTHONPATH`` (README, "GPU check"). It takes a few minutes
-and writes (default ``gpu-check.json``):
+Runs on a bare GPU machine that has Python 3.12 with torch / torchaudio / torchvision 2.11.0 and
+NumPy and nothing else: no pandas, tqdm, scikit-learn or SciPy, no pip, perhaps no ``make``, and
+this project not installed. Run from the checkout with the interpreter that has torch::
+
+    /opt/torch/.venv/bin/python -m mmlib.benchmarks.gpu_check --out gpu-check.json [--wheels .whl]
+
+``--wheels DIR`` unzips every wheel in ``DIR`` into ``DIR/site`` and puts it first on ``sys.path``
+(a wheel is a zip file: no pip needed), before the check imports anything of its own beyond the
+standard library. It writes (default ``gpu-check.json``), section by section:
 
 * device name, versions, date;
-* ``bench scale`` at CREMA-D's shapes for concat, mla and ours: data path / ceiling, evaluation
-  share of an epoch, ours / mla, peak memory; and the 100-epoch time of ``ours`` on CREMA-D
-  extrapolated from it (6,698 training and 744 validation clips, OGM-GE's split);
-* a 3-epoch ``ogm_ge``-protocol run of concat, mla and ours on 256 fabricated clips through the
-  real ``train``: wall time per epoch and test accuracy (meaningless on random data, but finite);
-* on CUDA, ``bench scale --compile`` for concat: compiled / eager samples per second and the
-  compilation time;
-* on CUDA, ``bench scale --host-arrays`` for concat and ours: the arrays left on the host, as for
-  a dataset too large for the device, so batches come through the side-stream prefetcher; and
-  whether those batches hold exactly the rows, labels and values of the CPU's gather;
-* resume on CUDA: ``ours`` stopped after epoch 1 and resumed, against an uninterrupted run: the
+* ``bench_scale``: ``bench scale`` at CREMA-D's shapes for concat, mla and ours: data path /
+  ceiling, evaluation share of an epoch, ours / mla, peak memory; and the 100-epoch time of
+  ``ours`` on CREMA-D extrapolated from it (6,698 training and 744 validation clips, OGM-GE's split);
+* ``compile`` (CUDA): ``bench scale --compile`` for concat: compiled / eager samples per second
+  and the compilation time; skipped with its reason when no C compiler or no ``Python.h`` is
+  found (Triton builds a C module at first use);
+* ``host_arrays`` (CUDA): ``bench scale --host-arrays`` for concat and ours: the arrays left on
+  the host, as for a dataset too large for the device, so batches come through the side-stream
+  prefetcher;
+* ``prefetch`` (CUDA): whether those batches hold exactly the rows, labels and values of the
+  CPU's gather;
+* ``short_runs``: a 3-epoch ``ogm_ge``-protocol run of concat, mla and ours on 256 fabricated
+  clips through the real ``train``: wall time per epoch and test accuracy (meaningless on random
+  data, but finite);
+* ``resume``: ``ours`` stopped after epoch 1 and resumed, against an uninterrupted run: the
   largest difference of any logged metric (bf16 autocast and cuDNN may make it nonzero).
+
+The JSON is replaced atomically after every section, so a section that fails, or a run that is
+killed, keeps every figure measured before it. A section that raises records its error (type and
+first line) under ``errors`` and the check goes on; one that cannot run here records why under
+``skipped``; ``section_s`` holds each section's seconds. The exit status is 0 when every section
+that could run did, 1 when one failed, 2 when the check could not start.
 """
 
 from __future__ import annotations
@@ -26,18 +40,87 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
+import sys
+import sysconfig
 import tempfile
 import time
+import zipfile
 from pathlib import Path
-
-import torch
-
-from mmlib.benchmarks import scale
-from mmlib.data import load_dataset
-from mmlib.doctor import installed_versions
-from mmlib.train import TrainConfig, train
+from typing import Callable
 
 RUN_CLIPS = {"samples": 256, "size": 224, "duration": 3.0, "n_fft": 512}
+CPU_BENCH = ["--samples", "16", "--batch-size", "8", "--epochs", "2"]  # --allow-cpu: the smallest run that exercises every step
+CPU_RUN_CLIPS = {"samples": 16, "size": 32, "duration": 0.5, "n_fft": 62}
+CUDA_SECTIONS = ("compile", "host_arrays", "prefetch")
+TORCH_PYTHON = "/opt/torch/.venv/bin/python"  # the GPU image's interpreter that has torch
+
+
+def unpack_wheels(folder: str | Path) -> Path:
+    """Every ``*.whl`` in ``folder`` unzipped into ``folder/site``, which is returned.
+
+    A wheel is a zip file whose root is its site-packages tree; files under ``NAME.data/purelib``
+    or ``NAME.data/platlib`` move to that root, the rest of ``NAME.data`` (scripts, headers) is left
+    out. No pip, no compilation, no network.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"wheel folder {folder} does not exist; give the folder that holds the .whl files "
+                         "(make gpu-wheels writes .whl/)")
+    site = folder / "site"
+    for wheel in sorted(folder.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+    for data in site.glob("*.data"):
+        for scheme in ("purelib", "platlib"):
+            if (data / scheme).is_dir():
+                shutil.copytree(data / scheme, site, dirs_exist_ok=True)
+        shutil.rmtree(data)
+    return site
+
+
+def missing_toolchain() -> str | None:
+    """Why Triton could not build its C helper module here (no C compiler, no ``Python.h``), or None."""
+    if not any(shutil.which(compiler) for compiler in ("cc", "gcc", "clang")):
+        return "no C compiler (cc, gcc or clang) on PATH; torch.compile's Triton backend builds a C module at first use"
+    header = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not header.exists():
+        return f"no {header} (Python's development headers); torch.compile's Triton backend builds a C module at first use"
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """``TypeName: first line of the message``: what a failed section records."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def write_figures(path: Path, figures: dict) -> None:
+    """``figures`` as indented JSON onto ``path``, atomically: a reader never sees a half-written file."""
+    from mmlib.results import replace_atomically
+
+    replace_atomically(path, lambda handle: handle.write(json.dumps(figures, indent=1).encode()))
+
+
+def run_section(figures: dict, name: str, measure: Callable[[], object], out: Path) -> None:
+    """``figures[name] = measure()``; if it raises, its error under ``figures["errors"][name]`` instead.
+    Either way the section's seconds are added and the figures written to ``out``."""
+    started = time.perf_counter()
+    print(f"gpu-check: {name} ...", flush=True)
+    try:
+        figures[name] = measure()
+    except Exception as error:  # a failing section must not lose the others' figures
+        figures.setdefault("errors", {})[name] = describe(error)
+        print(f"gpu-check: {name} failed: {describe(error)}", file=sys.stderr, flush=True)
+    figures.setdefault("section_s", {})[name] = time.perf_counter() - started
+    write_figures(out, figures)
+
+
+def skip_reason(name: str, device: str) -> str | None:
+    """Why section ``name`` cannot run on ``device`` here, or None."""
+    if name in CUDA_SECTIONS and device != "cuda":
+        return "CUDA only: torch sees no CUDA device"
+    return missing_toolchain() if name == "compile" else None
 
 
 def _largest_difference(a: list[dict], b: list[dict]) -> float:
@@ -50,28 +133,45 @@ def _largest_difference(a: list[dict], b: list[dict]) -> float:
     return largest
 
 
+def _ogm_ge_config(device: str, clips: dict, method: str):
+    """A 3-epoch ``ogm_ge``-protocol run of ``method`` on fabricated CREMA-D clips, without probes."""
+    from mmlib.train import TrainConfig
+
+    return TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
+                                     epochs=3, probe=False, device=device)
+
+
 def short_runs(device: str, clips: dict) -> dict:
-    """3-epoch runs of concat, mla and ours under the ogm_ge protocol, and ours' resume equality."""
+    """3-epoch runs of concat, mla and ours under the ogm_ge protocol: wall time, test accuracy, losses."""
+    from mmlib.train import train
+
     runs = {}
     for method in ("concat", "mla", "ours"):
-        config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips),
-                                           method=method, epochs=3, probe=False, device=device)
-        record = train(config, progress=False)
+        record = train(_ogm_ge_config(device, clips, method), progress=False)
         runs[method] = {"wall_s": record["wall_time_s"], "epoch_s": record["wall_time_s"] / 3,
                         "test_fused_acc": record["test"]["fused_acc"], "train_loss": [h["train_loss"] for h in record["history"]]}
-    config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips),
-                                       method="ours", epochs=3, probe=False, device=device)
+    return runs
+
+
+def resume_check(device: str, clips: dict) -> dict:
+    """``ours`` stopped after epoch 1 and resumed against an uninterrupted run: their largest difference."""
+    from mmlib.train import train
+
+    config = _ogm_ge_config(device, clips, "ours")
     uninterrupted = train(config, progress=False)
     with tempfile.TemporaryDirectory() as folder:
         train(config, checkpoint_dir=folder, progress=False, stop_after_epoch=1)
         resumed = train(config, checkpoint_dir=folder, resume=True, progress=False)
-    runs["resume"] = {"largest_history_difference": _largest_difference(uninterrupted["history"], resumed["history"]),
-                      "test_fused_acc": [uninterrupted["test"]["fused_acc"], resumed["test"]["fused_acc"]]}
-    return runs
+    return {"largest_history_difference": _largest_difference(uninterrupted["history"], resumed["history"]),
+            "test_fused_acc": [uninterrupted["test"]["fused_acc"], resumed["test"]["fused_acc"]]}
 
 
 def prefetch_check(device: str) -> dict:
     """Batches prefetched to ``device`` from host arrays against the CPU's gather of the same rows."""
+    import torch
+
+    from mmlib.data import load_dataset
+
     dataset = load_dataset("cremad_fabricated", samples=40, size=64, duration=0.5, n_fft=62).with_frame_normalization("imagenet")
     same_rows, largest = True, 0.0
     for moved, host in zip(dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1), device=device),
@@ -82,8 +182,49 @@ def prefetch_check(device: str) -> dict:
     return {"same_rows_and_labels": bool(same_rows), "largest_input_difference": largest}
 
 
+def bench_scale(device: str) -> dict:
+    """``bench scale`` for concat, mla and ours, with ours' 100 epochs on CREMA-D extrapolated from it."""
+    from mmlib.benchmarks import scale
+
+    bench = scale.run(["--device", device, "--epochs", "3"] + ([] if device == "cuda" else CPU_BENCH))
+    ours = next(row for row in bench["rows"] if row["method"] == "ours")
+    per_clip_train, per_clip_eval = ours["epoch_s"] / ours["samples"], ours["evaluation_s"] / ours["samples"]
+    bench["ours_100_epochs_cremad_s"] = 100 * (per_clip_train * scale.CREMAD_TRAIN + per_clip_eval * scale.CREMAD_VAL)
+    return bench
+
+
+def compile_check(device: str) -> dict:
+    """``bench scale --compile`` for concat: compiled / eager samples per second and the compilation time."""
+    from mmlib.benchmarks import scale
+
+    return scale.run(["--device", device, "--epochs", "3", "--methods", "concat", "--compile"])["rows"][0]
+
+
+def host_arrays(device: str) -> list[dict]:
+    """``bench scale --host-arrays`` for concat and ours: batches through the side-stream prefetcher."""
+    from mmlib.benchmarks import scale
+
+    return scale.run(["--device", device, "--epochs", "3", "--methods", "concat,ours", "--host-arrays"])["rows"]
+
+
+def sections(device: str) -> dict[str, Callable[[], object]]:
+    """The check's sections in the order they run: name and what measures it."""
+    clips = RUN_CLIPS if device == "cuda" else CPU_RUN_CLIPS
+    return {
+        "bench_scale": lambda: bench_scale(device),
+        "compile": lambda: compile_check(device),
+        "host_arrays": lambda: host_arrays(device),
+        "prefetch": lambda: prefetch_check(device),
+        "short_runs": lambda: short_runs(device, clips),
+        "resume": lambda: resume_check(device, clips),
+    }
+
+
 def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
-    """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none."""
+    """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none.
+
+    Sections that failed or were skipped are named with their error or reason; the table holds the
+    bench rows measured (None when there are none)."""
     import pandas as pd
 
     path = Path(path)
@@ -92,7 +233,8 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
                 "timed on a GPU yet. On a GPU machine, `make gpu-check` writes `gpu-check.json`; copy it to that path "
                 "and rebuild this chapter to show its figures here."), None
     figures = json.loads(path.read_text())
-    rows = figures["bench_scale"]["rows"] + figures.get("host_arrays", [])
+    bench = figures.get("bench_scale", {})
+    rows = bench.get("rows", []) + figures.get("host_arrays", [])
     table = pd.DataFrame({
         "method": [r["method"] for r in rows],
         "arrays on": [r.get("arrays", "device") for r in rows],
@@ -100,43 +242,68 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
         "ceiling (clips/s)": [round(r["ceiling_samples_per_s"]) for r in rows],
         "data path / ceiling": [round(r["data_path_over_ceiling"], 2) for r in rows],
         "evaluation / epoch at CREMA-D": [f"{r['shapley_share_cremad_split']:.1%}" for r in rows],
-    })
-    resume = figures["short_runs"]["resume"]["largest_history_difference"]
+    }) if rows else None
     text = (f"Measured on {figures['device']} on {figures['date']} (torch {figures['versions']['torch']}, "
-            f"CUDA {figures['versions']['cuda']}) at CREMA-D's shapes under the ogm_ge protocol: "
-            f"ours takes {figures['bench_scale'].get('ours_over_mla', float('nan')):.2f} MLA epochs per epoch, and 100 "
-            f"epochs of ours on CREMA-D would take about {figures['ours_100_epochs_cremad_s'] / 60:.1f} minutes "
-            f"(extrapolated from the measured epoch). A run resumed on the GPU differs from an uninterrupted one by "
-            f"at most {resume:.3g} in any logged metric.")
+            f"CUDA {figures['versions']['cuda']}) at CREMA-D's shapes under the ogm_ge protocol.")
+    if "ours_100_epochs_cremad_s" in bench:
+        text += (f" Ours takes {bench.get('ours_over_mla', float('nan')):.2f} MLA epochs per epoch, and 100 epochs of "
+                 f"ours on CREMA-D would take about {bench['ours_100_epochs_cremad_s'] / 60:.1f} minutes (extrapolated "
+                 "from the measured epoch).")
+    if "resume" in figures:
+        text += (" A run resumed on the GPU differs from an uninterrupted one by at most "
+                 f"{figures['resume']['largest_history_difference']:.3g} in any logged metric.")
+    for heading, entries in (("Failed", figures.get("errors", {})), ("Skipped", figures.get("skipped", {}))):
+        if entries:
+            text += f" {heading}: " + "; ".join(f"{name} ({why})" for name, why in entries.items()) + "."
     return text, table
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmlib.benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="gpu-check.json", help="where the figures go (default: gpu-check.json)")
+    parser.add_argument("--wheels", default=None, metavar="DIR",
+                        help="unzip the wheels in DIR into DIR/site and import from there first (make gpu-wheels writes .whl/)")
     parser.add_argument("--allow-cpu", action="store_true", help="run on the CPU at toy scale (to test this script)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.wheels is not None:
+        try:
+            sys.path.insert(0, str(unpack_wheels(args.wheels)))
+        except ValueError as error:
+            print(f"gpu-check: {error}", file=sys.stderr)
+            return 2
+    try:
+        import torch
+    except ImportError as error:
+        print(f"gpu-check: {sys.executable} cannot import torch ({describe(error)}); run it with the interpreter that "
+              f"has torch (on the GPU image {TORCH_PYTHON})", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available() and not args.allow_cpu:
         print("gpu-check: torch sees no CUDA device; run it on a GPU machine (or pass --allow-cpu to test the script)")
         return 2
-    started = time.perf_counter()
+    from mmlib.doctor import installed_versions
+
+    started, out = time.perf_counter(), Path(args.out)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    figures = {"versions": {**installed_versions(), "python": platform.python_version(), "cuda": torch.version.cuda}}
-    bench = scale.run(["--device", device, "--epochs", "3"] + ([] if device == "cuda" else ["--samples", "64"]))
-    figures.update(device=bench["device"], date=bench["date"], bench_scale=bench)
-    ours = next(row for row in bench["rows"] if row["method"] == "ours")
-    per_clip_train, per_clip_eval = ours["epoch_s"] / ours["samples"], ours["evaluation_s"] / ours["samples"]
-    figures["ours_100_epochs_cremad_s"] = 100 * (per_clip_train * scale.CREMAD_TRAIN + per_clip_eval * scale.CREMAD_VAL)
-    if device == "cuda":  # torch.compile of concat's two ResNet-18 encoders: compiled / eager samples per second
-        figures["compile"] = scale.run(["--device", device, "--epochs", "3", "--methods", "concat", "--compile"])["rows"][0]
-        figures["host_arrays"] = scale.run(["--device", device, "--epochs", "3", "--methods", "concat,ours", "--host-arrays"])["rows"]
-        figures["prefetch"] = prefetch_check(device)
-    figures["short_runs"] = short_runs(device, RUN_CLIPS if device == "cuda" else {**scale.TINY, "samples": 24})
+    figures = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "python": sys.executable,
+               "versions": {**installed_versions(), "python": platform.python_version(), "cuda": torch.version.cuda}}
+    write_figures(out, figures)
+    for name, measure in sections(device).items():
+        reason = skip_reason(name, device)
+        if reason is None:
+            run_section(figures, name, measure, out)
+        else:
+            figures.setdefault("skipped", {})[name] = reason
     figures["wall_s"] = time.perf_counter() - started
-    Path(args.out).write_text(json.dumps(figures, indent=1))
+    write_figures(out, figures)
     print(json.dumps({k: v for k, v in figures.items() if k != "bench_scale"}, indent=1))
-    print(f"gpu-check: figures written to {args.out}")
-    return 0
+    failed = figures.get("errors", {})
+    print(f"gpu-check: figures written to {out}" + (f"; {len(failed)} section(s) failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
