@@ -67,6 +67,7 @@ import json
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -270,10 +271,21 @@ def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"].cpu())
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    _restore_cuda_rng_states(state["cuda"])
     for name, generator in generators.items():
         generator.set_state(state[name].cpu())
+
+
+def _restore_cuda_rng_states(states: list[torch.Tensor]) -> None:
+    """One saved CUDA RNG state per visible device, as many as both have; a warning when the counts differ
+    (a checkpoint of 8 GPUs resumed on 2: devices 0 and 1 continue their streams, the rest are not resumed)."""
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if len(states) != visible:
+        warnings.warn(f"resume: the checkpoint saved {len(states)} CUDA RNG state(s) and {visible} CUDA device(s) are "
+                      f"visible; restored the first {min(len(states), visible)}, so random draws on the other devices "
+                      "do not continue the interrupted run's", stacklevel=4)
+    if states and visible:
+        torch.cuda.set_rng_state_all([s.cpu() for s in states[:visible]])
 
 
 def selection_score(validation_acc: list[float], config: TrainConfig) -> float | None:

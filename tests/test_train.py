@@ -39,6 +39,30 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, method):
     assert _metrics(resumed) == _metrics(uninterrupted)
 
 
+@pytest.mark.parametrize("saved, visible", [(3, 2), (1, 2), (2, 2), (0, 0)])
+def test_resume_restores_as_many_cuda_rng_states_as_there_are_devices_and_says_so(monkeypatch, saved, visible):
+    """A checkpoint of ``saved`` GPUs resumed where ``visible`` are seen: ``set_rng_state_all`` (which raises
+    IndexError beyond the visible devices) gets the first ``min(saved, visible)``; differing counts warn."""
+    import warnings
+
+    import torch
+
+    from mmlib.train import _rng_state, _set_rng_state
+
+    state = {**_rng_state({}), "cuda": [torch.full((8,), device, dtype=torch.uint8) for device in range(saved)]}
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: visible > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _set_rng_state(state, {})
+    assert [int(s[0]) for s in restored] == list(range(min(saved, visible)))
+    assert [str(w.message) for w in caught] == ([] if saved == visible else [
+        f"resume: the checkpoint saved {saved} CUDA RNG state(s) and {visible} CUDA device(s) are visible; restored the "
+        f"first {min(saved, visible)}, so random draws on the other devices do not continue the interrupted run's"])
+
+
 def test_weakest_modality_by_shapley_is_trained_first_next_epoch():
     record = train(small_config(epochs=3), progress=False)
     for previous, current in zip(record["history"], record["history"][1:]):
