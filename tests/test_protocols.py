@@ -239,6 +239,45 @@ def test_bench_scale_measures_both_paths_for_each_method(tmp_path):
     assert figures["ours_over_mla"] > 0 and (tmp_path / "scale.json").exists()
 
 
+def test_bench_scale_times_ours_in_both_orders_and_reports_the_slower(tmp_path, capsys):
+    import json
+
+    from mmlib.benchmarks import scale
+
+    assert scale.main(["--device", "cpu", "--samples", "12", "--batch-size", "6", "--epochs", "2", "--methods", "ours",
+                       "--json", str(tmp_path / "scale.json")]) == 0
+    (row,) = json.loads((tmp_path / "scale.json").read_text())["rows"]
+    assert [r["order"] for r in row["orders"]] == [["audio", "visual"], ["visual", "audio"]]
+    slower = max(row["orders"], key=lambda r: r["epoch_s"])
+    assert row["order"] == slower["order"] and row["epoch_s"] == slower["epoch_s"]
+    assert row["data_path_samples_per_s"] == slower["data_path_samples_per_s"] == 12 / slower["epoch_s"]
+    printed = capsys.readouterr().out
+    assert "in order audio,visual " in printed and "in order visual,audio " in printed
+    assert f"the table reports the slower, {','.join(slower['order'])}" in printed
+
+
+def test_bench_scale_times_evaluation_as_the_loop_runs_it_after_a_warm_up(monkeypatch):
+    """Every timed evaluation runs inside the loop's autocast; the first (warm-up) is left out of the median."""
+    import contextlib
+
+    from mmlib.benchmarks import scale
+
+    inside, calls, seconds = [False], [], [10.0, 1.0, 3.0, 2.0]
+
+    @contextlib.contextmanager
+    def loop_autocast(config, device):
+        inside[0] = True
+        yield
+        inside[0] = False
+
+    monkeypatch.setattr(scale, "autocast", loop_autocast)
+    monkeypatch.setattr(scale, "evaluate_split", lambda model, dataset, split, *rest: calls.append((split, inside[0])))
+    monkeypatch.setattr(scale, "_seconds", lambda device, work: (work(), seconds.pop(0))[1])
+    run = {"config": TrainConfig(dataset="synthetic", method="concat", device="cpu"), "model": None, "dataset": None}
+    assert scale.evaluation_seconds(run, torch.device("cpu")) == 2.0
+    assert calls == [("val", True)] * 4
+
+
 def test_gpu_summary_says_plainly_when_no_gpu_figures_are_stored(tmp_path):
     from mmlib.benchmarks.gpu_check import summary
 

@@ -11,8 +11,9 @@ this project not installed. Run from the checkout with the interpreter that has 
 standard library. It writes (default ``gpu-check.json``), section by section:
 
 * device name, versions, date;
-* ``bench_scale``: ``bench scale`` at CREMA-D's shapes for concat, mla and ours: data path /
-  ceiling, evaluation share of an epoch, ours / mla, peak memory; and the 100-epoch time of
+* ``bench_scale``: ``bench scale`` at CREMA-D's shapes for concat, mla and ours (in both orders,
+  the slower reported): data path / ceiling, evaluation share of an epoch (warmed, under the
+  loop's autocast), ours / mla, peak memory; and the 100-epoch time of
   ``ours`` on CREMA-D extrapolated from it (6,698 training and 744 validation clips, OGM-GE's split);
 * ``compile`` (CUDA): ``bench scale --compile`` for concat: compiled / eager samples per second
   and the compilation time; skipped with its reason when no C compiler or no ``Python.h`` is
