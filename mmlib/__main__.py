@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 COMMANDS = {
@@ -27,7 +28,8 @@ COMMANDS = {
 # A wrong option, file or folder: every message raised for one names what was wrong and what to
 # do, so the user gets that one line and exit status 2. Ctrl-C is one line and status 130 (nothing
 # half-written is left: records and checkpoints are moved into place whole). Any other exception is
-# a bug: traceback.
+# a bug: traceback. A write past the file-size limit (``ulimit -f``) fails with an OSError ("File too
+# large") instead of the signal SIGXFSZ killing the process, so it too is one line.
 USER_ERRORS = (ValueError, OSError)
 
 
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"mmlib: unknown command {command!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return int(importlib.import_module(COMMANDS[command]).main(rest) or 0)
     except USER_ERRORS as error:

@@ -15,6 +15,8 @@ import json
 import os
 import platform
 import re
+import resource
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -91,6 +93,26 @@ def replace_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> N
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes for a reader: ``512 B``, ``3.4 kB``, ``12.0 MB``, ``4.1 GB`` (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def no_room(folder: str | Path, size: int) -> str | None:
+    """Why a file of ``size`` bytes cannot be written into ``folder`` (the file-size limit of
+    ``ulimit -f``, or the free space of its disk), in words; None when it fits."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size > limit:
+        return f"file too large: the file-size limit (ulimit -f) is {human_size(limit)}, the file needs {human_size(size)}"
+    free = shutil.disk_usage(folder).free
+    if size > free:
+        return f"disk full: {human_size(free)} free, the file needs {human_size(size)}"
+    return None
 
 
 def writable_folder(path: str | Path, what: str) -> Path:

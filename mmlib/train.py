@@ -51,10 +51,13 @@ Evaluation is sharded and gathered, identical on every rank. Rank 0 alone shows 
 checkpoints and the record; every rank returns the same record, which stores ``world_size``. A
 global batch must give every rank at least one sample. The run id does not depend on N.
 
-Failing well: the results and checkpoint folders are checked (created, writable) before training;
-a loss that is not finite stops the run naming the epoch, and nothing is stored; checkpoints are
-written to a uniquely named file and moved onto their name, so two processes training the same
-config never share a file, and the second to finish returns the record the first stored.
+Failing well: the results and checkpoint folders are checked (created, writable) before training,
+and the checkpoint's estimated size against the free space and the file-size limit; a loss that is
+not finite stops the run naming the epoch, and nothing is stored; checkpoints are written to a
+uniquely named file and moved onto their name, so two processes training the same config never
+share a file, a write that fails (disk full, file too large) leaves the previous checkpoint whole
+and names the folder and the cause, and the second process to finish returns the record the first
+stored.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import random
@@ -83,7 +87,7 @@ from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split,
 from mmlib.methods import build_options, method_class
 from mmlib.methods.base import Method, PassContext
 from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, get_protocol
-from mmlib.results import environment_info, find_record, replace_atomically, store_run, writable_folder
+from mmlib.results import environment_info, find_record, no_room, replace_atomically, store_run, writable_folder
 
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("best", "smoothed")
@@ -479,9 +483,44 @@ def checkpoint_path(checkpoint_dir: str | Path, config: TrainConfig) -> Path:
     return Path(checkpoint_dir) / f"{config.run_id}.ckpt"
 
 
+OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1}  # tensors the optimizer keeps per parameter (moments; momentum)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` of ``state`` onto ``path``, atomically (:func:`mmlib.results.replace_atomically`)."""
-    replace_atomically(path, lambda handle: torch.save(state, handle))
+    """``torch.save`` of ``state`` onto ``path``, atomically (:func:`mmlib.results.replace_atomically`).
+
+    The state is serialised in memory and then written, so a write that fails (disk full, the
+    file-size limit of ``ulimit -f``, permissions) raises an ``OSError`` that names the folder and
+    the cause, and the previous checkpoint stays whole. (``torch.save`` onto the file itself reports
+    such a failure as ``RuntimeError: ... unexpected pos``, which says neither.)
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
+    try:
+        replace_atomically(path, lambda handle: handle.write(data))
+    except OSError as error:
+        cause = no_room(path.parent, len(data)) or error.strerror or str(error)
+        kept = f"{path} still holds the last finished epoch" if path.exists() else "no epoch of this run is stored"
+        rerun = "rerun with resume" if path.exists() else "rerun"
+        raise OSError(f"cannot write checkpoint {path.name} into {path.parent} ({cause}); {kept}: free space, raise the "
+                      f"limit or choose another checkpoint folder and {rerun}") from None
+
+
+def check_checkpoint_room(path: Path, model: Method, config: TrainConfig) -> None:
+    """Refuse to train when ``path``'s folder cannot hold the checkpoint (:func:`mmlib.results.no_room`).
+
+    Its size is estimated before the first epoch as the model's serialised state two times over,
+    for the last and the best epoch, plus the optimizer's slots for every trained parameter; the
+    history and random states add a few kB.
+    """
+    state = io.BytesIO()
+    torch.save(model.state_dict(), state)
+    slots = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) * OPTIMIZER_SLOTS[config.optimizer]
+    cause = no_room(path.parent, 2 * state.tell() + slots)
+    if cause:
+        raise OSError(f"checkpoint folder {path.parent} cannot hold the checkpoint of {config.run_id} ({cause}); free space, "
+                      f"raise the limit or choose another checkpoint folder before training")
 
 
 def distribute_model(model: Method, world: World, device: torch.device) -> Method:
@@ -526,6 +565,8 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
             scheduler.load_state_dict(saved["scheduler"])
         _set_rng_state(saved["rng"], generators)
         history, best, elapsed = saved["history"], saved["best"], saved["elapsed"]
+    if checkpoint is not None:
+        check_checkpoint_room(checkpoint, model, config)
     start = time.perf_counter() - elapsed
     for epoch in range(len(history) + 1, config.epochs + 1):
         epoch_lr = optimizer.param_groups[0]["lr"]

@@ -7,6 +7,8 @@ import dataclasses
 import errno
 import json
 import os
+import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -27,7 +29,7 @@ from mmlib.data.cache import build_cache, load_cache, read_manifest
 from mmlib.data.cremad import plan_cremad
 from mmlib.data.media import MediaError, load_audio
 from mmlib.results import find_record, read_record, record_paths, records_frame, save_record
-from mmlib.train import TrainConfig, train
+from mmlib.train import TrainConfig, save_checkpoint, train
 
 SMALL_CACHE = dict(frames=2, size=8, sample_rate=8000, duration=0.25, n_fft=32, hop=16, val_fraction=0.25, test_fraction=0.25)
 TRAIN_ARGS = ["train", "--dataset", "synthetic", "--data", "num_samples=200", "--epochs", "1", "--hidden-dim", "8",
@@ -158,6 +160,57 @@ def test_failed_record_write_names_the_checkpoint_that_stores_it_on_resume(tmp_p
     monkeypatch.setattr("mmlib.train.train_one_epoch", lambda *args: pytest.fail("trained again"))
     record = train(config, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", resume=True, progress=False)
     assert len(record["history"]) == 2 and find_record(tmp_path / "runs", config.run_id) == as_stored(record)
+
+
+def file_size_limit(limit: int, ignore_sigxfsz: bool = False):
+    """A child's ``preexec_fn``: no file beyond ``limit`` bytes can be written (``ulimit -f``); with
+    ``ignore_sigxfsz`` such a write fails with EFBIG instead of the signal killing the child."""
+    def limit_files():
+        if ignore_sigxfsz:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    return limit_files
+
+
+def test_checkpoint_write_past_the_file_size_limit_names_the_cause_and_keeps_the_last(tmp_path):
+    path = tmp_path / "run.ckpt"
+    save_checkpoint(path, {"weights": torch.zeros(10)})
+    before = path.read_bytes()
+    program = ("import sys, torch; from pathlib import Path; from mmlib.train import save_checkpoint\n"
+               "try:\n    save_checkpoint(Path(sys.argv[1]), {'weights': torch.zeros(10000)})\n"
+               "except OSError as error:\n    sys.exit(str(error))\n")
+    out = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=file_size_limit(4096, ignore_sigxfsz=True))
+    assert out.returncode == 1
+    assert re.fullmatch(rf"cannot write checkpoint run.ckpt into {re.escape(str(tmp_path))} \(file too large: the file-size limit "
+                        rf"\(ulimit -f\) is 4.1 kB, the file needs 4\d.\d kB\); {re.escape(str(path))} still holds the last "
+                        rf"finished epoch: free space, raise the limit or choose another checkpoint folder and rerun with resume\n",
+                        out.stderr), out.stderr
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary left
+
+
+def test_train_under_a_file_size_limit_too_small_for_its_checkpoint_is_one_line_and_exit_2(tmp_path):
+    config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 200}, epochs=2, hidden_dim=8, probe=False)
+    train(config, checkpoint_dir=tmp_path / "ckpt", stop_after_epoch=1, progress=False)
+    (path,) = (tmp_path / "ckpt").iterdir()
+    before = path.read_bytes()
+    out = subprocess.run([sys.executable, "-m", "mmlib", *TRAIN_ARGS, "--epochs", "2", "--resume", "--results-dir",
+                          str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")], capture_output=True, text=True,
+                         env={**os.environ, "TQDM_DISABLE": "1", "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=file_size_limit(1024))
+    assert out.returncode == 2
+    assert re.fullmatch(rf"mmlib train: checkpoint folder {re.escape(str(path.parent))} cannot hold the checkpoint of "
+                        rf"{config.run_id} \(file too large: the file-size limit \(ulimit -f\) is 1.0 kB, the file needs "
+                        rf"[\d.]+ kB\); free space, raise the limit or choose another checkpoint folder before training\n", out.stderr), out.stderr
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == [path.name]
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_checkpoint_larger_than_the_free_space_is_refused_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr("mmlib.results.shutil.disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr("mmlib.train.train_one_epoch", lambda *args: pytest.fail("training started"))
+    with pytest.raises(OSError, match=rf"checkpoint folder {tmp_path} cannot hold the checkpoint of concat-synthetic-s0-\w+ "
+                                      rf"\(disk full: 1.0 kB free, the file needs [\d.]+ kB\); free space"):
+        train(small_config(), checkpoint_dir=tmp_path, progress=False)
 
 
 def test_two_processes_training_one_config_store_exactly_one_record(tmp_path):
