@@ -425,6 +425,18 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     return float(loss_sum if world is None else world.all_reduce(loss_sum)) / steps_done
 
 
+def nonfinite_loss_message(loss: float, epoch: int, config: TrainConfig, dataset: MultimodalDataset) -> str:
+    """Why a run stopped on a loss that is not finite: the training samples whose inputs hold NaN or
+    inf, by modality (:meth:`MultimodalDataset.nonfinite_samples`), else the learning rate."""
+    stopped = f"training loss became {loss} in epoch {epoch} of {config.run_id}; the run is stopped and no record is stored"
+    found = dataset.nonfinite_samples("train")
+    if not found:
+        return f"{stopped} (lower the learning rate, now {config.lr}; the training inputs are finite)"
+    shown = "; ".join(f"modality {m!r} in {len(ids)} training sample(s): {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}"
+                      for m, ids in found.items())
+    return f"{stopped}: the data hold NaN or inf ({shown}); repair or drop those samples (a cache: prepare it again)"
+
+
 def check_shards(train_size: int, batch_size: int, world: World) -> None:
     """Every global batch must give every rank at least one sample; a clear error otherwise."""
     sizes = {min(batch_size, train_size)} | ({train_size % batch_size} - {0})
@@ -574,8 +586,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if scheduler is not None:
             scheduler.step()
         if not np.isfinite(train_loss):
-            raise ValueError(f"training loss became {train_loss} in epoch {epoch} of {config.run_id}; the run is stopped "
-                             f"and no record is stored (lower the learning rate, now {config.lr}, or check the data for NaN or inf)")
+            raise ValueError(nonfinite_loss_message(train_loss, epoch, config, dataset))
         described = model.describe_epoch()
         with autocast(config, device):
             validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)

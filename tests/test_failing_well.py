@@ -24,6 +24,7 @@ from fabricate import cremad_names, fabricate_cremad
 from mmlib import chapters
 from mmlib.__main__ import main as mmlib_main
 from mmlib.chapters import ChapterError, ChapterFailed, run_chapter
+from mmlib.data import cache as cache_module
 from mmlib.data.base import stratified_split
 from mmlib.data.cache import build_cache, load_cache, read_manifest
 from mmlib.data.cremad import plan_cremad
@@ -381,6 +382,57 @@ def test_damaged_cache_files_are_named(cache):
     (cache / "manifest.json").write_text("{\"dataset\": ")
     with pytest.raises(ValueError, match=rf"cache manifest {cache / 'manifest.json'} is not valid JSON"):
         load_cache(cache)
+
+
+def test_corrupted_cache_bytes_are_named_with_the_file_and_prepare(cache):
+    with open(cache / "visual.npy", "r+b") as handle:
+        handle.seek(-64, os.SEEK_END)
+        handle.write(bytes(range(64)))
+    with pytest.raises(ValueError) as caught:
+        load_cache(cache)
+    assert str(caught.value) == (f"cache {cache}: file visual.npy does not match the sha256 that {cache / 'manifest.json'} lists; "
+                                 f"its bytes changed after preparation (a bad disk, an edit or a partial copy): prepare it again "
+                                 f"into a new folder (python -m mmlib prepare DATASET --root RAW --out NEW)")
+    load_cache(cache, modalities="audio")  # a modality not asked for is not read
+
+
+def test_cache_file_of_another_size_than_listed_is_named(cache):
+    with open(cache / "audio.npy", "ab") as handle:
+        handle.write(b"\0" * 10)
+    size = (cache / "audio.npy").stat().st_size
+    with pytest.raises(ValueError, match=rf"cache {cache}: file audio.npy holds {size} bytes, but {cache / 'manifest.json'} lists "
+                                         rf"{size - 10}; it was cut short or damaged: prepare it again"):
+        load_cache(cache)
+
+
+def test_verified_cache_is_hashed_again_only_when_a_file_changes(cache, monkeypatch):
+    hashed = []
+    real = cache_module.file_record
+    monkeypatch.setattr(cache_module, "file_record", lambda path, root: hashed.append(path.name) or real(path, root))
+    load_cache(cache)
+    assert hashed == []  # prepare remembered what it hashed
+    os.utime(cache / "labels.npy")
+    load_cache(cache)
+    load_cache(cache)
+    assert hashed == ["labels.npy"]
+
+
+def test_nonfinite_training_input_is_named_with_modality_and_samples(cache, monkeypatch):
+    dataset = load_cache(cache)
+    audio = np.array(dataset.inputs["audio"])
+    rows = sorted(dataset.splits["train"][[1, 4]])
+    audio[rows[0], 0, 0] = np.nan
+    audio[rows[1], 0, 1] = np.inf
+    planted = dataclasses.replace(dataset, inputs={**dataset.inputs, "audio": audio})
+    monkeypatch.setattr("mmlib.train.load_config_dataset", lambda config: planted)
+    config = small_config(dataset="cache", dataset_options={"path": str(cache)}, batch_size=64)
+    with pytest.raises(ValueError) as caught:
+        train(config, results_dir=cache.parent / "runs", progress=False)
+    ids = [dataset.sample_ids[r] for r in rows]
+    assert str(caught.value) == (f"training loss became nan in epoch 1 of {config.run_id}; the run is stopped and no record is "
+                                 f"stored: the data hold NaN or inf (modality 'audio' in 2 training sample(s): {ids[0]}, {ids[1]}); "
+                                 f"repair or drop those samples (a cache: prepare it again)")
+    assert list((cache.parent / "runs").iterdir()) == []
 
 
 def test_cache_with_skipped_samples_passes_its_fingerprint(raw, tmp_path):

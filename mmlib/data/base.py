@@ -61,6 +61,7 @@ class MultimodalDataset:
     params: dict = field(default_factory=dict)
     frame_normalization: str = "unit"
     frame_size: int = 0
+    sample_ids: tuple[str, ...] = ()  # each row's id where the source names samples (a cache's clips); else ()
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -191,6 +192,21 @@ class MultimodalDataset:
         stored = (self._batch({m: self._stored_rows(m, chunk) for m in self.modalities}, chunk, torch.device("cpu"))
                   for chunk in rows)
         yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization, frame_size))
+
+    def nonfinite_samples(self, split: str, chunk: int = 1024) -> dict[str, list[str]]:
+        """The samples of ``split`` whose stored input holds NaN or inf, by modality (those with any):
+        their ids (:attr:`sample_ids`), else their row numbers. Read ``chunk`` rows at a time."""
+        index = self._split_indices(split)
+        found: dict[str, list[str]] = {}
+        for m in self.modalities:
+            for start in range(0, len(index), chunk):
+                rows = index[start : start + chunk]
+                stored = self._stored_rows(m, rows)
+                if not stored.is_floating_point():
+                    break
+                finite = torch.isfinite(stored).reshape(len(rows), -1).all(dim=1).cpu().numpy()
+                found.setdefault(m, []).extend(self.sample_ids[r] if self.sample_ids else str(r) for r in sorted(rows[~finite]))
+        return {m: ids for m, ids in found.items() if ids}
 
     @property
     def resident(self) -> bool:

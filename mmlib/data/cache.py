@@ -3,10 +3,11 @@
 A cache is a folder::
 
     manifest.json     dataset, modalities (shape, dtype), classes, split index lists, every
-                      preprocessing parameter, source files (path, size, sha256), bad files
-                      skipped, notes, library versions, and ``"complete": true`` written last
+                      preprocessing parameter, source files and array files (path, size, sha256),
+                      bad files skipped, notes, library versions, and ``"complete": true`` written last
     labels.npy        (N,) int64
     <modality>.npy    (N, ...) uint8 frames / images, float16 spectrograms / features
+    .verified.json    the array files whose sha256 was checked, with their size and mtime
 
 While :func:`build_cache` runs, each sample's arrays go straight into preallocated ``.npy``
 memory maps (``np.lib.format.open_memmap``) and ``progress.json`` records which samples are done,
@@ -14,8 +15,9 @@ so an interrupted preparation resumes where it stopped (``progress.json`` is wri
 first sample, so even a preparation killed at once resumes). The manifest is written only when
 every sample is done; :func:`load_cache` refuses a folder without it, and checks what the manifest
 claims against the arrays: splits disjoint and in range, labels among the classes, array shapes and
-dtypes as listed, and the fingerprint recomputed from the samples and splits. A complete cache is never
-overwritten. Writing is deterministic: the same raw files and parameters give byte-identical
+dtypes as listed, the fingerprint recomputed from the samples and splits, and each array file's size
+and sha256 (listed under ``"arrays"``; hashed once and remembered, :func:`verify_arrays`). A
+complete cache is never overwritten. Writing is deterministic: the same raw files and parameters give byte-identical
 ``.npy`` files, whether or not the run was interrupted.
 
 ``load_dataset("cache", path=...)`` opens any cache; each real dataset is also registered under its
@@ -212,6 +214,7 @@ def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) 
     splits = {s: [int(new_index[i]) for i in plan.splits[s] if new_index[i] >= 0] for s in SPLITS}
     sources = [r for i in keep for r in state["sources"][str(int(i))]]
     sources += [file_record(p, plan.root) for p in plan.sources]
+    files = [file_record(out / name, out) for name in [*(f"{m}.npy" for m in plan.modalities), "labels.npy"]]
     manifest = {
         "dataset": plan.dataset,
         "num_samples": int(len(keep)),
@@ -222,6 +225,7 @@ def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) 
         "params": plan.params,
         "fingerprint": plan.fingerprint,
         "sources": sources,
+        "arrays": files,
         "bad": sorted(state["bad"], key=lambda b: b["index"]),
         "notes": plan.notes,
         "versions": library_versions(),
@@ -231,6 +235,7 @@ def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) 
     tmp.write_text(json.dumps(manifest, indent=1, default=str))
     os.replace(tmp, out / MANIFEST)
     (out / PROGRESS).unlink()
+    _remember_verified(out, files)
 
 
 MANIFEST_FIELDS = ("dataset", "num_samples", "modalities", "classes", "sample_ids", "splits", "params", "fingerprint", "bad")
@@ -281,8 +286,10 @@ def load_cache(path: str | Path, modalities: Sequence[str] | str | None = None, 
     labels = _load_array(path, "labels.npy")
     splits = {s: np.asarray(manifest["splits"].get(s, []), dtype=np.int64) for s in SPLITS}
     check_cache(path, manifest, inputs, labels, splits)
+    verify_arrays(path, manifest, [*(f"{m}.npy" for m in chosen), "labels.npy"])
     params = {**manifest["params"], "fingerprint": manifest["fingerprint"], "modalities": list(chosen)}
-    return MultimodalDataset(manifest["dataset"], chosen, inputs, labels, tuple(manifest["classes"]), splits, params)
+    return MultimodalDataset(manifest["dataset"], chosen, inputs, labels, tuple(manifest["classes"]), splits, params,
+                             sample_ids=tuple(manifest["sample_ids"]))
 
 
 def _load_array(path: Path, name: str, mmap_mode: str | None = None) -> np.ndarray:
@@ -324,6 +331,61 @@ def check_cache(path: Path, manifest: dict, inputs: dict[str, np.ndarray], label
     if _manifest_fingerprint(path, manifest, labels) != manifest["fingerprint"]:
         raise ValueError(f"cache manifest {where} does not match its fingerprint: its samples, labels, splits or parameters were "
                          f"changed after preparation; {REPREPARE}")
+
+
+def verify_arrays(path: Path, manifest: dict, names: Sequence[str]) -> None:
+    """Refuse a cache whose array files ``names`` differ from the size and sha256 its manifest lists.
+
+    The size is compared on every load. Hashing reads the whole file (measured on the 2-core CI
+    machine under load: 1.7 s per GB from the page cache, so some 7 s for CREMA-D's 4 GB, more from
+    a cold disk), so it is done once: a file whose hash matched is remembered in ``VERIFIED`` with
+    its size and modification time, and hashed again only when either changes (an overwrite, a new
+    copy); bytes that rot in place without either changing are not seen again. A manifest written
+    before the arrays were hashed (no ``arrays`` entry) is checked for size and shape only.
+    """
+    listed = {entry["path"]: entry for entry in manifest.get("arrays", [])}
+    verified = _read_verified(path)
+    for name in names:
+        if name not in listed:
+            continue
+        expected, stat = listed[name], (path / name).stat()
+        if stat.st_size != expected["size"]:
+            raise ValueError(f"cache {path}: file {name} holds {stat.st_size} bytes, but {path / MANIFEST} lists "
+                             f"{expected['size']}; it was cut short or damaged: {REPREPARE}")
+        if verified.get(name) == [expected["sha256"], stat.st_size, stat.st_mtime_ns]:
+            continue
+        if file_record(path / name, path)["sha256"] != expected["sha256"]:
+            raise ValueError(f"cache {path}: file {name} does not match the sha256 that {path / MANIFEST} lists; its bytes "
+                             f"changed after preparation (a bad disk, an edit or a partial copy): {REPREPARE}")
+        _remember_verified(path, [expected])
+
+
+VERIFIED = ".verified.json"  # files of a cache whose sha256 matched the manifest: name -> [sha256, size, mtime_ns]
+
+
+def _read_verified(path: Path) -> dict:
+    """The files of the cache at ``path`` remembered as verified; none when the stamp is missing or unreadable."""
+    try:
+        return json.loads((path / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_verified(path: Path, files: list[dict]) -> None:
+    """Add ``files`` (``file_record`` entries whose hash matched) to the stamp of the cache at ``path``.
+
+    A cache on a read-only disk cannot keep the stamp: it is then hashed on every load.
+    """
+    from mmlib.results import replace_atomically
+
+    stamp = _read_verified(path)
+    for entry in files:
+        stat = (path / entry["path"]).stat()
+        stamp[entry["path"]] = [entry["sha256"], stat.st_size, stat.st_mtime_ns]
+    try:
+        replace_atomically(path / VERIFIED, lambda handle: handle.write(json.dumps(stamp).encode()))
+    except OSError:
+        pass
 
 
 def _manifest_fingerprint(path: Path, manifest: dict, labels: np.ndarray) -> str:
