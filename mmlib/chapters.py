@@ -18,7 +18,8 @@ parameter accepts ``5``; counts (``seeds``, ``epochs``, ...) below their smalles
 A chapter runs into a uniquely named hidden notebook beside its published one and replaces
 ``book/chapters/NAME.ipynb`` only when every cell succeeded. A chapter that fails, is killed or
 interrupted leaves the last good notebook in place, its own copy as ``NAME.failed.ipynb`` (outside
-the book's table of contents), and a few lines naming the failing cell and the error.
+the book's table of contents), and a few lines naming the failing cell and the error; Ctrl-C is
+one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -197,12 +198,14 @@ def _venv_kernel_path() -> str:
 
     ``JUPYTER_PATH`` comes first in Jupyter's search order, so the chapter runs in the same
     environment as the caller (the project's ``.venv``), whatever kernels the user has installed.
+    The kernel logs critical errors only: it shares our stderr, and on Ctrl-C it is shut down
+    mid-cell, which it would log as a traceback under our one line (cell errors reach us as messages).
     """
     folder = Path(tempfile.gettempdir()) / f"mmlib-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"
     spec_dir = folder / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=CRITICAL"],
         "display_name": "Python 3 (mmlib)",
         "language": "python",
         "metadata": {"debugger": False},
@@ -308,13 +311,20 @@ def describe_failure(name: str, error: BaseException, output: Path) -> str:
         first_line = next((line for line in error.source.splitlines() if line.strip()), "")
         evalue = (error.evalue.strip().splitlines() or [""])[0]
         what = f"failed in cell {error.cell_index} (`{first_line.strip()[:80]}`): {error.ename}: {evalue}"
-    elif isinstance(error, KeyboardInterrupt):
-        what = "was interrupted"
     else:
         what = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or ['(no message)'])[0]}"
-    kept = (f"{output} still holds the last good run" if output.exists()
+    return f"chapter {name} {what}\n  the executed copy with the error: {failed_path(output)}\n  {last_good_run(output)}"
+
+
+def describe_interrupt(name: str, output: Path) -> str:
+    """One line for Ctrl-C: what the book still shows, and where the interrupted copy is."""
+    return f"mmlib chapter: {name} interrupted (its copy: {failed_path(output)}); {last_good_run(output)}"
+
+
+def last_good_run(output: Path) -> str:
+    """Whether the published notebook ``output`` holds a good run, in words."""
+    return (f"{output} still holds the last good run" if output.exists()
             else f"no good run of it exists yet ({output} was never written)")
-    return f"chapter {name} {what}\n  the executed copy with the error: {failed_path(output)}\n  {kept}"
 
 
 def glued_values(notebook: Path | str) -> dict[str, Any]:
@@ -387,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 output = run_chapter(name, params, output_dir=args.output_dir, log_output=args.log_output)
             except KeyboardInterrupt:
-                print(describe_failure(name, KeyboardInterrupt(), Path(args.output_dir) / f"{name}.ipynb"), file=sys.stderr)
+                print(describe_interrupt(name, Path(args.output_dir) / f"{name}.ipynb"), file=sys.stderr)
                 return 130
             print(f"chapter {name}: wrote {output} in {time.perf_counter() - start:.0f} s", flush=True)
     except ChapterError as error:

@@ -109,6 +109,26 @@ def test_interrupted_chapter_keeps_the_last_good_notebook(tiny_book):
     assert sorted(p.name for p in (root / "out").iterdir()) == ["tiny.failed.ipynb", "tiny.ipynb"]
 
 
+def test_ctrl_c_in_the_chapter_command_is_one_line_and_exit_130(tiny_book):
+    root, good, good_bytes = tiny_book
+    program = ("import functools, sys; from mmlib import chapters; from mmlib.__main__ import main\n"
+               "chapters.run_chapter = functools.partial(chapters.run_chapter, notebook_dir=sys.argv[2])\n"
+               "sys.exit(main(['chapter', 'tiny', '-p', 'mode', 'sleep', '--output-dir', sys.argv[1]]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", program, str(root / "out"), str(root / "nb")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not list((root / "out").glob(".tiny-*.ipynb")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the sleeping cell is running
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole foreground process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err == f"mmlib chapter: tiny interrupted (its copy: {root / 'out' / 'tiny.failed.ipynb'}); {good} still holds the last good run\n"
+    assert good.read_bytes() == good_bytes
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["tiny.failed.ipynb", "tiny.ipynb"]
+
+
 def test_failing_chapter_names_the_cell_and_error_in_a_few_lines(tiny_book):
     root, good, good_bytes = tiny_book
     with pytest.raises(ChapterFailed) as caught:
