@@ -94,6 +94,27 @@ SELECTIONS = ("best", "smoothed")
 AUGMENT_SEED_OFFSET = 7919  # the augmentation generator's seed is the run's seed plus this prime
 
 
+def _whole(value: Any) -> bool:
+    return float(value).is_integer()
+
+
+# Every numeric field of a run: the test its value must pass (NaN and inf fail them all), and what
+# is expected, in words.
+NUMERIC_FIELDS: dict[str, tuple[Any, str]] = {
+    "epochs": (lambda v: _whole(v) and v >= 1, "a whole number of epochs, at least 1"),
+    "batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
+    "eval_batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
+    "hidden_dim": (lambda v: _whole(v) and v >= 1, "a whole number of features, at least 1"),
+    "selection_window": (lambda v: _whole(v) and v >= 1, "a positive number of epochs"),
+    "lr_step": (lambda v: _whole(v) and v >= 1, "a positive number of epochs"),
+    "seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
+    "eval_seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
+    "lr": (lambda v: 0 < v < float("inf"), "a finite learning rate above 0 (the book's is 1e-3)"),
+    "weight_decay": (lambda v: 0 <= v < float("inf"), "a finite number, at least 0 (0: no decay)"),
+    "lr_gamma": (lambda v: 0 < v <= 1, "a factor in (0, 1] that each step of the schedule multiplies the rate by"),
+}
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that defines a run; its hash is the run's id in the results store."""
@@ -128,8 +149,9 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1 or self.hidden_dim < 1:
-            raise ValueError("epochs, batch_size, eval_batch_size and hidden_dim must be positive integers")
+        for name, (valid, expected) in NUMERIC_FIELDS.items():
+            if not valid(getattr(self, name)):
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.empty_value not in EMPTY_VALUES:
@@ -140,13 +162,8 @@ class TrainConfig:
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
         check_frame_size(self.frame_size, "frame_size")
-        if self.lr_step < 1 or not 0.0 < self.lr_gamma <= 1.0:
-            raise ValueError(f"lr_step must be a positive number of epochs and lr_gamma lie in (0, 1], got "
-                             f"{self.lr_step} and {self.lr_gamma}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if self.selection_window < 1:
-            raise ValueError(f"selection_window must be a positive number of epochs, got {self.selection_window}")
         self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
 
     @classmethod

@@ -153,8 +153,9 @@ def test_chapter_count_parameter_below_one_is_refused_before_running(capsys):
 
 
 def test_nan_loss_stops_without_a_record(tmp_path):
-    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 of concat-synthetic-s0-\w+; the run is stopped"):
-        train(small_config(lr=float("inf")), results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", progress=False)
+    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 of concat-synthetic-s0-\w+; the run is stopped and no "
+                                         r"record is stored \(lower the learning rate, now 1e\+30; the training inputs are finite\)"):
+        train(small_config(lr=1e30), results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", progress=False)
     assert list((tmp_path / "runs").iterdir()) == [] and list((tmp_path / "ckpt").iterdir()) == []
 
 
@@ -312,6 +313,25 @@ def test_record_without_test_is_named(tmp_path):
 def test_train_mistake_is_one_line_naming_it(capsys, tmp_path, extra, message):
     code, _, err = run_main(capsys, *TRAIN_ARGS, "--checkpoint-dir", str(tmp_path / "ckpt"), *extra)
     assert (code, err) == (2, message + "\n")
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--lr", "inf", "a finite learning rate above 0 (the book's is 1e-3), got inf"),
+    ("--lr", "nan", "a finite learning rate above 0 (the book's is 1e-3), got nan"),
+    ("--lr", "-0.1", "a finite learning rate above 0 (the book's is 1e-3), got -0.1"),
+    ("--lr", "0", "a finite learning rate above 0 (the book's is 1e-3), got 0.0"),
+    ("--weight-decay", "-1e-4", "a finite number, at least 0 (0: no decay), got -0.0001"),
+    ("--lr-gamma", "nan", "a factor in (0, 1] that each step of the schedule multiplies the rate by, got nan"),
+    ("--epochs", "0", "a whole number of epochs, at least 1, got 0"),
+    ("--batch-size", "-8", "a whole number of samples, at least 1, got -8"),
+    ("--seed", "-1", "a whole number in 0..4294967295, got -1"),
+])
+def test_numeric_parameter_out_of_range_is_one_line_before_anything_loads(capsys, monkeypatch, tmp_path, flag, value, expected):
+    monkeypatch.setattr("mmlib.train.load_config_dataset", lambda config: pytest.fail("the dataset was loaded"))
+    code, _, err = run_main(capsys, *TRAIN_ARGS, "--results-dir", str(tmp_path / "runs"), f"{flag}={value}")
+    name = flag[2:].replace("-", "_")
+    assert (code, err) == (2, f"mmlib train: {name} must be {expected}\n")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_cuda_without_a_gpu_is_one_line(capsys, monkeypatch, tmp_path):
