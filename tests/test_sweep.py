@@ -161,6 +161,48 @@ def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
     assert comparable(stored[config.run_id]) == comparable(json.loads(json.dumps(train(config, progress=False))))
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` started by any of its threads (Linux)."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+@pytest.mark.slow
+def test_sweep_killed_mid_run_is_taken_over_by_a_waiting_sweep_that_resumes_it(tmp_path):
+    args = ["--methods", "concat", "--datasets", "synthetic", "--data", "num_samples=20000", "--set", "epochs=5",
+            "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", "8"]
+    config = expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 20000}},
+                          "train": {"epochs": 5, "probe": False}})[0]
+    checkpoint = weights_folder(tmp_path / "runs") / f"{config.run_id}.ckpt"
+    sweeps = [sweep_process(*args) for _ in range(2)]
+    while not checkpoint.exists():
+        assert all(s.poll() is None for s in sweeps), [s.communicate() for s in sweeps]
+        time.sleep(0.02)
+    owner, _ = read_claim(tmp_path / "runs" / ".sweep" / "claims" / f"{config.run_id}.claim")
+    (holder,) = [s for s in sweeps if s.pid == owner.pid]
+    (waiter,) = [s for s in sweeps if s is not holder]
+    waiter.send_signal(signal.SIGSTOP)  # it takes over only once the checkpoint below is marked
+    trainer = children(holder.pid)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    while any(Path(f"/proc/{pid}").exists() for pid in trainer):  # the training process dies with its sweep
+        time.sleep(0.02)
+    assert not records(tmp_path / "runs"), "the run finished before the kill; make it longer"
+    saved = torch.load(checkpoint, weights_only=False)
+    assert 1 <= len(saved["history"]) < 5
+    saved["elapsed"] = 1e6  # a resumed run carries this into its wall time
+    torch.save(saved, checkpoint)
+    waiter.send_signal(signal.SIGCONT)
+
+    out, err = waiter.communicate(timeout=240)
+    assert waiter.returncode == 0, err
+    assert f"ran      {config.run_id}" in out and "1 runs: 1 ran, 0 skipped, 0 failed" in out
+    stored = records(tmp_path / "runs")
+    assert list(stored) == [config.run_id] and stored[config.run_id]["wall_time_s"] >= 1e6
+    assert comparable(stored[config.run_id]) == comparable(json.loads(json.dumps(train(config, progress=False))))
+    assert (tmp_path / "runs" / ".sweep" / "logs" / f"{config.run_id}.log").read_text().count("--- ") == 2
+    assert not list((tmp_path / "runs" / ".sweep" / "claims").glob("*.claim"))
+
+
 def test_a_run_that_fails_in_its_process_is_reported_with_the_reason_and_its_log(tmp_path, capsys):
     bad = ["--set", 'modalities="m0,nope"']  # fails in the training process, not in the grid check
     assert main(["--methods", "concat", *TINY, *bad, "--results-dir", str(tmp_path / "runs"), "--quiet"]) == 1
