@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,20 @@ def test_two_processes_stopped_and_resumed_equal_an_uninterrupted_two_process_ru
     assert resumed == whole
 
 
+def test_a_rank_killed_mid_run_ends_the_other_within_seconds_naming_it_and_stores_no_record(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+               __file__, "concat", str(tmp_path), str(tmp_path / "runs"), "die"]
+    start = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1 and time.monotonic() - start < 60  # measured: 8 s, the survivor ended by torchrun or gloo
+    root_cause = done.stderr.split("Root Cause (first observed failure):")[1]
+    assert "rank      : 1 (local_rank: 1)" in root_cause and "Signal 9 (SIGKILL) received" in root_cause
+    assert list((tmp_path / "runs").iterdir()) == [] and not list(tmp_path.glob("rank*.json"))
+    (checkpoint,) = (tmp_path / "weights").iterdir()  # epoch 1, which a rerun with resume continues
+    assert len(torch.load(checkpoint, weights_only=False)["history"]) == 1
+
+
 @pytest.mark.parametrize("method", REFUSING)
 def test_a_method_without_a_consistent_form_refuses_several_processes(method):
     dataset = load_dataset("synthetic", **DATA)
@@ -158,8 +173,22 @@ def test_world_size_without_a_process_group_says_to_use_torchrun(monkeypatch):
 
 def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
     """Under torchrun: train ``config(method)`` and write this rank's record. ``phase``: ``whole``;
-    ``stop`` (stop after epoch 1, keeping the checkpoint; no record); ``resume`` (continue it)."""
+    ``stop`` (stop after epoch 1, keeping the checkpoint; no record); ``resume`` (continue it);
+    ``die`` (rank 1 is killed by SIGKILL as its second epoch begins)."""
     checkpoints = str(Path(results_dir).parent / "weights") if results_dir else None
+    if phase == "die" and os.environ["RANK"] == "1":
+        import signal
+
+        import mmlib.train
+
+        epoch = mmlib.train.train_one_epoch
+
+        def killed_in_epoch_2(*args, **kwargs):
+            if args[4] == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return epoch(*args, **kwargs)
+
+        mmlib.train.train_one_epoch = killed_in_epoch_2
     record = train(config(method), results_dir=results_dir or None, checkpoint_dir=checkpoints, progress=False,
                    stop_after_epoch=1 if phase == "stop" else None, resume=phase == "resume")
     if record is not None:
