@@ -354,6 +354,7 @@ def augment_batch(batch: Batch, generator: torch.Generator, world: World | None 
     return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
 
+
 class _HiddenBar:
     """The two calls ``train_one_epoch`` makes on a progress bar, doing nothing."""
 
@@ -372,7 +373,6 @@ def progress_bar(total: int, desc: str, show: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False)
-
 
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
