@@ -135,24 +135,35 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
     assert f"2 runs: 0 ran, 2 {SKIPPED}, 0 failed" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
+def long_run(tmp_path: Path, stale_after: int) -> tuple[list[str], TrainConfig, Path]:
+    """A sweep's arguments for one 5-epoch run long enough to be killed mid-run, its config and checkpoint."""
     args = ["--methods", "concat", "--datasets", "synthetic", "--data", "num_samples=20000", "--set", "epochs=5",
-            "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", "60"]
+            "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", str(stale_after)]
     config = expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 20000}},
                           "train": {"epochs": 5, "probe": False}})[0]
-    checkpoint = weights_folder(tmp_path / "runs") / f"{config.run_id}.ckpt"
+    return args, config, weights_folder(tmp_path / "runs") / f"{config.run_id}.ckpt"
+
+
+def mark_interrupted_checkpoint(tmp_path: Path, checkpoint: Path) -> None:
+    """Check the killed run stored nothing and stopped mid-run; mark its checkpoint's elapsed time,
+    which a resumed run carries into its wall time."""
+    assert not records(tmp_path / "runs"), "the run finished before the kill; make it longer"
+    saved = torch.load(checkpoint, weights_only=False)
+    assert 1 <= len(saved["history"]) < 5
+    saved["elapsed"] = 1e6
+    torch.save(saved, checkpoint)
+
+
+@pytest.mark.slow
+def test_sweep_killed_mid_run_resumes_to_the_uninterrupted_record(tmp_path):
+    args, config, checkpoint = long_run(tmp_path, stale_after=60)
     sweep = sweep_process(*args)
     while not checkpoint.exists():
         assert sweep.poll() is None, sweep.communicate()
         time.sleep(0.02)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
-    assert not records(tmp_path / "runs"), "the run finished before the kill; make it longer"
-    saved = torch.load(checkpoint, weights_only=False)
-    assert 1 <= len(saved["history"]) < 5
-    saved["elapsed"] = 1e6  # a resumed run carries this into its wall time
-    torch.save(saved, checkpoint)
+    mark_interrupted_checkpoint(tmp_path, checkpoint)
 
     assert main(args + ["--quiet"]) == 0
     stored = records(tmp_path / "runs")
@@ -168,11 +179,7 @@ def children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_sweep_killed_mid_run_is_taken_over_by_a_waiting_sweep_that_resumes_it(tmp_path):
-    args = ["--methods", "concat", "--datasets", "synthetic", "--data", "num_samples=20000", "--set", "epochs=5",
-            "--set", "probe=false", "--results-dir", str(tmp_path / "runs"), "--stale-after", "8"]
-    config = expand_grid({"methods": "concat", "datasets": "synthetic", "data": {"synthetic": {"num_samples": 20000}},
-                          "train": {"epochs": 5, "probe": False}})[0]
-    checkpoint = weights_folder(tmp_path / "runs") / f"{config.run_id}.ckpt"
+    args, config, checkpoint = long_run(tmp_path, stale_after=8)
     sweeps = [sweep_process(*args) for _ in range(2)]
     while not checkpoint.exists():
         assert all(s.poll() is None for s in sweeps), [s.communicate() for s in sweeps]
@@ -186,11 +193,7 @@ def test_sweep_killed_mid_run_is_taken_over_by_a_waiting_sweep_that_resumes_it(t
     holder.wait()
     while any(Path(f"/proc/{pid}").exists() for pid in trainer):  # the training process dies with its sweep
         time.sleep(0.02)
-    assert not records(tmp_path / "runs"), "the run finished before the kill; make it longer"
-    saved = torch.load(checkpoint, weights_only=False)
-    assert 1 <= len(saved["history"]) < 5
-    saved["elapsed"] = 1e6  # a resumed run carries this into its wall time
-    torch.save(saved, checkpoint)
+    mark_interrupted_checkpoint(tmp_path, checkpoint)
     waiter.send_signal(signal.SIGCONT)
 
     out, err = waiter.communicate(timeout=240)
