@@ -47,9 +47,8 @@ scale_samples: int = 64  # toy clips of CREMA-D's layout for the data-path measu
 output_dir: str = "results/performance"  # where performance.json (every timing) is written
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 gpu_check: str = "data/measurements/gpu-check.json"  # figures of `make gpu-check`, if stored
-# the grid trained pinned and native (main_comparison's fou,mor runs)
-drift_methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"
-drift_seeds: int = 10  # seeds of that grid (0 skips the section)
+drift_seeds: int = 10  # seeds of main_comparison's fou,mor grid, run pinned and native (0: skip)
+drift_methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # methods
 drift_epochs: int = 15  # epochs per run (main_comparison's, so its stored pinned runs are reused)
 drift_workers: int = 2  # processes that train the native grid (and any pinned run not stored)
 results_dir: str = "results/runs"  # pinned runs, shared with main_comparison (native: ../native)
