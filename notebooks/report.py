@@ -68,7 +68,7 @@ from mmlib.experiments import (ablation_configs, beats_all, comparison_configs,
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
-from mmlib.verdicts import claim_row
+from mmlib.verdicts import claim_row, p_source
 
 methods = [m for m in METHOD_ORDER if m in available_methods()]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
@@ -198,7 +198,7 @@ orders = beats_all(ablation, "variant", "full", ["reverse order", "random order"
                    "fused_acc")
 differences = ", ".join(f"{o.split()[0]} {t['mean_diff']:+.2f}" for o, t in orders["tests"].items())
 claims.append(claim("v2: the weak-to-strong order beats every other order", ablation_data,
-                    f"weak-to-strong − {differences} (p: the largest of the three)", orders))
+                    f"weak-to-strong − {differences} ({p_source(orders, alpha)})", orders))
 av = stored("av_evidence")
 for row in av.get("claims", []):
     claims.append(restated(row, row["claim"], f"{row['data']}, {av['seeds']} seeds"))
@@ -216,8 +216,8 @@ if missing.get("tests"):  # Table 4: ours is the most robust when modalities go 
     beats = intersection_union({t["b"]: t for t in missing["tests"] if t["rate"] == hardest})
     claims.append(claim(f"Table 4: ours beats every method with {round(100 * hardest)}% of "
                         "modalities missing", f"{missing['dataset']}, {missing['seeds']} seeds",
-                        f"ours − {beats['closest']} (the closest) {beats['mean_diff']:+.2f}; p: "
-                        f"the largest of {len(beats['tests'])}", beats))
+                        f"ours − {beats['closest']} (the strongest rival) "
+                        f"{beats['mean_diff']:+.2f}; {p_source(beats, alpha)}", beats))
 decision = stored("decision_layer")
 if decision:  # the companion paper: an adaptive decision layer helps
     calibration = decision["calibration"]

@@ -36,7 +36,11 @@ def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(run_n
     reverse = stored["paired_ablation"]["reverse order"]["mean_diff"]
     random_ = stored["paired_ablation"]["random order"]["mean_diff"]
     fixed = stored["paired_ablation"]["fixed order"]["mean_diff"]
-    assert order["mean diff"] == pytest.approx(min(-reverse, -random_, -fixed))  # the closest other order
+    if order["verdict"] == "not reproduced":  # an order that beats weak-to-strong decides (deciding_test)
+        assert order["mean diff"] < 0 and order["p"] < 0.05
+        assert any(order["mean diff"] == pytest.approx(d) for d in (-reverse, -random_, -fixed))
+    else:
+        assert order["mean diff"] == pytest.approx(min(-reverse, -random_, -fixed))  # the closest other order
     assert run.glued["av_order_delta"] == pytest.approx(order["mean diff"])
     assert "AV-MNIST" in run.markdown("av_answer")
 

@@ -56,7 +56,8 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
                                          "p": 0.02, "higher_is_better": True, "verdict": "stale"}]},
         "missing_modalities": {"dataset": "mfeat", "seeds": 5, "tests": [
             {"rate": r, "b": b, "mean_diff": d, "p_wilcoxon": p, "seeds": 5}
-            for r, b, d, p in ((0.5, "mla", -3.1, 0.004), (0.5, "concat", 12.0, 0.002), (0.0, "mla", 1.0, 0.01))]},
+            for r, b, d, p in ((0.5, "mla", -3.1, 0.004), (0.5, "concat", 12.0, 0.002), (0.5, "tate", 0.0, 1.0),
+                               (0.0, "mla", 1.0, 0.01))]},
         "decision_layer": {"dataset": "mfeat", "modalities": "fou,mor",
                            "calibration": {"seeds": 10, "mean_diff": 0.15, "p_wilcoxon": 0.77}},
     }
@@ -76,8 +77,10 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     table3, table4, companion = claims[17:]
     assert table3["claim"].startswith("Table 3:") and table3["verdict"] == "not reproduced"
     assert table3["data"] == "mfeat [fou,mor], frozen backbones, 15% of the training split"
-    # Table 4: the closest rival at the hardest rate (mla, -3.1) and the largest p of that rate (0.004)
+    # Table 4: mla beats ours at the hardest rate (-3.1, p = 0.004) and refutes the claim, although
+    # tate's test (p = 1.0) holds the largest p of that rate: one verdict, the missing chapter's
     assert table4["mean diff"] == -3.1 and table4["p"] == 0.004 and table4["verdict"] == "not reproduced"
+    assert table4["evidence"].endswith("p: the test against mla, which refutes the claim")
     assert companion["data"] == "mfeat [fou,mor], 10 seeds" and companion["verdict"] == "inconclusive"
     assert all("ours_rownorm" not in c["evidence"].split("best other")[-1] for c in claims[:10] if "best other" in c["evidence"])
     assert len(stored["cells"]) == 9 + 1  # the paper's nine methods, then the row-normalised form

@@ -42,3 +42,39 @@ def test_format_p_writes_p_values_the_way_prose_reads_them():
     assert format_p(0.0042) == "p = 0.004"
     assert format_p(0.31) == "p = 0.31"
     assert format_p(float("nan")) == "p = –"
+
+
+def test_a_rival_that_significantly_beats_the_claimant_refutes_beats_all():
+    """The report's Table 4 case: ours behind mla by 3.15 (p = 0.002) while another rival's test is
+    p = 1.0. The largest p (1.0) made the claim "inconclusive"; one refuting rival decides it."""
+    from mmlib.experiments import intersection_union
+    from mmlib.verdicts import deciding_test, p_source, verdict
+
+    tests = {"mla": {"a": "ours", "b": "mla", "mean_diff": -3.15, "p_wilcoxon": 0.002, "seeds": 10},
+             "late_fusion": {"a": "ours", "b": "late_fusion", "mean_diff": -2.0, "p_wilcoxon": 0.008, "seeds": 10},
+             "tate": {"a": "ours", "b": "tate", "mean_diff": 0.0, "p_wilcoxon": 1.0, "seeds": 10}}
+    combined = intersection_union(tests)
+    assert (combined["closest"], combined["p_wilcoxon"]) == ("mla", 1.0)
+    assert deciding_test(combined) is tests["mla"] and verdict(combined) == "not reproduced"
+    row = claim_row("ours beats every method", "toy", combined)
+    assert (row["mean diff"], row["p"], row["verdict"]) == (-3.15, 0.002, "not reproduced")
+    # the stored row judged again (the report's restated rows) keeps its verdict
+    assert verdict({"mean_diff": row["mean diff"], "p_wilcoxon": row["p"]}) == row["verdict"]
+    assert p_source(combined) == "p: the test against mla, which refutes the claim"
+    # at a level that makes no rival significant, the largest p decides as before
+    assert verdict(combined, alpha=0.001) == "inconclusive" and p_source(combined, alpha=0.001) == "p: the largest of 3"
+
+
+def test_beats_all_is_reproduced_only_when_every_rival_is_beaten():
+    from mmlib.experiments import intersection_union
+    from mmlib.verdicts import verdict
+
+    beaten = {"x": {"a": "w", "b": "x", "mean_diff": 5.0, "p_wilcoxon": 0.01, "seeds": 6},
+              "y": {"a": "w", "b": "y", "mean_diff": 1.5, "p_wilcoxon": 0.03, "seeds": 6}}
+    assert verdict(intersection_union(beaten)) == "reproduced"
+    beaten["y"]["p_wilcoxon"] = 0.2  # y not beaten, but not ahead either
+    assert verdict(intersection_union(beaten)) == "inconclusive"
+    # lower is better (EDM): a rival significantly lower refutes
+    lower = {"x": {"a": "w", "b": "x", "mean_diff": -5.0, "p_wilcoxon": 0.01, "seeds": 6},
+             "y": {"a": "w", "b": "y", "mean_diff": 2.0, "p_wilcoxon": 0.02, "seeds": 6}}
+    assert verdict(intersection_union(lower), higher_is_better=False) == "not reproduced"
