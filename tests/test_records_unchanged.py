@@ -29,8 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmlib.drift import COMPARED, numbers_differing  # noqa: E402
-from mmlib.numerics import OPT_OUT, PIN  # noqa: E402
+from mmlib.drift import COMPARED, numbers_differing, numerics_environment  # noqa: E402
 from mmlib.train import TrainConfig, train  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden") / "records.json"
@@ -72,8 +71,8 @@ def golden() -> dict:
 
 def pinned_environment() -> dict[str, str]:
     """This process's environment with the pin forced on (a user's own values and opt-out dropped)."""
-    environment = {k: v for k, v in os.environ.items() if k != OPT_OUT}
-    return {**environment, **PIN, "TQDM_DISABLE": "1"}
+    with numerics_environment("pinned"):
+        return {**os.environ, "TQDM_DISABLE": "1"}
 
 
 def measure_pinned() -> dict:

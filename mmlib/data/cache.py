@@ -41,6 +41,7 @@ from mmlib.data.registry import register_dataset
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
+VERIFIED = ".verified.json"  # files of a cache whose sha256 matched the manifest: name -> [sha256, size, mtime_ns]
 
 
 @dataclass
@@ -358,9 +359,6 @@ def verify_arrays(path: Path, manifest: dict, names: Sequence[str]) -> None:
             raise ValueError(f"cache {path}: file {name} does not match the sha256 that {path / MANIFEST} lists; its bytes "
                              f"changed after preparation (a bad disk, an edit or a partial copy): {REPREPARE}")
         _remember_verified(path, [expected])
-
-
-VERIFIED = ".verified.json"  # files of a cache whose sha256 matched the manifest: name -> [sha256, size, mtime_ns]
 
 
 def _read_verified(path: Path) -> dict:
