@@ -123,3 +123,27 @@ def p_source(test: Mapping, alpha: float = 0.05, higher_is_better: bool = True) 
     if decided_by is test:
         return f"p: the largest of {len(test['tests'])}"
     return f"p: the test against {decided_by['b']}, which refutes the claim"
+
+
+def disagreements(restated_rows, chapter_rows) -> list[str]:
+    """Where a page that restates other chapters' claims (the report) shows another verdict than
+    the chapter that tested the claim: one sentence per row, empty when every verdict agrees.
+
+    ``restated_rows``: rows with ``chapter`` and ``source`` (the chapter's own ``claim`` and
+    ``data``), as the report stores them; ``chapter_rows``: chapter name -> that chapter's stored
+    :func:`claim_row` rows. Rows without a ``source`` were judged by the page itself.
+    """
+    found = []
+    for row in restated_rows:
+        source = row.get("source")
+        if not isinstance(source, dict):
+            continue
+        own = [r for r in chapter_rows.get(row["chapter"], [])
+               if (r["claim"], r["data"]) == (source["claim"], source["data"])]
+        if not own:
+            found.append(f"{row['claim']!r}: {row['chapter']} has no claim {source['claim']!r} on "
+                         f"{source['data']!r}")
+        elif own[0]["verdict"] != row["verdict"]:
+            found.append(f"{row['claim']!r}: {own[0]['verdict']} in {row['chapter']}, "
+                         f"{row['verdict']} here")
+    return found

@@ -44,51 +44,67 @@ def test_component_ablation_tests_every_variant_against_full(run_notebook):
 
 @pytest.mark.slow
 def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_notebook, tmp_path):
-    # what the AV-MNIST, frozen-backbone, missing-modality and decision-layer chapters store: the
-    # report adds their claims with its own verdicts
-    # (claim rows of mmlib.verdicts.claim_row, judged at another level: the report judges again)
-    av = [{"claim": f"claim {k}", "data": "AV-MNIST", "evidence": "", "mean diff": 2.0, "p": 0.01,
-           "higher_is_better": k == 0, "verdict": "stale"} for k in range(2)]
+    from mmlib.experiments import intersection_union
+    from mmlib.verdicts import claim_row
+
+    # the runs the report judges: the main comparison's and the component ablation's (it trains none)
+    methods = "concat,ours,ours_rownorm"
+    run_notebook("main_comparison", {**TINY, "methods": methods, "view_sets": "fou,mor"})
+    run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
+    # what the AV-MNIST, frozen-backbone, missing-modality and decision-layer chapters store: claim
+    # rows of mmlib.verdicts.claim_row, which the report restates with the chapter's verdict
+    av = [claim_row(f"claim {k}", "AV-MNIST (2,000 MNIST digits + FSDD)",
+                    {"mean_diff": 2.0, "p_wilcoxon": 0.01, "seeds": 3 + 3 * k}, higher_is_better=k == 1)
+          for k in range(2)]
+    frozen = claim_row("ours beats every baseline (best: sum)", "15% of the training split",
+                       {"mean_diff": -3.0, "p_wilcoxon": 0.02, "seeds": 8}, "ours − sum -3.00")
+    table4 = intersection_union({b: {"b": b, "mean_diff": d, "p_wilcoxon": p, "seeds": 10}
+                                 for b, d, p in (("mla", -3.1, 0.004), ("concat", 12.0, 0.002), ("tate", 0.0, 1.0))})
+    missing = claim_row("Table 4: ours beats every method with 50% of modalities missing", "mfeat [pix,fou,mor]",
+                        table4, "ours − mla -3.10; p: the test against mla, which refutes the claim")
     stored_chapters = {
         "av_evidence": {"seeds": 3, "claims": av},
-        "frozen_backbones": {"base": "mfeat", "modalities": "fou,mor", "claims": [{"claim": "ours beats every baseline (best: sum)", "data": "15% of the training split",
-                                         "evidence": "ours − sum -3.00 ± 1.00 (std. error), 4 seeds", "mean diff": -3.0,
-                                         "p": 0.02, "higher_is_better": True, "verdict": "stale"}]},
-        "missing_modalities": {"dataset": "mfeat", "seeds": 5, "tests": [
-            {"rate": r, "b": b, "mean_diff": d, "p_wilcoxon": p, "seeds": 5}
-            for r, b, d, p in ((0.5, "mla", -3.1, 0.004), (0.5, "concat", 12.0, 0.002), (0.5, "tate", 0.0, 1.0),
-                               (0.0, "mla", 1.0, 0.01))]},
-        "decision_layer": {"dataset": "mfeat", "modalities": "fou,mor",
+        "frozen_backbones": {"base": "mfeat", "modalities": "fou,mor", "claims": [frozen]},
+        "missing_modalities": {"dataset": "mfeat", "seeds": 10, "claims": [missing]},
+        "decision_layer": {"dataset": "mfeat", "modalities": "fou,mor", "calibration_verdict": "inconclusive",
                            "calibration": {"seeds": 10, "mean_diff": 0.15, "p_wilcoxon": 0.77}},
     }
-    (tmp_path / "output_dir").mkdir()
     for name, summary in stored_chapters.items():
         (tmp_path / "output_dir" / f"{name}.json").write_text(json.dumps(summary))
-    run = run_notebook("report", {**TINY, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"})
+    run = run_notebook("report", {**TINY, "methods": methods, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "report.json").read_text())
     claims = stored["claims"]
-    assert {c["verdict"] for c in claims} <= {"reproduced", "not reproduced", "inconclusive"}
     # five per form of ours and modality set, four ablation claims, v2's order, AV-MNIST, Table 3, Table 4, companion
     assert len(claims) == 2 * 5 + 4 + 1 + 2 + 1 + 1 + 1
     assert [c["claim"].split(" ")[0] for c in claims[:10]] == ["ours"] * 5 + ["ours_rownorm"] * 5
-    assert [(c["data"], c["verdict"]) for c in claims[15:17]] == [("AV-MNIST, 3 seeds", "reproduced"),
-                                                                 ("AV-MNIST, 3 seeds", "not reproduced")]
+    # two seeds decide nothing at 5%: the report's own claims are not testable, never inconclusive
+    assert {c["verdict"] for c in claims[:15]} == {"not testable with 2 seeds"}
+    assert all(c["seeds"] == 2 for c in claims[:15])
+    # the chapters' verdicts, restated: three AV-MNIST seeds cannot reach 5%, six can
+    assert [(c["data"], c["seeds"], c["verdict"]) for c in claims[15:17]] == [
+        ("AV-MNIST", 3, "not testable with 3 seeds"), ("AV-MNIST", 6, "reproduced")]
+    assert [c["verdict"] for c in claims[15:17]] == [r["verdict"] for r in av]
     assert claims[14]["claim"].startswith("v2:") and claims[14]["data"] == "mfeat [fou,mor]"
     table3, table4, companion = claims[17:]
     assert table3["claim"].startswith("Table 3:") and table3["verdict"] == "not reproduced"
-    assert table3["data"] == "mfeat [fou,mor], frozen backbones, 15% of the training split"
+    assert table3["data"] == "mfeat [fou,mor], frozen, 15% of the data"
     # Table 4: mla beats ours at the hardest rate (-3.1, p = 0.004) and refutes the claim, although
     # tate's test (p = 1.0) holds the largest p of that rate: one verdict, the missing chapter's
     assert table4["mean diff"] == -3.1 and table4["p"] == 0.004 and table4["verdict"] == "not reproduced"
     assert table4["evidence"].endswith("p: the test against mla, which refutes the claim")
-    assert companion["data"] == "mfeat [fou,mor], 10 seeds" and companion["verdict"] == "inconclusive"
+    assert companion["data"] == "mfeat [fou,mor]" and companion["seeds"] == 10
+    assert companion["verdict"] == "inconclusive"
     assert all("ours_rownorm" not in c["evidence"].split("best other")[-1] for c in claims[:10] if "best other" in c["evidence"])
     assert len(stored["cells"]) == 9 + 1  # the paper's nine methods, then the row-normalised form
+    # the paper's numbers as it prints them (77.26, not 77.260000); the book's as mean ± std
+    assert (stored["cells"][0]["method"], stored["cells"][0]["paper MVSA-Single"]) == ("Sum", "77.26")
+    assert stored["cells"][0]["book [fou,mor]"] == "not run" and stored["cells"][-1]["paper CREMA-D"] == "–"
     mismatched = {(m["dataset"], m["method"]) for m in stored["paper_mismatches"]}
     assert mismatched == {("IEMOCAP", "Late Fusion"), ("Kinetics-400", "CRMT"), ("Kinetics-400", "LFM"),
                           ("Kinetics-400", "Late Fusion"), ("Kinetics-400", "MLA"), ("MVSA-Single", "LFM")}
     assert run.glued["report_mismatches"] == 6
     assert run.glued["report_claims"] == len(claims)
+    assert run.glued["report_not_testable"] == 15 + 1 and run.glued["report_seeds"] == "2 to 10"
 
 
 def test_method_chapter_computes_its_worked_examples(run_notebook):
