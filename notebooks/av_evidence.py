@@ -74,7 +74,7 @@ from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, 
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
-from mmlib.verdicts import claim_row, deciding_test, p_source
+from mmlib.verdicts import claim_row, deciding_test, p_source, verdict_kind
 
 if seeds < 2:
     raise ValueError(f"seeds = {seeds}: the paired tests need at least 2 seeds; pass -p seeds 6")
@@ -295,7 +295,7 @@ if len(claims):
 # %% tags=["hide-input"]
 minutes = (time.perf_counter() - started) / 60
 if have_fsdd:
-    counts = claims["verdict"].value_counts()
+    counts = claims["verdict"].map(verdict_kind).value_counts()
     best = means["fused_acc"].idxmax()
     order_row = claims.iloc[-1]
     glue("av_order_delta", float(order_row["mean diff"]), display=False)
@@ -306,8 +306,9 @@ if have_fsdd:
               f"`{best}`'s ({means.loc[best, 'fused_acc']:.1f}%); the paper's method reaches "
               f"{form_text}. Of {len(claims)} claims tested here, "
               f"{counts.get('reproduced', 0)} are reproduced, "
-              f"{counts.get('not reproduced', 0)} contradicted and "
-              f"{counts.get('inconclusive', 0)} inconclusive. v2's ordering claim is "
+              f"{counts.get('not reproduced', 0)} not reproduced, "
+              f"{counts.get('inconclusive', 0)} inconclusive and "
+              f"{counts.get('not testable', 0)} not testable with {seeds} seeds. v2's ordering claim is "
               f"**{order_row['verdict']}**: weak-to-strong minus the deciding other order "
               f"({closest}) is {order_row['mean diff']:+.2f} points (intersection-union "
               f"{format_p(order_row['p'])}).")

@@ -271,7 +271,7 @@ show(claims[key_columns].rename(columns={"mean diff": "Δ"}),
 # %% tags=["remove-input", "hide-output"]
 show(claims[["claim", "data", "evidence", "smallest p", "chapter"]],
      "The claims' evidence", p_columns=["smallest p"]).set_properties(
-    subset=["claim", "evidence"], **{"white-space": "normal"})
+    subset=["claim", "data", "evidence"], **{"white-space": "normal"})
 
 # %% [markdown]
 # ## The paper's own inconsistencies

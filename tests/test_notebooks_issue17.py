@@ -30,7 +30,7 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tm
     full = [r["test"]["fused_acc"] for r in mfeat if r["config"]["method"] == "joint"
             and r["config"]["dataset_options"]["train_fraction"] == 1.0]
     assert stored["mean"]["1.0"]["joint"] == pytest.approx(sum(full) / len(full))
-    assert {c["verdict"] for c in stored["claims"]} <= {"reproduced", "not reproduced", "inconclusive"}
+    assert {c["verdict"] for c in stored["claims"]} == {"not testable with 2 seeds"}  # 2 pairs cannot reach 0.05
     assert len(stored["claims"]) == 2 * 2  # per fraction: ours vs the best baseline, Joint vs the best
     assert len(stored["avmnist"]["claims"]) == 2 * 2 and stored["avmnist"]["backbone"]["pool_size"] > 0
     assert set(stored["avmnist"]["mean"]["0.15"]) == {"joint", "concat", "ours"}
@@ -57,7 +57,7 @@ def test_decision_layer_measures_every_method_and_tests_calibration(run_notebook
     assert set(stored["follow_rate"]) == {"sum", "concat", "ours", "sum_calibrated"}
     assert all(0.0 <= v <= 100.0 for v in stored["follow_rate"].values())
     assert stored["calibration"]["a"] == "sum_calibrated" and stored["calibration"]["seeds"] == 2
-    assert stored["calibration_verdict"] in {"reproduced", "not reproduced", "inconclusive"}
+    assert stored["calibration_verdict"] == "not testable with 2 seeds"  # 2 pairs cannot reach p < 0.05
     assert run.glued["decision_cal_diff"] == pytest.approx(stored["calibration"]["mean_diff"])
     assert stored["own_model"]["fused_acc"] > 50.0  # the chapter's nearest-means model classifies
     for name in ("decision_layer_follow.png", "decision_layer_calibration.png", "decision_layer_diagnose.png"):
