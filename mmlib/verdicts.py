@@ -19,7 +19,7 @@ rule by which another page (the report) restates a stored row.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_TESTABLE = "not testable"
