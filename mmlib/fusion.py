@@ -6,6 +6,14 @@ modality, ``h = memory(h, mapping(h, X_next))``; the last ``h`` is the fused rep
 Hybrid order (paper Algorithm 1): average the final ``h`` over all ``k!`` orders of the present
 modalities, then classify. The orders run batched, as a leading dimension ``K`` over features that
 the encoders computed once.
+
+Where the paper is silent, and what the code chose (Ours' full list: :mod:`mmlib.methods.ours`)
+
+- The chain carries the memory's output ``X~`` (Eq. 14) from one step to the next, as the weak side
+  of the next mapping and memory update; the cell of Eq. 13 is not passed on. Not measured.
+- Algorithm 1 averages the features of the k! orders, then applies g (lines 8-9), on a whole
+  evaluation chunk at once rather than instance by instance (``mapping_batch`` in
+  :mod:`mmlib.methods.ours`). Chapter: ambiguities.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Subsets are indexed by bitmask: subset ``b`` holds ``players[k]`` when bit ``k``
 so a value table has ``2**n`` columns and column 0 is the empty set.
 
 EDM (paper Sec. 5.1) is written there as ``sum_i |100% - phi(M_i)|`` without saying how phi is
-scaled. Both readings of DESIGN.md §3 are implemented:
+scaled. Both readings are implemented:
 
 ``sample`` (primary)  per-sample Shapley of the game v(S) = |S| if the prediction from the
                       modalities in S is correct, else 0 (the sample-level valuation of Wei et al.,
@@ -12,6 +12,17 @@ scaled. Both readings of DESIGN.md §3 are implemented:
                       EDM_i = 100 * mean_samples |1 - phi_i|.
 ``share``             dataset-level phi from accuracies, rescaled to shares that sum to 100 * n;
                       EDM_i = |100 - 100 * n * phi_i / sum_j phi_j|, zero when contributions are equal.
+
+Where the paper is silent, and what the code chose
+
+- The scale of phi in EDM: the tables use the ``sample`` reading. With two modalities ``share``
+  gives two equal terms by construction, which the paper's unequal two-modality rows rule out.
+  Chapter: ambiguities (section 2).
+- ``share`` with contributions summing to zero (an untrained model): every term is 100. Not measured.
+- Eq. 7 needs P of the empty set; its value (g on a zero feature, or chance) is the caller's
+  (:func:`mmlib.evaluate.summarize_correct`). The sum over subsets is exact for any n
+  (:func:`sampled_shapley` is the Monte-Carlo estimate for many modalities, which the paper does
+  not discuss).
 """
 
 from __future__ import annotations

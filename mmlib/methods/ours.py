@@ -3,11 +3,12 @@
 Paper: "Modality Equilibrium Matters: Minor-Modality-Aware Adaptive Alternating for Cross-Modal
 Memory Enhancement". Implements Eq. 7-8 (order by Shapley value, weakest first), Eq. 9-11
 (:mod:`mmlib.mapping`), Eq. 12-14 (:mod:`mmlib.memory`) and Algorithm 1 (:func:`mmlib.fusion.hybrid_order`).
+No public code exists. ``tests/test_paper_reimplementation.py`` writes Eq. 7-14 and Algorithm 1
+again from the paper's text alone and checks every piece against this one on the same weights.
 
-Training the modality at position k of the order (DESIGN.md §3): build the chain over the prefix
+Training the modality at position k of the order: build the chain over the prefix
 ``pi_1 .. pi_k`` with the encoders of ``pi_1 .. pi_{k-1}`` frozen for that step, loss
 ``CE(g(h_k), y)``; the step updates encoder ``pi_k``, the memory unit and the shared classifier g.
-A frozen encoder runs in inference mode (no gradient, dropout off, BatchNorm running statistics).
 With granularity "epoch" a frozen encoder does not change during a pass, so its features are
 computed once for the whole training split at the start of the pass (``begin_pass``) and looked up
 per batch; they stay valid until that encoder is trained again. Each epoch then costs n trained
@@ -15,15 +16,13 @@ encoder passes plus n - 1 frozen forward passes (instead of n (n - 1) / 2 forwar
 ``prefix_features="recorded"`` drops those n - 1 forward passes: the features pi_k's encoder
 produced for each sample while it was trained in pass k (training mode, detached) serve as its
 frozen features in the later passes of the epoch. They are up to one pass stale, as in a memory
-bank (Wu et al., CVPR 2018); the ambiguities chapter compares the two.
+bank (Wu et al., CVPR 2018).
 Several processes (``torchrun``; :mod:`mmlib.distributed`), each step on a shard of the batch:
 the cross-modal mapping gathers the global batch's features from every rank (differentiably) and
 maps them as one process does (:class:`mmlib.mapping.CrossModalMapping`); the Shapley order comes
 from validation, which every rank evaluates identically; the frozen-prefix tables are computed on
 the whole training split (sharded, then gathered: identical on every rank), and recorded prefix
 features are gathered from every rank's shard before they are written.
-No public code exists; every choice the paper leaves open is an option below and is settled by
-experiment in the book's ambiguities chapter.
 
 Two registered forms (both selectable by name wherever methods are listed):
 
@@ -31,11 +30,41 @@ Two registered forms (both selectable by name wherever methods are listed):
                   neighbour weights summed raw. This is the form the paper's text describes.
 ``ours_rownorm``  the same method with the weights of each output row divided by their sum
                   (``row_normalize=True``), so x_hat is a weighted mean of batch neighbours and stays
-                  on the scale of x whatever the batch size. This is the form to run. Measured on
-                  this repository at 4e50191 (mfeat fou,mor, seeds 0-9, 15 epochs, paired by seed,
-                  Wilcoxon; issue 14): the raw sum makes x_hat 2.7x the scale of x in training
-                  batches of 64 and 11.9x in evaluation chunks of 256, and row-normalising gains
-                  +2.38 +- 0.84 points of test accuracy (9 wins / 1 loss, p = 0.006), level with MLA.
+                  on the scale of x whatever the batch size. This is the form to run: the raw sum
+                  inflates x_hat with the batch and costs accuracy (measured: ambiguities chapter).
+
+Where the paper is silent, and what the code chose
+(chapter = the book chapter that measures the choice against its alternative; "not measured"
+where only ``tests/test_paper_reimplementation.py`` pins the reading)
+
+- Eq. 6 trains "each modality" with ``g(Fusion(f_i(M_i)))`` and says no more about the step. Here
+  the step for pi_k runs the chain over the prefix pi_1 .. pi_k, with the prefix encoders frozen:
+  no gradient, and in inference mode (dropout off, BatchNorm running statistics). Not measured
+  against training them too.
+- The frozen prefix's features are recomputed from the frozen encoder (``prefix_features``;
+  "recorded" is the cheaper alternative). Chapter: ambiguities.
+- Eq. 8's order comes from the Shapley values of the last validation (P(S) = validation accuracy
+  in %, the hybrid order over S), the weakest first; the first epoch, with no values yet, takes the
+  dataset's listed order, and equal values keep the listed order (:mod:`mmlib.scheduler`).
+  ``order="random"`` / ``"fixed"`` / ``"reverse"`` are the controls. Chapter: component_ablation.
+- P(empty set), which Eq. 7 needs, is the accuracy of g on a zero feature
+  (``TrainConfig.empty_value``; "chance" the alternative). Not measured here.
+- "Each epoch" trains every prefix for a full pass in turn (``granularity="epoch"``);
+  ``"batch"`` steps each batch through all prefixes, as MLA. Chapter: ambiguities.
+- Eq. 9-11: which axis C runs over (``mapping``), whether its weights are summed raw or
+  normalised (``row_normalize``), Eq. 11 read literally as ``X C`` and Eq. 10 applied to signed
+  cosines: :mod:`mmlib.mapping` lists each. Chapter: ambiguities.
+- Whether gradient flows through C (``correlation_gradient``, default True) and whether
+  evaluation maps a batch together or, as Algorithm 1's loop reads, one instance at a time, where
+  C = [1] and the mapping does nothing (``mapping_batch``, default "batch"). Chapter: ambiguities,
+  which also measures how much holding C constant changes the trained encoder's gradient.
+- The memory gates carry a bias (Eq. 12 has none); one unit serves every step of the chain; the
+  chain passes on the memory's output X~ (Eq. 14), not its cell (Eq. 13): :mod:`mmlib.memory`,
+  :mod:`mmlib.fusion`. Not measured.
+- Sample-level mapping makes a prediction depend on its batch: every evaluation cuts its chunks
+  of a fixed size (256) in a seeded shuffled order (:func:`mmlib.evaluate.encode_split`). Chapter:
+  ambiguities (the batch-size dependence and the label leak of class-sorted chunks).
+- EDM's scale of phi: :mod:`mmlib.shapley`. Chapter: ambiguities.
 
 Options
     mapping        "sample" | "feature" | "none"   reading of Eq. 11; "none" = w/o mapping ablation
@@ -43,10 +72,13 @@ Options
     row_normalize  divide the alignment weights by their sum (scale independent of batch size);
                    False for ``ours``, True (and fixed) for ``ours_rownorm``
     memory         "gated" (Eq. 12-14) | "none" (w/o memory ablation)
-    order          "shapley" | "random" | "fixed"
+    order          "shapley" | "reverse" | "random" | "fixed"
     granularity    "epoch" (each prefix gets a full pass) | "batch" (each batch steps through all)
     prefix_features  "recompute" (frozen features from the encoder as it is, once per pass) |
                    "recorded" (the features recorded while that encoder trained; epoch granularity)
+    correlation_gradient  True: gradient flows through C of Eq. 9-10 | False: C held constant
+    mapping_batch  "batch" (evaluation maps its chunk together) | "instance" (each sample alone, as
+                   Algorithm 1's loop; training always maps the batch, as Eq. 9 says)
 """
 
 from __future__ import annotations
@@ -60,7 +92,7 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.fusion import chain, chain_orders, hybrid_order
-from mmlib.mapping import MAPPING_MODES, CrossModalMapping
+from mmlib.mapping import MAPPING_BATCHES, MAPPING_MODES, CrossModalMapping
 from mmlib.memory import MEMORY_KINDS, build_memory
 from mmlib.methods.base import Method, PassContext, Step, eval_mode, register_method
 from mmlib.prefix_cache import FrozenPrefixCache
@@ -78,12 +110,15 @@ class OursOptions:
     order: str = "shapley"
     granularity: str = "epoch"
     prefix_features: str = "recompute"
+    correlation_gradient: bool = True  # gradient flows through C of Eq. 9-10 (False: C held constant)
+    mapping_batch: str = "batch"  # evaluation maps a batch together ("instance": one sample at a time, Algorithm 1)
 
     def __post_init__(self) -> None:
         for name, value, valid in (
             ("mapping", self.mapping, MAPPING_MODES), ("memory", self.memory, MEMORY_KINDS),
             ("order", self.order, ORDER_POLICIES), ("granularity", self.granularity, GRANULARITIES),
             ("prefix_features", self.prefix_features, PREFIX_FEATURES),
+            ("mapping_batch", self.mapping_batch, MAPPING_BATCHES),
         ):
             if value not in valid:
                 raise ValueError(f"ours: option {name}={value!r} is not valid; choose one of {valid}")
@@ -101,7 +136,8 @@ class Ours(Method):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         opts: OursOptions = self.options
-        self.mapping = CrossModalMapping(opts.mapping, opts.tau, opts.row_normalize)
+        self.mapping = CrossModalMapping(opts.mapping, opts.tau, opts.row_normalize, opts.correlation_gradient,
+                                         opts.mapping_batch)
         self.memory = build_memory(opts.memory, self.dim)
         self.head = nn.Linear(self.dim, self.num_classes)
         self.order: tuple[str, ...] = self.modalities
