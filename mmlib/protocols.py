@@ -22,26 +22,16 @@ Both peers draw the crop independently for each of the 3 frames of a clip (the t
 applied frame by frame); :mod:`mmlib.augment` does the same on the device. They crop from the
 extracted frame at the video's own size (480 x 360 for CREMA-D); the book's cache stores frames
 resized to ``size x size`` (``prepare cremad --size``, 224 by default), so the crop is cut from
-that. The decision to cache at 224, and what it costs, measured by ``python -m mmlib bench frames``
-(2026-11-30; 1,000 crops of two photographs shrunk to 480 x 360; PSNR of the 224 x 224 crop against
-the peers' crop of the same region):
-
-* cache 224: 33.3 dB (mean absolute error 2.6 of 255 levels; the smallest fifth of crops, the most
-  enlarged, 31.1 dB); CREMA-D's frames take 3.4 GB, so the whole cache sits on one GPU;
-* cache 320: 38.4 dB (35.3 dB), 6.9 GB; the peers' own frame files, JPEG at quality 95, are
-  40.0 dB from their decoded frames; the source size would take 11.6 GB.
-
-224 stays the default: its evaluation frames are the peers' ``Resize((224, 224))`` of the source
-frame (area-averaged instead of bilinear), it is the smallest cache, and its crops' mean error of
-2.6 levels is 1.7 times the 1.5 levels the peers' JPEG files already lose: fine detail, not
-structure. Whether that moves accuracy has not been measured (no CREMA-D videos here). For crops closer
-to the peers', prepare at ``--size 320`` and train with ``frame_size=224`` (``--frame-size 224``):
-the crop is cut from the 320 frame and resized to 224, and evaluation frames are resized to 224
-(:meth:`MultimodalDataset.with_frame_size`). One difference remains either way: the peers' crop
-boxes have a true aspect ratio in [3/4, 4/3] of the 4:3 frame, while boxes drawn on the square
-cache span [1, 16/9] of it; after the resize to a square, the book's training frames are squeezed
-sideways as much on average (geometric mean 4/3) as everyone's evaluation frames, the peers'
-training frames less.
+that: the smallest cache, whose evaluation frames are the peers' ``Resize((224, 224))`` of the
+source frame (area-averaged instead of bilinear). What that costs in pixels against the peers' crop
+is measured by ``python -m mmlib bench frames``; whether it moves accuracy has not been measured.
+For crops closer to the peers', prepare at ``--size 320`` and train with ``frame_size=224``
+(``--frame-size 224``): the crop is cut from the 320 frame and resized to 224, and evaluation
+frames are resized to 224 (:meth:`MultimodalDataset.with_frame_size`). One difference remains
+either way: the peers' crop boxes have a true aspect ratio in [3/4, 4/3] of the 4:3 frame, while
+boxes drawn on the square cache span [1, 16/9] of it; after the resize to a square, the book's
+training frames are squeezed sideways as much on average (geometric mean 4/3) as everyone's
+evaluation frames, the peers' training frames less.
 """
 
 from __future__ import annotations

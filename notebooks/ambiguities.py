@@ -18,9 +18,12 @@
 # as aligning samples within a batch or aligning feature columns; its alternating schedule can
 # hand each modality a whole epoch or a single batch at a time; its EDM metric does not say how
 # the Shapley values are scaled; and the sample-level reading makes a prediction depend on which
-# other samples share the batch. The book's implementation offers each alternative as an option
-# (see the method chapter). This chapter runs them side by side so that the defaults rest on
-# evidence, not on taste.
+# other samples share the batch. Two more came out of writing Eq. 7-14 again from the text alone
+# (`tests/test_paper_reimplementation.py`): whether gradient flows through the correlation matrix
+# C of Eq. 9-10, and whether evaluation maps a batch together or, as Algorithm 1's loop reads, one
+# instance at a time, where C = [1] and the mapping does nothing. The book's implementation offers
+# each alternative as an option (see the method chapter). This chapter runs them side by side so
+# that the defaults rest on evidence, not on taste.
 #
 # Data: the embedded three-view `mfeat` digits (noisy `pix`, `fou`, `mor`; not the paper's data).
 # Every alternative is trained on the same seeds as the default and compared seed by seed.
@@ -32,8 +35,12 @@
 # {glue:text}`ambiguities_rownorm_diff:+.2f` points ({glue:text}`ambiguities_rownorm_p`), no
 # mapping by {glue:text}`ambiguities_none_diff:+.2f` ({glue:text}`ambiguities_none_p`) and
 # batch-level alternation by {glue:text}`ambiguities_batch_diff:+.2f`
-# ({glue:text}`ambiguities_batch_p`). Evaluating in split order instead of a shuffled one would
-# add {glue:text}`ambiguities_leak_default_diff:+.2f` points that are not the model's.
+# ({glue:text}`ambiguities_batch_p`). Holding C constant changes accuracy by
+# {glue:text}`ambiguities_constant_c_diff:+.2f` ({glue:text}`ambiguities_constant_c_p`) and
+# evaluating one instance at a time by {glue:text}`ambiguities_instance_diff:+.2f`
+# ({glue:text}`ambiguities_instance_p`); the book runs gradient through C and batch-wise
+# evaluation. Evaluating in split order instead of a shuffled one would add
+# {glue:text}`ambiguities_leak_default_diff:+.2f` points that are not the model's.
 # ````
 
 # %% tags=["parameters"]
@@ -45,6 +52,7 @@ seeds: int = 10  # seeds 0..seeds-1 per variant; verdicts use paired tests over 
 epochs: int = 15  # training epochs per run
 eval_batch_sizes: str = "1,16,64,256,0"  # test batch sizes to compare (0: the whole split at once)
 leak_batch_size: int = 64  # test chunk size for the class-sorted leak check (section 4)
+gradient_batches: int = 5  # training batches per model for the held-constant C gradient check (section 5)
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where ambiguities.json is written
@@ -63,6 +71,7 @@ from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paire
                         save_summary, setup, show)
 from mmlib.evaluate import encode_rows, fused_accuracy_by_batch, in_evaluation_order
 from mmlib.experiments import paired_test, run_grid
+from mmlib.readings import correlation_gradient_change, mapped_scale
 from mmlib.results import records_frame
 from mmlib.train import TrainConfig
 from mmlib.trained import train_model
@@ -81,6 +90,8 @@ variants = {
     "granularity = batch": {"granularity": "batch"},
     "row_normalize = on": {"row_normalize": True},
     "prefix_features = recorded": {"prefix_features": "recorded"},
+    "C held constant": {"correlation_gradient": False},
+    "mapping_batch = instance": {"mapping_batch": "instance"},
 }
 
 
@@ -91,10 +102,13 @@ def config_of(options: dict, seed: int) -> TrainConfig:
 # %% [markdown]
 # ## 1. Sample vs feature alignment, epoch vs batch alternation
 #
-# Six variants of the method, each on the same seeds: the default, the two other readings of the
+# Eight variants of the method, each on the same seeds: the default, the two other readings of the
 # mapping (feature columns; no mapping), batch-level alternation, row-normalised alignment weights,
-# and frozen prefix features recorded while each encoder trained (cheaper: no extra forward passes,
-# but up to one pass stale) instead of recomputed from the frozen encoder.
+# frozen prefix features recorded while each encoder trained (cheaper: no extra forward passes,
+# but up to one pass stale) instead of recomputed from the frozen encoder, the correlation matrix
+# C held constant in each step (no gradient through Eq. 9-10), and evaluation (validation, hence
+# the Shapley order, and test) one instance at a time, as Algorithm 1's loop visits them. Section 5
+# looks at the last two more closely.
 
 # %%
 grid = [(name, config_of(options, seed)) for name, options in variants.items()
@@ -307,6 +321,49 @@ show(leak_table.reset_index(), f"Fused test accuracy (%) in chunks of {leak_batc
 # Δ is accuracy that comes from the chunk's composition, not from the sample: a leak, which is
 # why every evaluation in this book draws its chunks in the shuffled order.
 
+# %% [markdown]
+# ## 5. Two readings the paper leaves unsaid
+#
+# **Gradient through C.** Eq. 9-10 build C from the weak side h and the strong features x, and
+# Eq. 11 multiplies x by it; the paper does not say whether C is a constant of the step. The book
+# lets gradient flow through it (`correlation_gradient=True`). On each default model, for the step
+# that trains the modality at position k = 2 and 3 of its last order, the trained encoder's
+# gradient is computed twice on the same training batches and dropout draws, with and without
+# gradient through C; the table gives the relative change ‖g − g_const‖ / ‖g‖.
+#
+# **The scale of the mapped features.** The raw sum of Eq. 11 (`ours`) grows with the batch; the
+# row-normalised form keeps x̂ on the scale of x. Mean ‖x̂‖ / mean ‖x‖ of the first mapping of the
+# order, on the test features, in chunks of 64 (the training batch) and 256 (the evaluation chunk).
+
+# %%
+grad_rows, scale_rows = [], []
+for (name, seed), (model, data) in models.items():
+    model.begin_epoch(2)  # the order the stored Shapley values give
+    order = model.order
+    features, _ = encoded[(name, seed)]["shuffled"]
+    model.eval()
+    for size in (64, 256):
+        scale_rows.append({"variant": name, "seed": seed, "chunk": size,
+                           "‖x̂‖ / ‖x‖": mapped_scale(model, features, order, size)})
+    if name == "default (sample, epoch)":
+        for k in range(2, len(order) + 1):
+            grad_rows.append({"k": k, "seed": seed, "relative change (%)": 100.0 * correlation_gradient_change(
+                model, data, order, k, base.batch_size, gradient_batches, seed)})
+    model.eval()
+gradient = pd.DataFrame(grad_rows)
+gradient_table = gradient.groupby("k")["relative change (%)"].agg(["mean", "std", "min", "max"]).round(1)
+show(gradient_table.reset_index(), f"Trained encoder's gradient, C held constant against gradient through C "
+     f"({seeds} default models, {gradient_batches} batches each)")
+scale = pd.DataFrame(scale_rows)
+scale_table = scale.pivot_table(index="variant", columns="chunk", values="‖x̂‖ / ‖x‖", aggfunc="mean").round(2)
+show(scale_table.reset_index(), "Mean ‖x̂‖ / mean ‖x‖ of the first mapping, by chunk size, mean over seeds")
+
+# %% [markdown]
+# The relative change of the trained encoder's gradient at each position k (mean, std, min and max
+# over the default models), and the scale of the mapped features of the default and row-normalised
+# models. Section 1's variants `C held constant` and `mapping_batch = instance` give what each
+# reading does to accuracy, paired by seed.
+
 # %% tags=["hide-input"]
 def diff(name: str) -> dict:
     """The paired test of ``name`` against the default (section 1); NaN with one seed."""
@@ -318,11 +375,14 @@ results = {"dataset": dataset, "seeds": seeds, "epochs": epochs,
                         for n in variants},
            "paired_vs_default": {n: diff(n) for n in others},
            "edm_spread_median": spread_table["median"].to_dict(),
+           "gradient_change_pct": gradient_table["mean"].to_dict(),
+           "mapped_scale": scale_table.reset_index().to_dict(orient="records"),
            "batch": batch_table.reset_index().to_dict(orient="records")}
 save_summary("ambiguities", output_dir, results, records=records)
 for key, name in (("feature", "mapping = feature"), ("none", "mapping = none"),
                   ("batch", "granularity = batch"), ("rownorm", "row_normalize = on"),
-                  ("recorded", "prefix_features = recorded")):
+                  ("recorded", "prefix_features = recorded"), ("constant_c", "C held constant"),
+                  ("instance", "mapping_batch = instance")):
     glue(f"ambiguities_{key}_diff", float(diff(name)["mean_diff"]), display=False)
     glue_p(f"ambiguities_{key}_p", float(diff(name)["p_wilcoxon"]))
 glue("ambiguities_default_acc", float(default_runs["fused_acc"].mean()), display=False)
@@ -332,6 +392,12 @@ ranges = batch_table["range over sizes (mean over seeds)"]
 glue("ambiguities_range_default", float(ranges["default (sample, epoch)"]), display=False)
 glue("ambiguities_range_rownorm", float(ranges["row_normalize = on"]), display=False)
 glue("ambiguities_seeds", seeds, display=False)
+for k in (2, 3):  # NaN at k = 3 with two modalities
+    glue(f"ambiguities_gradient_k{k}", float(gradient_table["mean"].get(k, float("nan"))), display=False)
+glue("ambiguities_gradient_min", float(gradient["relative change (%)"].min()), display=False)
+glue("ambiguities_gradient_max", float(gradient["relative change (%)"].max()), display=False)
+for size in (64, 256):
+    glue(f"ambiguities_scale_{size}", float(scale_table.loc["default (sample, epoch)", size]), display=False)
 
 # %% [markdown]
 # ## Conclusion
@@ -346,6 +412,17 @@ glue("ambiguities_seeds", seeds, display=False)
 # {glue:text}`ambiguities_rownorm_diff:+.2f` ({glue:text}`ambiguities_rownorm_p`);
 # recorded instead of recomputed prefix features change it by
 # {glue:text}`ambiguities_recorded_diff:+.2f` ({glue:text}`ambiguities_recorded_p`).
+# With the raw sum of Eq. 11 the mapped features are {glue:text}`ambiguities_scale_64:.1f` times
+# the scale of the features in chunks of 64 and {glue:text}`ambiguities_scale_256:.1f` times in
+# chunks of 256, which row-normalisation removes.
+# Holding C constant changes the trained encoder's gradient by
+# {glue:text}`ambiguities_gradient_k2:.0f`% at k = 2 and {glue:text}`ambiguities_gradient_k3:.0f`%
+# at k = 3 on average (from {glue:text}`ambiguities_gradient_min:.0f` to
+# {glue:text}`ambiguities_gradient_max:.0f`% over models and positions), and accuracy by
+# {glue:text}`ambiguities_constant_c_diff:+.2f` ({glue:text}`ambiguities_constant_c_p`);
+# evaluating one instance at a time, as Algorithm 1's loop does, changes accuracy by
+# {glue:text}`ambiguities_instance_diff:+.2f` ({glue:text}`ambiguities_instance_p`). The book runs
+# the default of each: gradient through C, and every evaluation chunk mapped together.
 # The per-modality EDM terms differ by a median relative spread of
 # {glue:text}`ambiguities_sample_spread:.2f` under the sample reading and
 # {glue:text}`ambiguities_share_spread:.2f` under the share reading; in the paper

@@ -78,7 +78,13 @@ def test_feature_distributions_scores_every_snapshot(run_notebook, tmp_path):
 def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_path):
     run, stored = _run(run_notebook, tmp_path, "ambiguities", eval_batch_sizes="1,64,0")
     assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch", "row_normalize = on",
-                                                "prefix_features = recorded"}
+                                                "prefix_features = recorded", "C held constant",
+                                                "mapping_batch = instance"}
+    # section 5: C held constant changes the trained encoder's gradient at k = 2 and 3, (finite: no zero gradient)
+    assert all(0 < run.glued[f"ambiguities_gradient_k{k}"] < float("inf") for k in (2, 3))
+    assert set(stored["gradient_change_pct"]) == {2, 3} or set(stored["gradient_change_pct"]) == {"2", "3"}
+    # the raw sum of Eq. 11 grows with the chunk
+    assert 1.0 < run.glued["ambiguities_scale_64"] < run.glued["ambiguities_scale_256"]
     assert run.glued["ambiguities_paper_two_rows"] >= 1
     assert run.glued["ambiguities_range_default"] >= 0.0
     assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(tmp_path)
@@ -87,7 +93,7 @@ def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_p
     assert -100 < run.glued["ambiguities_leak_default_diff"] < 100
     assert re.fullmatch(r"p (= [01]\.\d+|< 0\.001)", run.glued["ambiguities_leak_default_p"])  # glue_p's prose
     _assert_provenance(run, stored)
-    assert len(stored["run_ids"]) == 6 * 2  # variants x seeds, trained as one grid
+    assert len(stored["run_ids"]) == 8 * 2  # variants x seeds, trained as one grid
     for name, test in stored["paired_vs_default"].items():
         assert test["seeds"] == 2 and test["b"] == "default (sample, epoch)" and test["a"] == name
 

@@ -1,4 +1,4 @@
-"""Eq. 7-14 and Algorithm 1 written again from the paper's text alone, against ``mmlib`` on the same tensors and weights.
+"""Eq. 7-14 and Algorithm 1 written again from the paper's text alone, against mmlib on the same tensors and weights.
 
 Nothing here imports mmlib's implementation of those pieces (``mmlib.shapley``, ``mmlib.mapping``,
 ``mmlib.memory``, ``mmlib.fusion``, ``mmlib.scheduler``, ``mmlib.evaluate``'s summaries) to compute
@@ -71,7 +71,8 @@ def features(dim: int = 16, batch: int = 48, seed: int = 1) -> dict[str, torch.T
     """Three correlated modalities (the synthetic dataset's names), so that C has entries above tau off the diagonal."""
     generator = torch.Generator().manual_seed(seed)
     shared = torch.randn(batch, dim, generator=generator)
-    return {m: shared + s * torch.randn(batch, dim, generator=generator) for m, s in (("m0", 0.8), ("m1", 1.0), ("m2", 1.5))}
+    spread = (("m0", 0.8), ("m1", 1.0), ("m2", 1.5))
+    return {m: shared + s * torch.randn(batch, dim, generator=generator) for m, s in spread}
 
 
 # ---- the paper, written again ------------------------------------------------------------------
@@ -122,7 +123,8 @@ def paper_mapping(Xi, Xj, tau, row_normalize=False, detach=False):
 
 
 def paper_memory(Xi, Xhat, W, b):
-    """Eq. 12-14 (READING_GATE_BIAS): [f; i; o] = sigma(W [X_i; X^_j] + b); memory = f X_i + i X^_j; X~ = o tanh(memory)."""
+    """Eq. 12-14 (READING_GATE_BIAS): [f; i; o] = sigma(W [X_i; X^_j] + b); memory = f X_i + i X^_j;
+    X~ = o tanh(memory)."""
     d = Xi.shape[-1]
     gates = torch.sigmoid(torch.cat([Xi, Xhat], dim=-1) @ W.T + b)
     f, i, o = gates[..., :d], gates[..., d:2 * d], gates[..., 2 * d:]
@@ -186,7 +188,8 @@ def test_the_mapping_of_eq_9_to_11_in_both_forms(form):
     for tau in (0.0, 0.2, 0.5):
         model.mapping.tau = tau
         mapped = model.mapping(X["m0"], X["m1"])
-        torch.testing.assert_close(mapped, paper_mapping(X["m0"], X["m1"], tau, form.get("row_normalize", False)), **TOL)
+        expected = paper_mapping(X["m0"], X["m1"], tau, form.get("row_normalize", False))
+        torch.testing.assert_close(mapped, expected, **TOL)
     # C has entries kept and entries thresholded away at tau = 0.2, so the test exercises Eq. 10
     C = paper_correlation(X["m0"], X["m1"], 0.2)
     assert 0 < int((C.fill_diagonal_(0) > 0).sum()) < C.numel() - C.shape[0]
@@ -209,8 +212,8 @@ def test_the_memory_of_eq_12_to_14_has_a_gate_bias():
     torch.testing.assert_close(model.memory(X["m0"], X["m1"]), paper_memory(X["m0"], X["m1"], W, b), **TOL)
     with torch.no_grad():
         b.zero_()  # the bias-free Eq. 12 is the same unit with b = 0
-        torch.testing.assert_close(model.memory(X["m0"], X["m1"]), paper_memory(X["m0"], X["m1"], W, torch.zeros_like(b)),
-                                   **TOL)
+        expected = paper_memory(X["m0"], X["m1"], W, torch.zeros_like(b))
+        torch.testing.assert_close(model.memory(X["m0"], X["m1"]), expected, **TOL)
 
 
 @pytest.mark.parametrize("form", [{}, {"row_normalize": True}, {"mapping": "none"}, {"memory": "none"}],
@@ -261,7 +264,8 @@ def test_algorithm_1_instance_by_instance_is_the_option_mapping_batch_instance()
     assert not torch.allclose(model.logits_from_features(X, model.modalities), batched, atol=1e-3)
     model.train()  # training maps the batch together whatever the option (Eq. 9: "over each training batch")
     model.mapping.batch = "instance"
-    torch.testing.assert_close(model.mapping(X["m0"], X["m1"]), paper_mapping(X["m0"], X["m1"], model.mapping.tau), **TOL)
+    expected = paper_mapping(X["m0"], X["m1"], model.mapping.tau)
+    torch.testing.assert_close(model.mapping(X["m0"], X["m1"]), expected, **TOL)
 
 
 def test_validation_shapley_values_and_the_next_order():
@@ -308,7 +312,8 @@ def test_the_epoch_schedule_trains_each_prefix_in_turn():
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("detach", [False, True], ids=["C_with_gradient", "C_constant"])
 def test_the_alternating_step_and_its_frozen_prefix(k, detach):
-    """Training pi_k: CE(g(chain over pi_1..pi_k)), y); gradient reaches encoder pi_k, W, b and g only (READING_FROZEN)."""
+    """Training pi_k: CE(g(chain over pi_1..pi_k), y); gradient reaches encoder pi_k, W, b and g only
+    (READING_FROZEN)."""
     _, dataset, model = build(order="fixed", correlation_gradient=not detach)
     model.train()
     batch = next(dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(2)))
@@ -397,3 +402,27 @@ def test_the_readings_are_named():
     marked = "Where the paper is silent, and what the code chose"
     for module in (mmlib.methods.ours, mmlib.mapping, mmlib.memory, mmlib.fusion):
         assert marked in module.__doc__, module.__name__
+
+
+def test_the_gradient_change_of_a_constant_c_and_the_mapped_scale():
+    """mmlib.readings (the ambiguities chapter's section 5): zero without a mapping, positive with one; bad k named."""
+    from mmlib.readings import correlation_gradient_change, mapped_scale
+
+    _, dataset, model = build(order="fixed")
+    order = model.modalities
+    changes = [correlation_gradient_change(model, dataset, order, k, batch_size=32, batches=2) for k in (2, 3)]
+    assert all(0 < c < float("inf") for c in changes) and model.mapping.correlation_gradient is True
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    _, dataset, unmapped = build(order="fixed", mapping="none")
+    assert correlation_gradient_change(unmapped, dataset, order, 2, batch_size=32, batches=2) == 0.0
+    with pytest.raises(ValueError, match=r"k must lie in \[2, 3\]"):
+        correlation_gradient_change(model, dataset, order, 1)
+    X = features(batch=96)
+    model.eval()
+    raw = [mapped_scale(model, X, order, size) for size in (8, 96)]
+    _, _, rownorm = build(row_normalize=True)
+    rownorm.eval()
+    assert 1.0 < raw[0] < raw[1]  # the raw sum grows with the chunk
+    assert mapped_scale(rownorm, X, order, 96) < 1.0 < raw[0]  # weights summing to one: a mean, shorter than its terms
+    expected = paper_mapping(X["m0"], X["m1"], model.mapping.tau).norm(dim=-1).mean() / X["m1"].norm(dim=-1).mean()
+    assert raw[1] == pytest.approx(float(expected), rel=1e-5)
