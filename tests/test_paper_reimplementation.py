@@ -6,8 +6,8 @@ the expected values: the re-implementation below reads the weights out of a buil
 (encoders, the memory's ``W`` and ``b``, the classifier ``g``) and redoes the arithmetic with loops and
 plain tensor operations, in the paper's notation. mmlib is then asked the same question.
 
-Equality: ``torch.equal`` where both sides do the same operations in the same order (selection,
-argsort, boolean tables). Where mmlib batches an operation the loops here do one at a time (cosine
+Equality: ``torch.equal`` where both sides do the same operations in the same order (the memory
+unit, orders, boolean tables). Where mmlib batches an operation the loops here do one at a time (cosine
 via unit vectors instead of a dot product divided by two norms; ``K`` orders stacked; a matrix
 product instead of a Python sum), float32 sums run in another order, and the comparison is
 ``torch.testing.assert_close`` at ``atol=rtol=1e-5``: a few units in the last place of float32
@@ -209,11 +209,11 @@ def test_the_memory_of_eq_12_to_14_has_a_gate_bias():
     X = features()
     W, b, _ = weights_of(model)
     assert b is not None and b.abs().sum() > 0  # reading (b): Eq. 12 has no b
-    torch.testing.assert_close(model.memory(X["m0"], X["m1"]), paper_memory(X["m0"], X["m1"], W, b), **TOL)
+    assert torch.equal(model.memory(X["m0"], X["m1"]), paper_memory(X["m0"], X["m1"], W, b))  # the same operations
     with torch.no_grad():
         b.zero_()  # the bias-free Eq. 12 is the same unit with b = 0
         expected = paper_memory(X["m0"], X["m1"], W, torch.zeros_like(b))
-        torch.testing.assert_close(model.memory(X["m0"], X["m1"]), expected, **TOL)
+        assert torch.equal(model.memory(X["m0"], X["m1"]), expected)
 
 
 @pytest.mark.parametrize("form", [{}, {"row_normalize": True}, {"mapping": "none"}, {"memory": "none"}],

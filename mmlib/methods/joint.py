@@ -8,8 +8,16 @@ reads it:
     z = W relu(A [x_1; ...; x_n] + a) + b.
 
 There are no per-modality encoders: ``encode`` passes each modality's input through, flattened,
-so unimodal accuracy (an absent modality's input zeroed at the concatenation, the book's convention)
-and the linear probes (on the inputs themselves) are measured as for every method.
+so unimodal accuracy and the linear probes (on the inputs themselves) are computed as for every
+method.
+
+Where the paper is silent, and what the code chose
+
+- Sec. 5.4 says only that Joint fuses at the input level; here it gets the adapter the paper gives
+  its own method (a linear layer and ReLU) on the concatenation, then one linear classifier.
+  Not measured.
+- Unimodal accuracy: an absent modality's input is zeroed at the concatenation (the book's
+  convention, as Concat). Not measured against another.
 """
 
 from __future__ import annotations

@@ -14,8 +14,13 @@ with momentum and weight decay) keeps state per parameter: the updates are exact
 separate trainings with n optimizers (checked in ``tests/test_methods_baselines.py``). The only
 coupling is the shared shuffling and the best-epoch choice on validation *fused* accuracy.
 
-Unimodal accuracy: ``present=(m,)`` is modality m's own model. No modality present: the uniform
-distribution (log 1/C for every class).
+Where the paper is silent, and what the code chose
+
+- Fusion rule: the paper names Late Fusion [8] without its rule; the mean of the softmax
+  outputs is the one here (not a mean of logits, not a learned weighting). Not measured.
+- Unimodal accuracy: ``present=(m,)`` is modality m's own model. No modality present: the
+  uniform distribution (log 1/C for every class).
+- The best epoch is chosen on validation *fused* accuracy, for all n models together.
 """
 
 from __future__ import annotations

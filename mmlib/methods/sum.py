@@ -3,9 +3,12 @@
 The "Sum" baseline of the paper's Table 1 (Eq. 5 with Fusion = sum of per-modality classifiers,
 ``g(X) = sum_m (W_m X_m + b_m)``), as OGM-GE's ``SumFusion`` (``fc_x(x) + fc_y(y)``).
 
-Unimodal accuracy: ``logits_from_features(features, (m,))`` is modality m's own head
-``W_m X_m + b_m``; an absent modality's head is left out of the sum (equivalently, its feature
-is zero and its bias dropped). With no modality present the logits are zero.
+Where the paper is silent, and what the code chose
+
+- Unimodal accuracy, which the paper reports without its rule: ``logits_from_features(features,
+  (m,))`` is modality m's own head ``W_m X_m + b_m``; an absent modality's head is left out of the
+  sum (equivalently, its feature is zero and its bias dropped). With no modality present the
+  logits are zero. Not measured against another convention.
 """
 
 from __future__ import annotations
