@@ -426,3 +426,13 @@ def test_the_gradient_change_of_a_constant_c_and_the_mapped_scale():
     assert mapped_scale(rownorm, X, order, 96) < 1.0 < raw[0]  # weights summing to one: a mean, shorter than its terms
     expected = paper_mapping(X["m0"], X["m1"], model.mapping.tau).norm(dim=-1).mean() / X["m1"].norm(dim=-1).mean()
     assert raw[1] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_a_bad_reading_is_named_in_one_line():
+    from mmlib.mapping import CrossModalMapping
+    from mmlib.methods import build_options
+
+    with pytest.raises(ValueError, match=r"^ours: option mapping_batch='one' is not valid; choose one of \('batch', 'instance'\)$"):
+        build_options("ours", {"mapping_batch": "one"})
+    with pytest.raises(ValueError, match=r"^mapping batch must be one of \('batch', 'instance'\), got 'rows'$"):
+        CrossModalMapping(batch="rows")

@@ -83,7 +83,7 @@ Options
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -110,8 +110,10 @@ class OursOptions:
     order: str = "shapley"
     granularity: str = "epoch"
     prefix_features: str = "recompute"
-    correlation_gradient: bool = True  # gradient flows through C of Eq. 9-10 (False: C held constant)
-    mapping_batch: str = "batch"  # evaluation maps a batch together ("instance": one sample at a time, Algorithm 1)
+    correlation_gradient: bool = field(default=True, metadata={
+        "help": "gradient flows through the correlation matrix C of Eq. 9-10 (False: C held constant in each step)"})
+    mapping_batch: str = field(default="batch", metadata={
+        "help": "evaluation maps each chunk together (batch) or each sample alone, as Algorithm 1's loop (instance)"})
 
     def __post_init__(self) -> None:
         for name, value, valid in (
