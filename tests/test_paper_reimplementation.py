@@ -13,7 +13,7 @@ product instead of a Python sum), float32 sums run in another order, and the com
 ``torch.testing.assert_close`` at ``atol=rtol=1e-5``: a few units in the last place of float32
 (``2**-23 ~ 1.2e-7``) times the length of the sums involved (d = 16, B <= 48, 3 chain steps).
 
-Where the paper makes no choice, the re-implementation names the choice it takes (``READING_*``),
+Where the paper makes no choice, the re-implementation names the choice it takes (``READINGS``),
 takes mmlib's, and the module docstring of the mmlib piece marks it:
 
 (a) gradient through the correlation matrix C of Eq. 9-10 (mmlib.mapping; option
@@ -44,14 +44,25 @@ from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_ever
 DATA = {"num_samples": 240, "strengths": "2.0,0.6,0.3", "noise": "1.0,1.0,1.0"}
 TOL = {"atol": 1e-5, "rtol": 1e-5}  # float32 sums in another order (module docstring)
 
-READING_C_GRADIENT = "gradient flows through C (Eq. 9-10 do not say whether C is a constant)"  # (a)
-READING_GATE_BIAS = "the gates are W [X_i; X^_j] + b (Eq. 12 has no b)"  # (b)
-READING_EQ11 = "X^_j = X_j C with samples as columns: sample q gathers sum_r C[r, q] X_j,r"  # (c)
-READING_EVAL_BATCH = "evaluation maps a batch together (Algorithm 1 visits one instance at a time)"  # (d)
-READING_CHAIN = "the chain passes on X~ of Eq. 14, not the memory cell of Eq. 13"  # (e)
-READING_TIES = "Eq. 8 sorts ascending; equal phi keep the dataset's listed order"
-READING_EMPTY = "P(empty set) = accuracy of g on a zero feature"
-READING_FROZEN = "the prefix encoders pi_1..pi_{k-1} run without gradient, in eval mode (dropout off)"
+# reading -> (the choice this file takes where the paper makes none, the mmlib module whose docstring
+# marks it, a phrase of that mark); test_the_readings_are_marked holds the docstrings to it
+READINGS = {
+    "C_GRADIENT": ("(a) gradient flows through C (Eq. 9-10 do not say whether C is a constant)",
+                   "mmlib.mapping", "Gradient flows through C"),
+    "GATE_BIAS": ("(b) the gates are W [X_i; X^_j] + b (Eq. 12 has no b)", "mmlib.memory", "The gates carry a bias"),
+    "EQ11": ("(c) X^_j = X_j C with samples as columns: sample q gathers sum_r C[r, q] X_j,r",
+             "mmlib.mapping", "Eq. 11 is read literally"),
+    "EVAL_BATCH": ("(d) evaluation maps a batch together (Algorithm 1 visits one instance at a time)",
+                   "mmlib.mapping", "Algorithm 1's loop visits one instance at a time"),
+    "CHAIN": ("(e) the chain passes on X~ of Eq. 14, not the memory cell of Eq. 13",
+              "mmlib.fusion", "the cell of Eq. 13 is not passed on"),
+    "TIES": ("Eq. 8 sorts ascending; equal phi keep the dataset's listed order",
+             "mmlib.methods.ours", "equal values keep the listed order"),
+    "EMPTY": ("P(empty set) = accuracy of g on a zero feature",
+              "mmlib.methods.ours", "accuracy of g on a zero feature"),
+    "FROZEN": ("the prefix encoders pi_1..pi_{k-1} run without gradient, in eval mode (dropout off)",
+               "mmlib.methods.ours", "no gradient, and in inference mode"),
+}
 
 
 def build(**options):
@@ -92,7 +103,7 @@ def paper_shapley(P, modalities):
 
 
 def paper_priority(phi, modalities):
-    """Eq. 8: arg sort of phi, weakest first (READING_TIES: a stable sort over the listed order)."""
+    """Eq. 8: arg sort of phi, weakest first (reading TIES: a stable sort over the listed order)."""
     return tuple(sorted(modalities, key=lambda m: phi[m]))
 
 
@@ -106,11 +117,11 @@ def paper_correlation(Xi, Xj, tau, detach=False):
     C = torch.stack(rows)
     C = C * (C > tau)
     C = C * (1 - torch.eye(B)) + torch.eye(B)
-    return C.detach() if detach else C  # READING_C_GRADIENT: not detached
+    return C.detach() if detach else C  # reading C_GRADIENT: not detached
 
 
 def paper_mapping(Xi, Xj, tau, row_normalize=False, detach=False):
-    """Eq. 11, READING_EQ11: with samples as columns X^_j = X_j C, column q = sum_r C[r, q] X_j[:, r].
+    """Eq. 11, reading EQ11: with samples as columns X^_j = X_j C, column q = sum_r C[r, q] X_j[:, r].
 
     ``row_normalize`` (the form ``ours_rownorm``, not the paper's): the weights of each output
     sample divided by their sum."""
@@ -123,7 +134,7 @@ def paper_mapping(Xi, Xj, tau, row_normalize=False, detach=False):
 
 
 def paper_memory(Xi, Xhat, W, b):
-    """Eq. 12-14 (READING_GATE_BIAS): [f; i; o] = sigma(W [X_i; X^_j] + b); memory = f X_i + i X^_j;
+    """Eq. 12-14 (reading GATE_BIAS): [f; i; o] = sigma(W [X_i; X^_j] + b); memory = f X_i + i X^_j;
     X~ = o tanh(memory)."""
     d = Xi.shape[-1]
     gates = torch.sigmoid(torch.cat([Xi, Xhat], dim=-1) @ W.T + b)
@@ -133,7 +144,7 @@ def paper_memory(Xi, Xhat, W, b):
 
 
 def paper_chain(X, order, tau, W, b, row_normalize=False, detach=False, mapping=True, memory=True):
-    """Weak to strong along ``order`` (READING_CHAIN): X~ of one step is the weak side of the next."""
+    """Weak to strong along ``order`` (reading CHAIN): X~ of one step is the weak side of the next."""
     h = X[order[0]]
     for m in order[1:]:
         x_hat = paper_mapping(h, X[m], tau, row_normalize, detach) if mapping else X[m]
@@ -142,7 +153,7 @@ def paper_chain(X, order, tau, W, b, row_normalize=False, detach=False, mapping=
 
 
 def paper_hybrid(X, modalities, tau, W, b, row_normalize=False):
-    """Algorithm 1 lines 1-8 on a batch (READING_EVAL_BATCH): the mean of the k! chain outputs."""
+    """Algorithm 1 lines 1-8 on a batch (reading EVAL_BATCH): the mean of the k! chain outputs."""
     orders = list(itertools.permutations(modalities))
     return sum(paper_chain(X, o, tau, W, b, row_normalize) for o in orders) / len(orders)
 
@@ -269,7 +280,7 @@ def test_algorithm_1_instance_by_instance_is_the_option_mapping_batch_instance()
 
 
 def test_validation_shapley_values_and_the_next_order():
-    """Eq. 7 with P(S) = validation accuracy (%) of the hybrid order over S (READING_EMPTY), then Eq. 8."""
+    """Eq. 7 with P(S) = validation accuracy (%) of the hybrid order over S (reading EMPTY), then Eq. 8."""
     config, dataset, model = build()
     model.eval()
     result = evaluate_split(model, dataset, "val", config.eval_batch_size, "cpu")
@@ -299,7 +310,7 @@ def test_validation_shapley_values_and_the_next_order():
     tied = dict.fromkeys(modalities, 1.0)
     model.end_epoch(1, {"shapley": tied})
     model.begin_epoch(2)
-    assert model.order == paper_priority(tied, modalities) == modalities  # READING_TIES
+    assert model.order == paper_priority(tied, modalities) == modalities  # reading TIES
 
 
 def test_the_epoch_schedule_trains_each_prefix_in_turn():
@@ -313,7 +324,7 @@ def test_the_epoch_schedule_trains_each_prefix_in_turn():
 @pytest.mark.parametrize("detach", [False, True], ids=["C_with_gradient", "C_constant"])
 def test_the_alternating_step_and_its_frozen_prefix(k, detach):
     """Training pi_k: CE(g(chain over pi_1..pi_k), y); gradient reaches encoder pi_k, W, b and g only
-    (READING_FROZEN)."""
+    (reading FROZEN)."""
     _, dataset, model = build(order="fixed", correlation_gradient=not detach)
     model.train()
     batch = next(dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(2)))
@@ -388,20 +399,18 @@ def test_edm_in_both_readings():
     assert share_total == pytest.approx(sum(abs(100.0 - v) for v in shares.values()), abs=1e-9)
 
 
-def test_the_readings_are_named():
-    """Each reading this file takes is one the options or docstrings mark (mmlib/methods/ours.py)."""
+def test_the_readings_are_marked():
+    """Each reading this file takes is marked where mmlib makes it, and the two new options default to it."""
+    import importlib
+
     from mmlib.methods.ours import OursOptions
 
     fields = {f.name: f.default for f in dataclasses.fields(OursOptions)}
     assert fields["correlation_gradient"] is True and fields["mapping_batch"] == "batch"
-    import mmlib.fusion
-    import mmlib.mapping
-    import mmlib.memory
-    import mmlib.methods.ours
-
-    marked = "Where the paper is silent, and what the code chose"
-    for module in (mmlib.methods.ours, mmlib.mapping, mmlib.memory, mmlib.fusion):
-        assert marked in module.__doc__, module.__name__
+    for name, (_, module, phrase) in READINGS.items():
+        doc = importlib.import_module(module).__doc__
+        assert "Where the paper is silent, and what the code chose" in doc, module
+        assert phrase in " ".join(doc.split()), (name, module, phrase)
 
 
 def test_the_gradient_change_of_a_constant_c_and_the_mapped_scale():
@@ -432,7 +441,8 @@ def test_a_bad_reading_is_named_in_one_line():
     from mmlib.mapping import CrossModalMapping
     from mmlib.methods import build_options
 
-    with pytest.raises(ValueError, match=r"^ours: option mapping_batch='one' is not valid; choose one of \('batch', 'instance'\)$"):
+    expected = r"^ours: option mapping_batch='one' is not valid; choose one of \('batch', 'instance'\)$"
+    with pytest.raises(ValueError, match=expected):
         build_options("ours", {"mapping_batch": "one"})
     with pytest.raises(ValueError, match=r"^mapping batch must be one of \('batch', 'instance'\), got 'rows'$"):
         CrossModalMapping(batch="rows")
