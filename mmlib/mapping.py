@@ -23,7 +23,8 @@ Where the paper is silent, and what the code chose
   gathering the strong samples it correlates with), is not implemented. Not measured.
 - The weights are summed raw, as printed (``row_normalize=False``, the method ``ours``), which
   makes ``x_hat`` grow with the batch; ``row_normalize`` divides each output row's weights by their
-  sum (``ours_rownorm``). Chapter: ambiguities (accuracy, and the scale of ``x_hat``).
+  sum (``ours_rownorm``). Chapters: ambiguities (accuracy on three views, the scale of ``x_hat``),
+  main_comparison (accuracy on two views).
 - Eq. 10 thresholds the signed cosine: negative correlations fall below tau and are zeroed with
   the weak ones (not ``|C| <= tau``); the diagonal is then set to one, as printed. Not measured.
 - Gradient flows through C (``correlation_gradient=True``): the paper does not say whether C is a

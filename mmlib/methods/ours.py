@@ -31,7 +31,9 @@ Two registered forms (both selectable by name wherever methods are listed):
 ``ours_rownorm``  the same method with the weights of each output row divided by their sum
                   (``row_normalize=True``), so x_hat is a weighted mean of batch neighbours and stays
                   on the scale of x whatever the batch size. This is the form to run: the raw sum
-                  inflates x_hat with the batch and costs accuracy (measured: ambiguities chapter).
+                  inflates x_hat with the batch (ambiguities chapter, section 5); the two forms'
+                  accuracies are paired in the main_comparison chapter (two views) and the
+                  ambiguities chapter (three views).
 
 Where the paper is silent, and what the code chose
 (chapter = the book chapter that measures the choice against its alternative; "not measured"
