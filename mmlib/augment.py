@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmlib.data.base import host_to_device
+
 SCALE = (0.08, 1.0)
 RATIO = (3.0 / 4.0, 4.0 / 3.0)
 TRIES = 10
@@ -88,16 +90,19 @@ def resample(images: Tensor, boxes: Tensor, flip: Tensor, out_size: int) -> Tens
 
     Bilinear, through one ``affine_grid`` + ``grid_sample``: output pixel centres are mapped into the
     box (``align_corners=False``), so samples within half a pixel of the box's edge may blend in the
-    neighbouring pixel outside it (torchvision crops first and repeats the edge instead).
+    neighbouring pixel outside it (torchvision crops first and repeats the edge instead). The
+    ``(N, 2, 3)`` crop matrix is built on the host (the draws come from a CPU generator) and copied
+    to the images' device without blocking (:func:`mmlib.data.base.host_to_device`): a step never
+    waits for it.
     """
     n, c, height, width = images.shape
     top, left, h, w = boxes.to(torch.float32).unbind(dim=1)
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, dtype=images.dtype)
     theta[:, 0, 0] = torch.where(flip, -w / width, w / width)
     theta[:, 0, 2] = (2 * left + w) / width - 1
     theta[:, 1, 1] = h / height
     theta[:, 1, 2] = (2 * top + h) / height - 1
-    theta = theta.to(device=images.device, dtype=images.dtype)
+    theta = host_to_device(theta, images.device)  # drawn on the host; travels from pinned memory, no wait
     grid = F.affine_grid(theta, [n, c, out_size, out_size], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 

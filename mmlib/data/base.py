@@ -7,6 +7,7 @@ a fixed train / val / test split. Training never sees files, only :class:`Batch`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -62,6 +63,7 @@ class MultimodalDataset:
     frame_normalization: str = "unit"
     frame_size: int = 0
     sample_ids: tuple[str, ...] = ()  # each row's id where the source names samples (a cache's clips); else ()
+    _labels_on: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # device -> labels there
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -165,6 +167,7 @@ class MultimodalDataset:
         device: torch.device | str = "cpu",
         shard: tuple[int, int] | None = None,
         full_frames: bool = False,
+        modalities: Sequence[str] | None = None,
     ) -> Iterator[Batch]:
         """Minibatches of ``split``: in split order, or shuffled by ``generator``; the last may be smaller.
 
@@ -175,23 +178,60 @@ class MultimodalDataset:
         ``full_frames``: RGB frames keep their stored size instead of ``frame_size`` (for a training
         loop whose augmentation crops and resizes them).
 
-        For an accelerator and arrays left on the host, batches are gathered in their stored dtype
-        and copied one step ahead on a side stream (:mod:`mmlib.data.prefetch`).
+        ``modalities``: gather only these (default: every modality); the batch's ``inputs`` and
+        ``modalities`` hold just them, so a pass that reads no frames gathers and converts none.
+
+        For arrays on a device (:meth:`on_device`), the epoch's rows travel there in one copy and
+        the labels once per device; each batch is then sliced, gathered and converted there with
+        no copy from the host and no wait for it (:meth:`_resident_batches`). For an accelerator
+        and arrays left on the host, batches are gathered in their stored dtype and copied one step
+        ahead on a side stream (:mod:`mmlib.data.prefetch`).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         device = torch.device(device)
+        chosen = self.modalities if modalities is None else check_modalities(modalities, self.modalities, what="batches")
         frame_size = 0 if full_frames else self.frame_size
         rows = self._batch_rows(split, batch_size, shuffle, generator, shard)
+        if self.resident and device.type != "cpu":
+            yield from self._resident_batches(list(rows), device, frame_size, chosen)
+            return
         if device.type == "cpu" or self.resident:
             for chunk in rows:
-                yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in self.modalities}, chunk, device)
+                yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in chosen}, chunk, device, chosen)
             return
         from mmlib.data.prefetch import prefetched
 
-        stored = (self._batch({m: self._stored_rows(m, chunk) for m in self.modalities}, chunk, torch.device("cpu"))
+        stored = (self._batch({m: self._stored_rows(m, chunk) for m in chosen}, chunk, torch.device("cpu"), chosen)
                   for chunk in rows)
         yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization, frame_size))
+
+    def _resident_batches(self, chunks: list[np.ndarray], device: torch.device, frame_size: int,
+                          modalities: tuple[str, ...]) -> Iterator[Batch]:
+        """Batches of arrays that live on ``device``, with no host-to-device copy and no host sync per batch.
+
+        The rows of every batch of the epoch (``chunks``, the permutation cut into batches) go to the
+        device in one non-blocking copy; the labels are kept there once per device
+        (:meth:`_device_labels`); each batch is a slice of those rows, its inputs and labels
+        gathered by ``index_select`` and converted there, its frame statistics cached per device
+        (:func:`frame_statistics`).
+        """
+        order = host_to_device(torch.from_numpy(np.concatenate(chunks) if chunks else np.empty(0, np.int64)), device)
+        labels = self._device_labels(device)
+        start = 0
+        for chunk in chunks:
+            index = order[start : start + len(chunk)]
+            start += len(chunk)
+            inputs = {m: to_model_input(self.inputs[m].index_select(0, index), self.frame_normalization, frame_size)
+                      for m in modalities}
+            yield Batch(inputs, labels.index_select(0, index), modalities, index)
+
+    def _device_labels(self, device: torch.device) -> Tensor:
+        """The labels of every sample as an int64 tensor on ``device``, copied there once."""
+        key = str(device)
+        if key not in self._labels_on:
+            self._labels_on[key] = host_to_device(torch.as_tensor(np.asarray(self.labels), dtype=torch.long), device)
+        return self._labels_on[key]
 
     def nonfinite_samples(self, split: str, chunk: int = 1024) -> dict[str, list[str]]:
         """The samples of ``split`` whose stored input holds NaN or inf, by modality (those with any):
@@ -228,10 +268,11 @@ class MultimodalDataset:
                 chunk = chunk[shard_bounds(len(chunk), *shard)]
             yield chunk
 
-    def _batch(self, inputs: dict[str, Tensor], rows: np.ndarray, device: torch.device) -> Batch:
-        """A :class:`Batch` of ``inputs`` with the labels and indices of ``rows`` on ``device``."""
+    def _batch(self, inputs: dict[str, Tensor], rows: np.ndarray, device: torch.device,
+               modalities: tuple[str, ...]) -> Batch:
+        """A :class:`Batch` of ``inputs`` (of ``modalities``) with the labels and indices of ``rows`` on ``device``."""
         labels = torch.as_tensor(np.asarray(self.labels[rows]), dtype=torch.long, device=device)
-        return Batch(inputs, labels, self.modalities, torch.as_tensor(rows, dtype=torch.long, device=device))
+        return Batch(inputs, labels, modalities, torch.as_tensor(rows, dtype=torch.long, device=device))
 
     def _stored_rows(self, modality: str, rows: np.ndarray) -> Tensor:
         """Rows of one modality as they are stored: a host tensor in the array's dtype, or a slice of a resident one."""
@@ -275,11 +316,32 @@ def to_model_input(raw: Tensor, frame_normalization: str = "unit", frame_size: i
     scaled = raw.float().div_(255.0)
     if not is_frames(raw):
         return scaled
-    statistics = FRAME_STATISTICS[frame_normalization]
+    statistics = frame_statistics(frame_normalization, raw.device)
     if statistics is not None:
-        mean, std = (torch.tensor(v, device=raw.device).view(3, 1, 1) for v in statistics)
+        mean, std = statistics
         scaled = scaled.sub_(mean).div_(std)
     return resize_frames(scaled, frame_size) if raw.dim() == 5 else scaled
+
+
+@functools.cache
+def frame_statistics(frame_normalization: str, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """The ``(3, 1, 1)`` mean and std of :data:`FRAME_STATISTICS` on ``device``, made there once per device
+    (None for ``unit``): a batch's normalisation copies nothing from the host."""
+    statistics = FRAME_STATISTICS[frame_normalization]
+    if statistics is None:
+        return None
+    return tuple(host_to_device(torch.tensor(v).view(3, 1, 1), device) for v in statistics)
+
+
+def host_to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """A host ``tensor`` on ``device`` without making the host wait: from pinned memory with
+    ``non_blocking`` on CUDA (the copy is queued on the current stream, before any kernel that
+    reads it); unchanged on the CPU."""
+    if device.type == "cpu":
+        return tensor
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 def resize_frames(frames: Tensor, size: int) -> Tensor:
