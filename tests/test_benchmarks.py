@@ -118,3 +118,58 @@ def test_bench_frames_rejects_sizes_that_are_not_numbers(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--sizes", "224,big"])
     assert stopped.value.code == 2 and "--sizes takes whole numbers separated by commas, got '224,big'" in capsys.readouterr().err
+
+
+def test_a_hundred_epoch_run_adds_every_part_the_loop_pays():
+    from mmlib.benchmarks.scale import hundred_epochs
+
+    row = {"epoch_s": 2.0, "samples": 10, "evaluation_s": 0.5, "validation_samples": 10, "order": ["visual", "audio"],
+           "overheads": {"dataset_clips": 10, "to_device_s": 0.1, "build_s": 3.0, "warmup_s": 4.0, "checkpoint_s": 0.25,
+                         "checkpoint_mb": 128.0, "best_copy_s": 0.01, "probes_s": 1.0}}
+    whole = hundred_epochs(row, import_s=5.0)
+    assert whole["parts_s"] == {
+        "start-up: interpreter and imports": 5.0, "start-up: arrays to the device": 0.01 * 7442,
+        "start-up: model and optimizer": 3.0, "first-epoch warm-up": 4.0, "training": 100 * 0.2 * 6698,
+        "validation (every Shapley subset)": 100 * 0.05 * 744, "checkpoints": 25.0, "best-state copies": 1.0,
+        "test": 0.05 * 744, "linear probes": 1.0 / 20 * (6698 + 744)}
+    assert whole["total_s"] == sum(whole["parts_s"].values()) and whole["left_out"] == "reading the prepared cache from disk"
+    without_probes = hundred_epochs({**row, "overheads": {**row["overheads"], "probes_s": None}}, import_s=5.0)
+    assert "linear probes" not in without_probes["parts_s"] and without_probes["left_out"].endswith(", linear probes")
+
+
+def test_overheads_write_a_real_checkpoint_and_remove_it(tmp_path):
+    import torch
+
+    from mmlib.benchmarks.scale import overheads
+    from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset
+
+    config = TrainConfig(dataset="synthetic", method="ours", hidden_dim=D, device="cpu", optimizer="sgd")
+    dataset = load_config_dataset(config)
+    model = build_model(config, dataset)
+    found = overheads({"model": model, "config": config, "dataset": dataset, "optimizer": build_optimizer(config, model),
+                       "to_device_s": 0.0, "times": [3.0, 1.0, 2.0]}, torch.device("cpu"), tmp_path / "results")
+    state = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert found["checkpoint_mb"] * 2**20 > 2 * state  # the model and the best epoch's copy, at least
+    assert list((tmp_path / "results").iterdir()) == [] and found["warmup_s"] == 1.5
+    assert found["probes_s"] > 0 and found["dataset_clips"] == len(dataset.labels)
+
+
+def test_determinism_settings_are_timed_side_by_side_and_restored():
+    import torch
+
+    from mmlib.benchmarks import scale
+    from mmlib.train import seed_everything
+
+    seed_everything(0)  # the loop's settings, which every timed setting leaves as it found them
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.utils.deterministic.fill_uninitialized_memory)
+    assert before == (True, False, True)
+    clips = {**scale.TINY, "samples": 8}
+    prices = scale.determinism_prices("ours", clips, 8, 4, 2, torch.device("cpu"))
+    assert [(s["deterministic"], s["cudnn_benchmark"], s["fill_uninitialized_memory"]) for s in prices["settings"]] == [
+        (True, False, True), (True, False, False), (True, True, True), (False, False, True), (False, True, True)]
+    assert prices["applicable"] is False and prices["order"] == ["audio", "visual"]
+    fastest = min(s["epoch_s"] for s in prices["settings"] if not s["deterministic"])
+    assert prices["reproducibility_price"] == prices["settings"][0]["epoch_s"] / fastest
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+            torch.utils.deterministic.fill_uninitialized_memory) == before
