@@ -11,8 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 import mmlib.benchmarks.gpu_check as gpu_check
+import mmlib.train
+from mmlib.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ("torch", "torchvision", "torchaudio", "numpy")  # what the GPU image has (with their requirements)
@@ -62,7 +65,7 @@ def run_bare(site: Path, *arguments: str) -> subprocess.CompletedProcess:
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{site}", "MMLIB_CPU_THREADS": "1"})
 
 
-@pytest.mark.slow  # starts a process that trains five small runs (about 35 s)
+@pytest.mark.slow  # starts a process that trains five small runs and times ours under five settings (about 2 min)
 def test_gpu_check_runs_end_to_end_with_only_the_image_and_the_brought_wheels(tmp_path):
     site = bare_site(tmp_path / "site-packages")
     probe = run_bare(site, "-c", f"import importlib.util as u; print([n for n in {ABSENT!r} if u.find_spec(n)])")
@@ -77,11 +80,23 @@ def test_gpu_check_runs_end_to_end_with_only_the_image_and_the_brought_wheels(tm
     figures = json.loads(out.read_text())
     assert "errors" not in figures and figures["device"] == "cpu" and figures["versions"]["torch"]
     assert [row["method"] for row in figures["bench_scale"]["rows"]] == ["concat", "mla", "ours"]
-    assert figures["bench_scale"]["ours_100_epochs_cremad_s"] > 0
+    whole = figures["bench_scale"]["ours_100_epochs_cremad"]
+    assert figures["bench_scale"]["ours_100_epochs_cremad_s"] == pytest.approx(sum(whole["parts_s"].values()))
+    assert whole["parts_s"]["training"] > 0 and whole["parts_s"]["checkpoints"] > 0
+    assert whole["includes"].split(", ") == [
+        "start-up: interpreter and imports", "start-up: arrays to the device", "start-up: model and optimizer",
+        "first-epoch warm-up", "training", "validation (every Shapley subset)", "checkpoints", "best-state copies", "test"]
+    assert whole["left_out"] == "reading the prepared cache from disk, linear probes"  # the image has no scikit-learn
+    assert whole["checkpoint_mb"] > 40 and not list(tmp_path.glob("*.ckpt"))  # two ResNet-18s written, then removed
+    prices = figures["determinism"]
+    assert prices["applicable"] is False and prices["note"].startswith("not applicable on the CPU")
+    assert [s["setting"] for s in prices["settings"]][0] == "deterministic (the loop's)" and len(prices["settings"]) == 5
+    assert all(s["epoch_s"] > 0 for s in prices["settings"]) and prices["settings"][0]["over_loop"] == 1.0
     assert sorted(figures["short_runs"]) == ["concat", "mla", "ours"]
     assert figures["resume"]["largest_history_difference"] == 0.0  # the CPU resumes bitwise
-    assert figures["skipped"] == dict.fromkeys(("compile", "host_arrays", "prefetch"), "CUDA only: torch sees no CUDA device")
-    assert list(figures["section_s"]) == ["bench_scale", "short_runs", "resume"]
+    assert figures["skipped"] == dict.fromkeys(("sync_debug", "compile", "host_arrays", "prefetch"),
+                                               "CUDA only: torch sees no CUDA device")
+    assert list(figures["section_s"]) == ["bench_scale", "determinism", "short_runs", "resume"]
     assert (wheels / "site" / "threadpoolctl.py").exists()
 
 
@@ -91,7 +106,7 @@ def test_a_failing_section_keeps_the_figures_measured_before_it(tmp_path, monkey
     def fail():
         raise RuntimeError("CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be ...")
 
-    monkeypatch.setattr(gpu_check, "sections", lambda device: {
+    monkeypatch.setattr(gpu_check, "sections", lambda device, folder: {
         "first": lambda: {"samples_per_s": 12.5},
         "second": fail,
         "third": lambda: json.loads(out.read_text()),  # what is on disk when the third section starts
@@ -140,6 +155,61 @@ def test_a_missing_wheel_folder_is_one_clear_line(tmp_path, capsys):
     assert gpu_check.main(["--allow-cpu", "--wheels", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err == (f"gpu-check: wheel folder {tmp_path / 'nowhere'} does not exist; give the folder "
                                        "that holds the .whl files (make gpu-wheels writes .whl/)\n")
+
+
+def test_steps_run_under_the_sync_debug_mode_and_a_pass_before_them_does_not(monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    dataset = load_dataset("synthetic")
+    debugged = gpu_check.SyncDebugged(dataset)
+    assert debugged.splits is dataset.splits  # everything else is the dataset's
+    list(debugged.batches("train", 64))  # a pass's table (encode_rows) reads the training split in order
+    assert modes == []
+    served = debugged.batches("train", 64, shuffle=True, generator=torch.Generator().manual_seed(0))
+    first = next(served)
+    assert modes == ["error"] and len(first) == 64
+    rest = list(served)
+    assert modes == ["error", "default"] and len(rest) == -(-len(dataset.splits["train"]) // 64) - 1
+
+
+def test_the_sync_check_trains_one_epoch_per_method_and_says_where_a_step_waited(monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    clean = gpu_check.sync_check("cpu", gpu_check.CPU_RUN_CLIPS)
+    assert clean == dict.fromkeys(("concat", "mla", "ours"), {"arrays": "host", "waits_for_host": False})
+    assert modes.count("error") == modes.count("default") >= 3  # ours makes two passes: two runs of steps
+
+    def waits(*args, **kwargs):
+        raise RuntimeError("called a synchronizing CUDA operation\nmore")
+
+    monkeypatch.setattr(mmlib.train, "augment_batch", waits)
+    found = gpu_check.sync_check("cpu", gpu_check.CPU_RUN_CLIPS)["ours"]
+    assert found["waits_for_host"] and found["error"] == "RuntimeError: called a synchronizing CUDA operation"
+    line = next(n for n, text in enumerate(Path(mmlib.train.__file__).read_text().splitlines(), 1)
+                if "batch = augment_batch(batch, augmentation" in text)
+    assert found["where"] == f"mmlib/train.py:{line} in train_one_epoch"
+
+
+def test_the_gpu_summary_reads_every_stored_check_and_says_when_there_is_none(tmp_path):
+    pattern = tmp_path / "gpu-check*.json"
+    text, table = gpu_check.summary(pattern)
+    assert table is None and f"no {pattern} exists" in text and "every GPU figure in this book is unmeasured" in text
+    row = {"method": "ours", "data_path_samples_per_s": 900.0, "ceiling_samples_per_s": 1000.0, "data_path_over_ceiling": 0.9,
+           "shapley_share_cremad_split": 0.03}
+    for name, device in (("gpu-check-h100.json", "NVIDIA H100"), ("gpu-check-h200.json", "NVIDIA H200")):
+        figures = {"device": device, "date": "2026-12-08 10:00 UTC", "versions": {"torch": "2.11.0", "cuda": "13.0"},
+                   "bench_scale": {"rows": [row]},
+                   "determinism": {"applicable": True, "method": "ours", "reproducibility_price": 1.25},
+                   "sync_debug": {"concat": {"waits_for_host": False},
+                                  "ours": {"waits_for_host": True, "where": "mmlib/prefix_cache.py:57 in write",
+                                           "error": "RuntimeError: called a synchronizing CUDA operation"}}}
+        (tmp_path / name).write_text(json.dumps(figures))
+    text, table = gpu_check.summary(pattern)
+    assert text.count("Measured on NVIDIA H") == 2 and text.index("H100") < text.index("H200")
+    assert "makes an epoch of ours take 1.25 times the fastest non-deterministic one" in text
+    assert ("A training step waited for the host (CUDA's sync debug mode) in ours at mmlib/prefix_cache.py:57 in write "
+            "(RuntimeError: called a synchronizing CUDA operation).") in text
+    assert table["device"].tolist() == ["NVIDIA H100", "NVIDIA H200"]
 
 
 def test_gpu_summary_names_failed_and_skipped_sections(tmp_path):

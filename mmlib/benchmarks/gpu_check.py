@@ -13,16 +13,22 @@ standard library. It writes (default ``gpu-check.json``), section by section:
 * device name, versions, date;
 * ``bench_scale``: ``bench scale`` at CREMA-D's shapes for concat, mla and ours (in both orders,
   the slower reported): data path / ceiling, evaluation share of an epoch (warmed, under the
-  loop's autocast), ours / mla, peak memory; and the 100-epoch time of
-  ``ours`` on CREMA-D extrapolated from it (6,698 training and 744 validation clips, OGM-GE's split);
+  loop's autocast), ours / mla, peak memory; and a 100-epoch run of ``ours`` on CREMA-D, by part,
+  everything the loop does included (start-up, training, validation, checkpoints written beside
+  the JSON, test, probes; :func:`mmlib.benchmarks.scale.hundred_epochs`);
+* ``determinism``: ours' epoch with the loop's deterministic algorithms and without, with and
+  without ``cudnn.benchmark`` and ``fill_uninitialized_memory``: the price of bitwise
+  reproducibility (on the CPU the path runs and is marked not applicable);
+* ``sync_debug`` (CUDA): one training epoch of concat, mla and ours with every step run under
+  ``torch.cuda.set_sync_debug_mode("error")``: whether a step waits for the host, and where;
 * ``compile`` (CUDA): ``bench scale --compile`` for concat: compiled / eager samples per second
   and the compilation time; skipped with its reason when no C compiler or no ``Python.h`` is
   found (Triton builds a C module at first use);
 * ``host_arrays`` (CUDA): ``bench scale --host-arrays`` for concat and ours: the arrays left on
   the host, as for a dataset too large for the device, so batches come through the side-stream
   prefetcher;
-* ``prefetch`` (CUDA): whether those batches hold exactly the rows, labels and values of the
-  CPU's gather;
+* ``prefetch`` (CUDA): whether those batches, and the batches of arrays kept on the device, hold
+  exactly the rows, labels and values of the CPU's gather;
 * ``short_runs``: a 3-epoch ``ogm_ge``-protocol run of concat, mla and ours on 256 fabricated
   clips through the real ``train``: wall time per epoch and test accuracy (meaningless on random
   data, but finite);
@@ -46,6 +52,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import traceback
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -53,7 +60,8 @@ from typing import Callable
 RUN_CLIPS = {"samples": 256, "size": 224, "duration": 3.0, "n_fft": 512}
 CPU_BENCH = ["--samples", "16", "--batch-size", "8", "--epochs", "2"]  # --allow-cpu: the smallest run that exercises every step
 CPU_RUN_CLIPS = {"samples": 16, "size": 32, "duration": 0.5, "n_fft": 62}
-CUDA_SECTIONS = ("compile", "host_arrays", "prefetch")
+CUDA_SECTIONS = ("compile", "host_arrays", "prefetch", "sync_debug")
+SYNC_CLIPS = {**RUN_CLIPS, "samples": 64}  # one epoch per method under the sync debug mode
 TORCH_PYTHON = "/opt/torch/.venv/bin/python"  # the GPU image's interpreter that has torch
 
 
@@ -168,30 +176,116 @@ def resume_check(device: str, clips: dict) -> dict:
 
 
 def prefetch_check(device: str) -> dict:
-    """Batches prefetched to ``device`` from host arrays against the CPU's gather of the same rows."""
+    """Batches prefetched to ``device`` from host arrays, and batches of the arrays moved to ``device``
+    (:meth:`MultimodalDataset.on_device`), against the CPU's gather of the same rows."""
     import torch
 
     from mmlib.data import load_dataset
 
     dataset = load_dataset("cremad_fabricated", samples=40, size=64, duration=0.5, n_fft=62).with_frame_normalization("imagenet")
-    same_rows, largest = True, 0.0
-    for moved, host in zip(dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1), device=device),
-                           dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1))):
-        same_rows &= torch.equal(moved.index.cpu(), host.index) and torch.equal(moved.labels.cpu(), host.labels)
-        for m in dataset.modalities:
-            largest = max(largest, float((moved.inputs[m].cpu() - host.inputs[m]).abs().max()))
-    return {"same_rows_and_labels": bool(same_rows), "largest_input_difference": largest}
+    found = {}
+    for name, source in (("prefetched", dataset), ("resident", dataset.on_device(device))):
+        same_rows, largest = True, 0.0
+        for moved, host in zip(source.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1), device=device),
+                               dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1))):
+            same_rows &= torch.equal(moved.index.cpu(), host.index) and torch.equal(moved.labels.cpu(), host.labels)
+            for m in dataset.modalities:
+                largest = max(largest, float((moved.inputs[m].cpu() - host.inputs[m]).abs().max()))
+        found[name] = {"arrays": "device" if source.resident else "host", "same_rows_and_labels": bool(same_rows),
+                       "largest_input_difference": largest}
+    return {**found["prefetched"], "resident": found["resident"]}
 
 
-def bench_scale(device: str) -> dict:
-    """``bench scale`` for concat, mla and ours, with ours' 100 epochs on CREMA-D extrapolated from it."""
+class SyncDebugged:
+    """A dataset whose training batches are served under ``torch.cuda.set_sync_debug_mode("error")``:
+    set when the first batch is asked for, reset to ``default`` when the last is done, so every step
+    of a pass runs under it and what a pass does once (``begin_pass``, the epoch's final loss read)
+    does not. Everything else is delegated to the wrapped dataset."""
+
+    def __init__(self, dataset) -> None:
+        self._dataset = dataset
+
+    def batches(self, split, batch_size, shuffle=False, generator=None, device="cpu", **options):
+        served = self._dataset.batches(split, batch_size, shuffle=shuffle, generator=generator, device=device, **options)
+        return self._debugged(served) if split == "train" and shuffle else served  # the steps' batches, not a pass's table
+
+    @staticmethod
+    def _debugged(batches):
+        import torch
+
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            yield from batches
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
+def where_in_mmlib(error: BaseException) -> str | None:
+    """``path:line in function`` of the innermost frame of ``error``'s traceback inside the mmlib package."""
+    root = Path(__file__).resolve().parents[1]
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve().is_relative_to(root)]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{Path(frame.filename).resolve().relative_to(root.parent).as_posix()}:{frame.lineno} in {frame.name}"
+
+
+def sync_check(device: str, clips: dict) -> dict:
+    """Per method (concat, mla, ours): one ``ogm_ge``-protocol training epoch of the loop's ``train_one_epoch``
+    on arrays kept on the device, every step under the sync debug mode (:class:`SyncDebugged`).
+    ``waits_for_host`` False: no step synchronised; True: the first synchronising call, and where."""
+    import torch
+
+    from mmlib.train import (
+        AUGMENT_SEED_OFFSET, build_model, build_optimizer, load_config_dataset, resolve_device, seed_everything,
+        train_one_epoch,
+    )
+
+    found, target = {}, resolve_device(device)
+    for method in ("concat", "mla", "ours"):
+        config = _ogm_ge_config(device, clips, method)
+        seed_everything(config.seed)
+        dataset = load_config_dataset(config).on_device(target)
+        model = build_model(config, dataset).to(target)
+        if target.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        augmentation = torch.Generator().manual_seed(config.seed + AUGMENT_SEED_OFFSET)
+        try:
+            train_one_epoch(model, SyncDebugged(dataset), build_optimizer(config, model), config, 1,
+                            torch.Generator().manual_seed(config.seed), target, False, augmentation)
+            found[method] = {"arrays": "device" if dataset.resident else "host", "waits_for_host": False}
+        except RuntimeError as error:
+            if "synchroniz" not in str(error):
+                raise
+            found[method] = {"arrays": "device" if dataset.resident else "host", "waits_for_host": True,
+                             "error": describe(error), "where": where_in_mmlib(error)}
+    return found
+
+
+def bench_scale(device: str, folder: Path) -> dict:
+    """``bench scale`` for concat, mla and ours, with ours' 100 epochs on CREMA-D, everything included; its
+    checkpoints are timed in ``folder`` (the JSON's) and removed."""
     from mmlib.benchmarks import scale
 
-    bench = scale.run(["--device", device, "--epochs", "3"] + ([] if device == "cuda" else CPU_BENCH))
-    ours = next(row for row in bench["rows"] if row["method"] == "ours")
-    per_clip_train, per_clip_eval = ours["epoch_s"] / ours["samples"], ours["evaluation_s"] / ours["samples"]
-    bench["ours_100_epochs_cremad_s"] = 100 * (per_clip_train * scale.CREMAD_TRAIN + per_clip_eval * scale.CREMAD_VAL)
-    return bench
+    return scale.run(["--device", device, "--epochs", "3", "--checkpoint-dir", str(folder)]
+                     + ([] if device == "cuda" else CPU_BENCH))
+
+
+def determinism(device: str) -> dict:
+    """Ours' epoch with and without the loop's deterministic settings (:func:`mmlib.benchmarks.scale.determinism_prices`)."""
+    import torch
+
+    from mmlib.benchmarks import scale
+    from mmlib.train import cpu_threads
+
+    target = torch.device(device)
+    small = device != "cuda"
+    clips, hidden_dim = scale.shapes(target, False, 16 if small else None)
+    with cpu_threads(target):
+        return scale.determinism_prices("ours", clips, hidden_dim, 8 if small else 64, 2 if small else 3, target)
 
 
 def compile_check(device: str) -> dict:
@@ -208,11 +302,13 @@ def host_arrays(device: str) -> list[dict]:
     return scale.run(["--device", device, "--epochs", "3", "--methods", "concat,ours", "--host-arrays"])["rows"]
 
 
-def sections(device: str) -> dict[str, Callable[[], object]]:
-    """The check's sections in the order they run: name and what measures it."""
+def sections(device: str, folder: Path) -> dict[str, Callable[[], object]]:
+    """The check's sections in the order they run: name and what measures it (``folder``: the JSON's)."""
     clips = RUN_CLIPS if device == "cuda" else CPU_RUN_CLIPS
     return {
-        "bench_scale": lambda: bench_scale(device),
+        "bench_scale": lambda: bench_scale(device, folder),
+        "determinism": lambda: determinism(device),
+        "sync_debug": lambda: sync_check(device, SYNC_CLIPS if device == "cuda" else CPU_RUN_CLIPS),
         "compile": lambda: compile_check(device),
         "host_arrays": lambda: host_arrays(device),
         "prefetch": lambda: prefetch_check(device),
@@ -224,16 +320,24 @@ def sections(device: str) -> dict[str, Callable[[], object]]:
 def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
     """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none.
 
-    Sections that failed or were skipped are named with their error or reason; the table holds the
-    bench rows measured (None when there are none)."""
+    ``path`` may be a pattern (``data/measurements/gpu-check*.json``): every file it matches is
+    summarised, in name order, and their tables stacked with a ``device`` column. Sections that
+    failed or were skipped are named with their error or reason; the table holds the bench rows
+    measured (None when there are none)."""
     import pandas as pd
 
     path = Path(path)
-    if not path.exists():
-        return (f"No GPU measurement is stored with the book ({path} is absent): no run of this book has been "
-                "timed on a GPU yet. On a GPU machine, `make gpu-check` writes `gpu-check.json`; copy it to that path "
-                "and rebuild this chapter to show its figures here."), None
-    figures = json.loads(path.read_text())
+    found = sorted(path.parent.glob(path.name)) if any(c in path.name for c in "*?[") else ([path] if path.exists() else [])
+    if not found:
+        return (f"No GPU measurement is stored with the book (no {path} exists): no run of this book has been "
+                "timed on a GPU yet, and every GPU figure in this book is unmeasured. On a GPU machine, `make gpu-check` "
+                "writes `gpu-check.json`; copy it into that folder and rebuild this chapter to show its figures here."), None
+    if len(found) > 1:
+        parts = [summary(one) for one in found]
+        tables = [table.assign(device=json.loads(one.read_text())["device"])
+                  for one, (_, table) in zip(found, parts) if table is not None]
+        return " ".join(text for text, _ in parts), pd.concat(tables, ignore_index=True) if tables else None
+    figures = json.loads(found[0].read_text())
     bench = figures.get("bench_scale", {})
     rows = bench.get("rows", []) + figures.get("host_arrays", [])
     table = pd.DataFrame({
@@ -247,9 +351,20 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
     text = (f"Measured on {figures['device']} on {figures['date']} (torch {figures['versions']['torch']}, "
             f"CUDA {figures['versions']['cuda']}) at CREMA-D's shapes under the ogm_ge protocol.")
     if "ours_100_epochs_cremad_s" in bench:
+        whole = bench.get("ours_100_epochs_cremad", {})
+        parts = f"{whole['includes']}; not included: {whole['left_out']}" if whole else "extrapolated from the measured epoch"
         text += (f" Ours takes {bench.get('ours_over_mla', float('nan')):.2f} MLA epochs per epoch, and 100 epochs of "
-                 f"ours on CREMA-D would take about {bench['ours_100_epochs_cremad_s'] / 60:.1f} minutes (extrapolated "
-                 "from the measured epoch).")
+                 f"ours on CREMA-D would take about {bench['ours_100_epochs_cremad_s'] / 60:.1f} minutes ({parts}).")
+    prices = figures.get("determinism", {})
+    if prices.get("applicable"):
+        text += (f" Bitwise reproducibility (the loop's deterministic algorithms, no cudnn.benchmark) makes an epoch of "
+                 f"{prices['method']} take {prices['reproducibility_price']:.2f} times the fastest non-deterministic one.")
+    if "sync_debug" in figures:
+        waiting = {m: r for m, r in figures["sync_debug"].items() if r["waits_for_host"]}
+        methods = ", ".join(figures["sync_debug"])
+        text += (f" Under CUDA's sync debug mode no training step of {methods} waited for the host." if not waiting else
+                 " A training step waited for the host (CUDA's sync debug mode) in " + "; ".join(
+                     f"{m} at {r['where']} ({r['error']})" for m, r in waiting.items()) + ".")
     if "resume" in figures:
         text += (" A run resumed on the GPU differs from an uninterrupted one by at most "
                  f"{figures['resume']['largest_history_difference']:.3g} in any logged metric.")
@@ -293,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "python": sys.executable,
                "versions": {**installed_versions(), "python": platform.python_version(), "cuda": torch.version.cuda}}
     write_figures(out, figures)
-    for name, measure in sections(device).items():
+    for name, measure in sections(device, out.resolve().parent).items():
         reason = skip_reason(name, device)
         if reason is None:
             run_section(figures, name, measure, out)
