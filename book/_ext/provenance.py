@@ -51,7 +51,8 @@ def machine_line(numerics: dict) -> str:
 
 
 def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
-    """One dict per executed chapter: name, start, seconds, parameters, device, numerics, commit, records."""
+    """One dict per executed chapter: name, start, seconds, parameters, device, numerics, commit,
+    records, and ``env`` (what :func:`mmlib.results.environment_info` recorded)."""
     names = [n for n in order if (chapters_dir / f"{n}.ipynb").is_file()]
     rows = []
     for name in names:
@@ -71,23 +72,53 @@ def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
             "numerics": env.get("numerics", {}),
             "commit": (env.get("git_commit") or "?")[:10],
             "records": _records(notebook),
+            "env": env,
         })
     return rows
 
 
+def software_line(env: dict) -> str:
+    """The versions a chapter ran with, as recorded by :func:`mmlib.results.environment_info`."""
+    return ", ".join(f"{name} {env[key]}" for name, key in (("Python", "python"), ("torch", "torch"),
+                                                          ("numpy", "numpy")) if env.get(key))
+
+
+BUILD_LIBRARIES = ("jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme", "pandas", "scipy",
+                   "matplotlib", "seaborn", "papermill", "jupytext")
+
+
+def build_line() -> str:
+    """The versions of the libraries that render the book and make its tables and figures."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in BUILD_LIBRARIES:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
 def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
-    """The table (with a download link to each chapter's ``.py`` source) and the record lists."""
-    lines = ["| chapter | source | executed (UTC) | took | device | commit | parameters "
-             "| records |", "|---|---|---|--:|---|---|---|--:|"]
+    """The table (chapter, its ``.py`` source, when, how long, where, which commit, how many
+    records), then the parameters each chapter was given, the software and CPU math of the runs and
+    the record lists. Parameters sit under the table so that it fits the page at 1280 px."""
+    lines = ["| chapter | executed (UTC) | took | device | commit | records |",
+             "|---|---|--:|---|---|--:|"]
     for row in rows:
         took = "?" if row["seconds"] is None else f"{row['seconds'] / 60:.1f} min"
         source = sources / f"{row['name']}.py"
-        link = (f"{{download}}`{source.name} <{os.path.relpath(source, here)}>`"
-                if source.is_file() else "–")
-        chapter = f"{{doc}}`{row['name']} <chapters/{row['name']}>`"
-        lines.append(f"| {chapter} | {link} | {row['start']} | {took} "
-                     f"| {row['device']} | `{row['commit']}` | {row['parameters']} "
+        link = (f" ({{download}}`{source.name} <{os.path.relpath(source, here)}>`)"
+                if source.is_file() else "")
+        chapter = f"{{doc}}`{row['name']} <chapters/{row['name']}>`{link}"
+        lines.append(f"| {chapter} | {row['start']} | {took} | {row['device']} | `{row['commit']}` "
                      f"| {len(row['records'])} |")
+    lines += ["", "Parameters given on the command line (the others kept the chapter's defaults):", ""]
+    lines += [f"- {row['name']}: {row['parameters']}" for row in rows]
+    software = list(dict.fromkeys(software_line(row["env"]) for row in rows if software_line(row["env"])))
+    lines += ["", "Software of these runs: " + ("; ".join(software) or "not recorded") + ". The book was "
+              f"rendered with {build_line()}."]
     machines = list(dict.fromkeys(machine_line(row["numerics"]) for row in rows if row["numerics"]))
     if machines:
         lines += ["", "CPU math of these runs (`mmlib.numerics`; pinned runs give the same bits on every "
