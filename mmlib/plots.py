@@ -9,6 +9,10 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+# The smallest text of a figure (ticks, legends), in points; with figures at most 9 inches wide,
+# drawn at 100 dpi and shown at the book's page width, it stays above 8 px (tests/test_browser.py).
+SMALLEST_FONT_PT = 10
+
 # One colour per modality, everywhere in the book.
 MODALITY_COLORS: dict[str, str] = {
     "audio": "#1b9e77", "visual": "#d95f02", "text": "#7570b3",
@@ -32,7 +36,8 @@ def use_book_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", font_scale=1.0)
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight",
                          "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-                         "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10})
+                         "xtick.labelsize": SMALLEST_FONT_PT, "ytick.labelsize": SMALLEST_FONT_PT,
+                         "legend.fontsize": SMALLEST_FONT_PT})
 
 
 def modality_palette(modalities: Sequence[str]) -> dict[str, str]:

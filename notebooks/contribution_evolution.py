@@ -75,14 +75,16 @@ history = history_frame(records)
 
 # %%
 curves = history[history["method"].isin(shown)]
-fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), sharey=True, squeeze=False)
+# at most 9 inches across: shown at page width, the text stays above 8 px
+fig, axes = plt.subplots(1, len(shown), figsize=(min(9.0, 3.2 * len(shown)), 3.6), sharey=True,
+                         squeeze=False, constrained_layout=True)
 for ax, method in zip(axes[0], shown):
     sns.lineplot(data=curves[curves["method"] == method], x="epoch", y="share", hue="modality",
                  hue_order=views, palette=modality_palette(views), errorbar="sd", ax=ax)
     ax.axhline(100 / len(views), color="grey", lw=1, ls="--")
     ax.set_title(method)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("Shapley share of validation accuracy (%)")
+    ax.set_ylabel("Shapley share (%)")
 fig.suptitle(f"{dataset} [{modalities}]: mean ± std over {seeds} seeds; dashed: equal share")
 glue_figure("contribution_evolution_fig", fig,
             paths.figures / "contribution_evolution.png")

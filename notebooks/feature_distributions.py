@@ -169,12 +169,13 @@ for j, method in enumerate(method_list):
         ax = axes[i, j]
         xy = embed(feats[(method, 0, epoch, "fused")])
         y = feats[(method, 0, epoch, "labels")]
-        ax.scatter(*xy.T, c=y, cmap="tab10", s=5, alpha=0.7)
+        points = ax.scatter(*xy.T, c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=5, alpha=0.7)
         s = scores.query("method == @method and seed == 0 and epoch == @epoch "
                          "and features == 'fused'")["silhouette"].iloc[0]
         ax.set_title(f"{method}, epoch {epoch}: silhouette {s:.2f}")
         ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
         ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
+fig.colorbar(points, ax=axes, ticks=range(10), label="digit class", shrink=0.8)  # the ten colours
 glue_figure("feature_distributions_fused_fig", fig, fig_dir / "feature_distributions_fused.png")
 
 # %% [markdown]

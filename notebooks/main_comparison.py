@@ -212,6 +212,7 @@ for ax, (views, frame) in zip(axes[:, 0], frames.items()):
     ax.set_ylabel("fused test accuracy (%)")
     ax.set_title(f"{dataset} [{views}]")
 axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+fig.tight_layout(h_pad=2.0)  # the lower panel's title clear of the upper panel's x label
 glue_figure("main_fig", fig, paths.figures / "main_comparison.png")
 
 # %% [markdown]

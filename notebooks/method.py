@@ -141,8 +141,11 @@ print(f"tau = 1 leaves X unchanged: {unchanged}; "
 # (the paper's Eqs. 12-14):
 #
 # $$
-# [f; i; o] = \sigma\bigl(W [h; \hat X_j] + b\bigr), \qquad m = f \odot h + i \odot \hat X_j,
-# \qquad h' = o \odot \tanh(m).
+# \begin{aligned}
+# [f; i; o] &= \sigma\bigl(W [h; \hat X_j] + b\bigr),\\
+# m &= f \odot h + i \odot \hat X_j,\\
+# h' &= o \odot \tanh(m).
+# \end{aligned}
 # $$ (eq-memory)
 
 # %%

@@ -122,9 +122,9 @@ sns.barplot(data=plot, x="rule", y="accuracy", hue="kind", order=order, palette=
 ax.set_xlabel("inference rule (fixed order: first > second > third modality in the chain)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(max(0, plot["accuracy"].min() - 10), 100)
-ax.set_title(f"Fixed vs hybrid order vs oracle, {dataset} ({seeds} seeds, bars: std over seeds)")
+ax.set_title(f"{dataset}, {seeds} seeds; bars: std over seeds")
 ax.tick_params(axis="x", rotation=25)
-ax.legend(title="", loc="lower right")
+ax.legend(title="", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the bars
 glue_figure("order_upper_bound_fig", fig, fig_dir / "order_upper_bound.png")
 
 # %% [markdown]
