@@ -311,7 +311,9 @@ save_summary("quickstart", output_dir, results, records=[record, longer])
 # {glue:text}`quickstart_ex_louder_all:.1f`% (at the default noise
 # {glue:text}`quickstart_ex_triple_default:.1f`%): `pix` loses
 # {glue:text}`quickstart_ex_pix_drop:.1f` points, the three-view classifier
-# {glue:text}`quickstart_ex_all_drop:.1f`, because it can lean on `fou` and `mor`.
+# {glue:text}`quickstart_ex_all_drop:.1f`. Compare the three-view classifier with `mor` alone:
+# whether a joint model still beats its best remaining view when one view turns to noise is the
+# question the later chapters ask of every method.
 # ```
 #
 # ```{exercise}
