@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mmlib.book import data_options, pix_noise_spec
@@ -51,3 +52,65 @@ def test_paired_table_names_the_columns_for_readers():
     table = paired_table([test], "Δ accuracy", a="rule")
     assert list(table.columns) == ["rule", "against", "Δ accuracy", "std. error", "p (Wilcoxon)"]
     assert table.iloc[0].tolist() == ["ours", "concat", 1.5, 0.2, 0.25]
+
+
+# --- what a reader of the book checks, on the chapters' sources -------------------------------
+
+PLUMBING = re.compile(r"^(import \w|from \S+ import |.*\bsave_summary\()", re.M)
+SOLUTION = re.compile(r"```\{solution\}.*?\n```", re.S)
+# what a solution may show without glue: roles ({glue:text}`key`, {numref}`fig`), code, math
+NOT_PROSE = re.compile(r"\{[\w:-]+\}`[^`]*`|`[^`]*`|\$[^$]*\$")
+# a measured number: a decimal (0.93, 85.3), a percentage (11%) or a signed difference (+1.2)
+MEASURED = re.compile(r"(?<![\w.])(?:[+−-]?\d+\.\d+|\d+(?:\.\d+)?\s?%)(?!\w|\.\d)")
+EXERCISE = re.compile(r"```\{exercise\}\s*\n:label: (\S+)(.*?)\n```", re.S)
+
+
+def chapter_cells(path: Path) -> list[tuple[str, str, list[str]]]:
+    """``(cell type, source, tags)`` of each cell of a jupytext percent-format chapter."""
+    import jupytext
+
+    return [(cell.cell_type, cell.source, list(cell.metadata.get("tags", [])))
+            for cell in jupytext.read(path).cells]
+
+
+def unglued_numbers(solution: str, given: str = "") -> list[str]:
+    """The measured numbers a solution writes out instead of taking them from glue; a number that
+    ``given`` (the exercise, the chapter's parameters) states is an input, not a measurement."""
+    inputs = {n.replace(" ", "") for n in MEASURED.findall(given)} | set(re.findall(r"\d+(?:\.\d+)?", given))
+    return [n for n in MEASURED.findall(NOT_PROSE.sub("", solution.split("\n", 2)[-1]))
+            if n.replace(" ", "") not in inputs]
+
+
+def test_unglued_numbers_finds_written_numbers_and_accepts_glue():
+    written = "```{solution} ex\n:class: dropdown\n\nThe share rises from 11% to 33%, r = 0.93.\n```"
+    glued = ("```{solution} ex\n:class: dropdown\n\nThe share rises from {glue:text}`a:.0f`% to "
+             "{glue:text}`b:.0f`% over `-p epochs 30`, Eq. 11, $\\tau = 0.5$, seeds 0-9.\n```")
+    assert unglued_numbers(written) == ["11%", "33%", "0.93"]
+    assert unglued_numbers(glued) == []
+    assert unglued_numbers(written, given="Rerun with `-p tau 0.93` and watch 11%.") == ["33%"]
+
+
+def test_every_solution_takes_its_numbers_from_glue():
+    """A solution that names a number shows one the book measured (glue), not one written in."""
+    written = set()
+    for path in sorted((ROOT / "notebooks").glob("*.py")):
+        cells = chapter_cells(path)
+        text = "\n".join(source for kind, source, _ in cells if kind == "markdown")
+        parameters = "\n".join(source for _, source, tags in cells if "parameters" in tags)
+        exercises = dict(EXERCISE.findall(text))
+        for solution in SOLUTION.findall(text):
+            label = solution.split("\n", 1)[0].split("}", 1)[1].strip()
+            given = exercises.get(label, "") + "\n" + parameters
+            written |= {f"{path.name} ({label}): {n}" for n in unglued_numbers(solution, given)}
+    assert not written, "take these numbers from glue (myst_nb.glue in a folded cell): " + ", ".join(
+        sorted(written))
+
+
+def test_every_import_and_summary_cell_is_folded():
+    """Imports and summary-saving cells are plumbing: folded (hide-input) in every chapter."""
+    visible = [f"{path.name}: {source.splitlines()[0][:60]}"
+               for path in sorted((ROOT / "notebooks").glob("*.py"))
+               for kind, source, tags in chapter_cells(path)
+               if kind == "code" and PLUMBING.search(source)
+               and not {"hide-input", "remove-input", "remove-cell"} & set(tags)]
+    assert not visible, "tag these cells hide-input:\n" + "\n".join(visible)
