@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Feature distributions across training
+# # Feature distributions across training (Fig. 4)
 #
 # Where do the fused features sit relative to each modality's features, and do the classes
 # separate as training goes on? The paper's Fig. 4 shows 2-D embeddings on IEMOCAP: before

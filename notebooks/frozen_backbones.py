@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Frozen pretrained backbones: does balancing still matter when only adapters train?
+# # Frozen pretrained backbones: does balancing still matter when only adapters train? (Table 3)
 #
 # The paper's Table 3 freezes a multimodal LLM (Ola-7B), trains one small adapter (Linear + ReLU)
 # per modality on top of it, and compares the training strategies again, adding **Joint**

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Modality ablation: what does each added modality buy?
+# # Modality ablation: what does each added modality buy? (Table 2, right)
 #
 # Does the method make use of every modality it is given, or does fusion stall once the strongest
 # input is in? The paper answers with the right half of its Table 2: on IEMOCAP it trains the

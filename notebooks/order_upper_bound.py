@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Order upper bound: fixed order, hybrid order and a per-sample oracle
+# # Order upper bound: fixed order, hybrid order and a per-sample oracle (Fig. 5)
 #
 # The method fuses modalities through a chain whose result depends on the order in which they
 # enter. At test time it cannot know the best order for a sample, so it averages the chain's
