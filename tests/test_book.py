@@ -114,3 +114,23 @@ def test_every_import_and_summary_cell_is_folded():
                if kind == "code" and PLUMBING.search(source)
                and not {"hide-input", "remove-input", "remove-cell"} & set(tags)]
     assert not visible, "tag these cells hide-input:\n" + "\n".join(visible)
+
+
+def test_as_grid_puts_a_row_of_panels_two_to_a_row_with_legible_legends():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmlib.plots import SMALLEST_FONT_PT, as_grid
+
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    axes[1].plot([0, 1], [0, 1], label="head")
+    axes[1].legend(fontsize=6)
+    as_grid(fig)
+    rows = sorted({round(ax.get_position().y0, 3) for ax in axes})
+    columns = sorted({round(ax.get_position().x0, 3) for ax in axes})
+    assert (len(rows), len(columns)) == (2, 2)
+    assert tuple(fig.get_size_inches()) == (8.0, 6.4)
+    assert axes[1].get_legend().get_texts()[0].get_fontsize() == SMALLEST_FONT_PT
+    plt.close(fig)
