@@ -37,7 +37,8 @@
 # is {glue:md}`frozen_full_best` ({glue:text}`frozen_full_best_acc:.2f`%), and with
 # {glue:text}`frozen_low_pct`% of it {glue:md}`frozen_low_best`
 # ({glue:text}`frozen_low_best_acc:.2f`%). Of the {glue:text}`frozen_claims` claims of Table 3
-# tested on `mfeat`, {glue:text}`frozen_reproduced` are reproduced; the conclusion lists each one.
+# tested on {glue:md}`frozen_base`, {glue:text}`frozen_reproduced` are reproduced; the conclusion
+# lists each one.
 # ````
 
 # %% tags=["parameters"]
@@ -295,6 +296,7 @@ save_summary("frozen_backbones", output_dir, {
     frozen_low_best=Markdown(f"`{means[low].idxmax()}`"),
     frozen_low_best_acc=float(means[low].max()), frozen_low_pct=int(round(100 * low)),
     frozen_verdicts=Markdown(verdict_text(claims)), frozen_claims=len(claims),
+    frozen_base=Markdown(f"`{base}`"),
     frozen_reproduced=int((claims["verdict"] == "reproduced").sum()),
     frozen_largest_drop_method=Markdown(f"`{max(drop, key=drop.get)}`"),
     frozen_ours_drop=drop.get("ours", float("nan")),
@@ -308,7 +310,8 @@ save_summary("frozen_backbones", output_dir, {
 # split is {glue:md}`frozen_full_best` ({glue:text}`frozen_full_best_acc:.2f`%), and with
 # {glue:text}`frozen_low_pct`% of it {glue:md}`frozen_low_best`
 # ({glue:text}`frozen_low_best_acc:.2f`%); the largest fall from full to limited data is
-# {glue:md}`frozen_largest_drop`. {glue:md}`frozen_forms` The paper's claims, on `mfeat`:
+# {glue:md}`frozen_largest_drop`. {glue:md}`frozen_forms` The paper's claims, on
+# {glue:md}`frozen_base`:
 #
 # ```{glue:md} frozen_verdicts
 # :format: myst
