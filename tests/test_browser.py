@@ -8,10 +8,10 @@ typeset by MathJax (served from the book itself), contain no unresolved ``{glue}
 the machine that built it; each chapter page links its ``.py`` source, served beside it. Then what a
 reader checks at 1280 px (:func:`reader_problems`): no table wider than its column unless it scrolls
 with its key column held, no figure whose smallest text is shown under 8 px, no equation with its own
-scrollbar, no chapter whose imports or summary-saving code is left unfolded. Set ``MMLIB_BOOK_HTML``
-to a built book (``book/_build/html``) to run these reader checks on it instead of the smoke build.
-Deliberately broken copies show that the checks fail: a chapter that
-references a glue key it does not produce stops the build, and a book whose MathJax comes from the
+scrollbar, no code cell that scrolls sideways, no chapter whose imports or summary-saving code is
+left unfolded. Set ``MMLIB_BOOK_HTML`` to a built book (``book/_build/html``) to run these reader
+checks on it instead of the smoke build. Deliberately broken copies show that the checks fail: a
+chapter that references a glue key it does not produce stops the build, and a book whose MathJax comes from the
 network leaves its equations as raw TeX.
 
 No Python browser package is needed: chromium's ``--remote-debugging-pipe`` speaks the DevTools
@@ -302,7 +302,9 @@ READER_CHECK = """
   const unfolded = Array.from(article.querySelectorAll('.cell'))
     .filter(c => !c.classList.contains('tag_hide-input') && c.querySelector('.cell_input'))
     .map(c => c.querySelector('.cell_input').innerText).filter(t => plumbing.test(t)).map(t => t.slice(0, 60));
-  return {tables, figures, equations, unfolded,
+  const code = Array.from(article.querySelectorAll('.cell_input pre, .cell_output pre'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60));
+  return {tables, figures, equations, unfolded, code,
           folded: article.querySelectorAll('.cell.tag_hide-input').length,
           cells: article.querySelectorAll('.cell').length};
 })()
@@ -319,8 +321,8 @@ def reader_problems(browser: DevTools, page: Path) -> dict[str, list[str]]:
     A table may be wider than the article only inside a scrolling box with its first column, the
     row's key, held in place. A figure is drawn at ``figure.dpi`` 100 (the inline backend) with no
     text under :data:`mmlib.plots.SMALLEST_FONT_PT`; scaled to the width it is shown at, that text
-    must stay at least :data:`MIN_TEXT_PX` high. A chapter folds its imports and summary-saving
-    cells (``hide-input``)."""
+    must stay at least :data:`MIN_TEXT_PX` high. Code wraps instead of scrolling sideways. A
+    chapter folds its imports and summary-saving cells (``hide-input``)."""
     from mmlib.plots import SMALLEST_FONT_PT
 
     session = browser.open(page.as_uri())
@@ -336,6 +338,8 @@ def reader_problems(browser: DevTools, page: Path) -> dict[str, list[str]]:
                 f"{figure['src']}: {figure['natural']} px shown at {figure['shown']:.0f}, text {text_px:.1f} px")
     if facts["equations"]:
         found["equations"] = [f"scrolls on its own: {e!r}" for e in facts["equations"]]
+    if facts["code"]:
+        found["code"] = [f"scrolls sideways: {c!r}" for c in facts["code"]]
     if facts["unfolded"] or (facts["cells"] and not facts["folded"]):
         found["plumbing"] = facts["unfolded"] or ["no folded (hide-input) cell"]
     return found
@@ -544,7 +548,9 @@ def test_reader_checks_catch_a_wide_table_a_shrunk_figure_and_a_scrolling_equati
 <img src="wide.png" style="width:500px">
 <div class="math" style="overflow-x:auto"><div style="width:2000px">a very long equation</div></div>
 <div class="cell"><div class="cell_input"><pre>import numpy</pre></div></div>
+<div class="cell tag_hide-input"><div class="cell_input">
+<pre style="width:300px;overflow-x:auto">{"x" * 400}</pre></div></div>
 </article></main></body></html>""")
     found = reader_problems(browser, page)
-    assert set(found) == {"tables", "figures", "equations", "plumbing"}, found
+    assert set(found) == {"tables", "figures", "equations", "plumbing", "code"}, found
     assert f"text {SMALLEST_FONT_PT * 100 / 72 / 4:.1f} px" in found["figures"][0]
