@@ -298,9 +298,11 @@ exercise_runs = []
 if have_fsdd and "concat" in chosen and forms:
     weak = avmnist_options(str(root), samples_per_class, image_size, mels, hop, image_noise,
                            image_occlusion, 0.0, encoder)
-    weak_frame = grid_frame(comparison_configs(["concat", forms[0]], "avmnist", "audio,image",
-                                               weak, seeds, epochs, lr=lr))
-    exercise_runs = list(weak_frame["run_id"])
+    weak_frame = records_frame(run_grid(  # in the exercises' own store, results_dir/exercises
+        comparison_configs(["concat", forms[0]], "avmnist", "audio,image", weak, seeds, epochs,
+                           lr=lr), paths.runs / "exercises", force=force, progress=False,
+        workers=workers))
+    exercise_runs = sorted(weak_frame["run_id"])
     gaps = {label: paired_test(part, "method", forms[0], "concat", "fused_acc")
             for label, part in (("chapter", main), ("0 dB", weak_frame))}
     exercise = (f"The book ran `concat` and `{forms[0]}` again with the audio at 0 dB SNR, same "
@@ -314,6 +316,7 @@ else:
     exercise = (f"This build has no FSDD recordings (or no `concat` and no form of the method "
                 f"among the methods), so the book could not run the exercise: {status}")
 glue("av_ex_solution", Markdown(exercise), display=False)
+glue("provenance_exercise_records", exercise_runs, display=False)
 
 # %% tags=["hide-input"]
 minutes = (time.perf_counter() - started) / 60
@@ -347,7 +350,7 @@ if have_fsdd:
                          "paired_main": main_tests.to_dict(orient="records"),
                          "ablation": ablation_table.set_index("variant").to_dict(orient="index"),
                          "paired_ablation": ablation_tests.to_dict(orient="index")})
-    records = [{"run_id": r} for r in (*main["run_id"], *ablation["run_id"], *exercise_runs)]
+    records = [{"run_id": r} for r in (*main["run_id"], *ablation["run_id"])]
 save_summary("av_evidence", output_dir, summary_json, records=records)
 print(f"{minutes:.1f} minutes")
 

@@ -123,8 +123,11 @@ glue_figure("ablation_fig", fig, fig_dir / "component_ablation.png")
 pair_views = "fou,mor" if dataset == "mfeat" else ",".join(views[-2:])
 pair_grid = ablation_configs(dataset, pair_views, data_options(dataset, pair_views,
                              data_root=data_root), seeds, epochs, protocol=protocol)
-pair_records = {v: run_grid(pair_grid[v], runs_dir, force=force, progress=False, workers=workers)
-                for v in ("full", "w/o memory")}
+# the exercises' own store (results_dir/exercises): the chapter's records stay its own
+pair_records = {v: run_grid(pair_grid[v], runs_dir / "exercises", force=force, progress=False,
+                            workers=workers) for v in ("full", "w/o memory")}
+glue("provenance_exercise_records", sorted(r["run_id"] for got in pair_records.values()
+                                           for r in got), display=False)
 pair_frame = pd.concat([records_frame(got).assign(variant=v) for v, got in pair_records.items()],
                        ignore_index=True)
 pair_memory = paired_test(pair_frame, "variant", "w/o memory", "full", "fused_acc")
@@ -168,8 +171,7 @@ glue("ablation_gains_reading", Markdown(
 save_summary("component_ablation", output_dir, {
     "table": table.set_index("variant").to_dict(orient="index"),
     "paired_vs_full": tests.drop(columns="paper Δ (CREMA-D)").to_dict(orient="index"),
-    "seeds": seeds, "epochs": epochs},
-    records=[r for got in [*records.values(), *pair_records.values()] for r in got])
+    "seeds": seeds, "epochs": epochs}, records=[r for got in records.values() for r in got])
 
 # %% [markdown]
 # ## Conclusion

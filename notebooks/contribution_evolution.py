@@ -141,7 +141,8 @@ glue_figure("gap_fig", fig, paths.figures / "contribution_gap_vs_accuracy.png")
 # %% tags=["hide-input"]
 # The exercise at the end, run small: `ours` with twice the epochs (main_comparison's runs)
 longer = run_grid(comparison_configs(["ours"], dataset, modalities, options, seeds, 2 * epochs),
-                  paths.runs, force=force, progress=False, workers=workers)
+                  paths.runs / "exercises", force=force, progress=False, workers=workers)
+glue("provenance_exercise_records", sorted(r["run_id"] for r in longer), display=False)
 long_last = history_frame(longer).query("epoch == epoch.max()")
 long_gap = long_last.groupby("seed")["share"].agg(lambda v: v.max() - v.min())
 glue("evolution_ex_epochs", 2 * epochs, display=False)
@@ -157,7 +158,7 @@ glue_p("evolution_p", float(p))
 glue("evolution_runs", int(len(runs)), display=False)
 save_summary("contribution_evolution", output_dir, {
     "pearson_r": float(r), "p_value": float(p), "runs": int(len(runs)),
-    "share_gap_last_epoch": share_gap.to_dict(orient="index")}, records=records + longer)
+    "share_gap_last_epoch": share_gap.to_dict(orient="index")}, records=records)
 
 # %% [markdown]
 # ## Conclusion

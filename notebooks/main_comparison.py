@@ -230,8 +230,10 @@ if len(forms) == 2:
     longer = comparison_configs(forms, dataset, first, data_options(
         dataset, first, pix_noise=pix_noise, data_root=data_root), seeds, 2 * epochs,
         protocol=protocol)
-    longer_records = run_grid(longer, paths.runs, force=force, progress=False, workers=workers)
-    records = records + longer_records
+    # the exercises' own store (results_dir/exercises): the chapter's records stay its own
+    longer_records = run_grid(longer, paths.runs / "exercises", force=force, progress=False,
+                              workers=workers)
+    glue("provenance_exercise_records", sorted(r["run_id"] for r in longer_records), display=False)
     for label, part in (("short", frames[first]), ("long", records_frame(longer_records))):
         gap = paired_test(part, "method", "ours_rownorm", "ours", "fused_acc")
         glue(f"main_ex_gap_{label}", gap["mean_diff"], display=False)

@@ -85,6 +85,7 @@ from mmlib.evaluate import evaluate_missing
 from mmlib.experiments import intersection_union, paired_test
 from mmlib.methods import available_methods
 from mmlib.plots import method_palette
+from mmlib.results import weights_folder
 from mmlib.train import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import claim_row, deciding_test, p_source
@@ -196,18 +197,21 @@ if len(tests):
 # The exercise at the end, run small: concat and late_fusion with and without the noise on pix,
 # each scored complete and at 50% missing (the same masks)
 clean_options = data_options(dataset, modalities, pix_noise=0.0, data_root=data_root)
+exercise_records = []
 for method in ("concat", "late_fusion"):
     for label, opts in (("noisy", options), ("clean", clean_options)):
         losses = []
         for seed in range(seeds_of.get(method, seeds)):
             config = TrainConfig(dataset=dataset, modalities=modalities, method=method,
                                  epochs=epochs, probe=False, dataset_options=opts, seed=seed)
-            model, data, record = train_model(config, runs_dir, weights_dir, force=force)
-            records += [record] if record not in records else []
+            store = runs_dir if label == "noisy" else runs_dir / "exercises"  # the chapter's runs
+            model, data, record = train_model(config, store, weights_folder(store), force=force)
+            exercise_records += [record] if label == "clean" else []
             scores = evaluate_missing(model, data, [0.0, 0.5], mask_seed=seed,
                                       batch_size=config.eval_batch_size)
             losses.append(scores[0.0] - scores[0.5])
         glue(f"missing_ex_{method}_{label}", sum(losses) / len(losses), display=False)
+glue("provenance_exercise_records", sorted(r["run_id"] for r in exercise_records), display=False)
 
 # %% tags=["hide-input"]
 mean = summary.pivot(index="method", columns="rate", values="mean")

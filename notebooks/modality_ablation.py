@@ -164,8 +164,10 @@ for subset in [s for s in subsets if first_view in s]:
         dataset=dataset, modalities=mods, method="ours", epochs=epochs, probe=False,
         dataset_options=data_options(dataset, mods, pix_noise=0.0, data_root=data_root)),
         range(seeds))
-clean_records = run_grid(clean_configs, runs_dir, force=force, progress=False, workers=workers)
-records = records + [r for r in clean_records if r not in records]
+# the exercises' own store (results_dir/exercises): the chapter's records stay its own
+clean_records = run_grid(clean_configs, runs_dir / "exercises", force=force, progress=False,
+                         workers=workers)
+glue("provenance_exercise_records", sorted(r["run_id"] for r in clean_records), display=False)
 clean = records_frame(clean_records).groupby("modalities")["fused_acc"].mean()
 glue("modality_ex_view", Markdown(f"`{first_view}`"), display=False)
 for label, means in (("noisy", {k.replace(" + ", ","): v for k, v in fused_mean.items()}),

@@ -23,11 +23,13 @@ def _short(value) -> str:
     return f"…/{Path(text).name}" if text.startswith("/") else text
 
 
-def _records(notebook: dict) -> list[str]:
+def _records(notebook: dict, name: str = "provenance_records") -> list[str]:
+    """The run ids a chapter glued as ``name``: its records, or its exercises' records
+    (``provenance_exercise_records``, kept in ``results/runs/exercises``)."""
     for cell in notebook.get("cells", []):
         for out in cell.get("outputs", []):
             scrapbook = out.get("metadata", {}).get("scrapbook", {})
-            if scrapbook.get("name") == "provenance_records":
+            if scrapbook.get("name") == name:
                 prefix = scrapbook.get("mime_prefix", "")
                 return list(ast.literal_eval(out["data"][prefix + "text/plain"]))
     return []
@@ -72,6 +74,7 @@ def chapter_rows(chapters_dir: Path, order: list[str]) -> list[dict]:
             "numerics": env.get("numerics", {}),
             "commit": (env.get("git_commit") or "?")[:10],
             "records": _records(notebook),
+            "exercise_records": _records(notebook, "provenance_exercise_records"),
             "env": env,
         })
     return rows
@@ -127,6 +130,10 @@ def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
         if row["records"]:
             lines += ["", f":::{{dropdown}} Records read by {row['name']} ({len(row['records'])})",
                       ", ".join(f"`{r}`" for r in row["records"]), ":::"]
+        if row.get("exercise_records"):
+            lines += ["", f":::{{dropdown}} Records of {row['name']}'s exercise "
+                      f"({len(row['exercise_records'])}, in `results/runs/exercises`)",
+                      ", ".join(f"`{r}`" for r in row["exercise_records"]), ":::"]
     return "\n".join(lines)
 
 
