@@ -1,8 +1,10 @@
 """``python -m mmlib train``: train one method on one dataset, print a summary, store the record.
 
-Every field of :class:`mmlib.train.TrainConfig` is a flag, every dataset option is reachable with
-``--data KEY=VALUE``, and every hyperparameter of every method is a flag of its own (grouped by
-method in ``--help``); passing a flag that the chosen method does not have is an error.
+Every field of :class:`mmlib.train.TrainConfig` is a flag, grouped and explained in ``--help`` by
+the field's own description (its metadata); every dataset option is reachable with ``--data
+KEY=VALUE``, and every hyperparameter of every method is a flag of its own (grouped by method);
+passing a flag that the chosen method does not have is an error. ``--config RUN.TOML`` reads the
+run from a file in the sweep's grid layout instead.
 """
 
 from __future__ import annotations
@@ -12,53 +14,25 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from mmlib.data import available_datasets, dataset_options
+from mmlib.data import available_datasets
+from mmlib.data.registry import parse_data_option, text_parser, typed_data_options
 from mmlib.distributed import is_main_process
+from mmlib.evaluate import EMPTY_VALUES
 from mmlib.methods import available_methods, method_class
-from mmlib.protocols import PROTOCOL_FIELDS, PROTOCOLS
+from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, PROTOCOL_FIELDS, PROTOCOLS
 from mmlib.results import RUNS_DIR, WEIGHTS_DIR, weights_folder
-from mmlib.train import TrainConfig, checkpoint_path, train
+from mmlib.sweep import GridError, expand_grid, read_grid_file
+from mmlib.train import GROUPS, OPTIMIZERS, TrainConfig, checkpoint_path, train
 
-USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS]  (--help lists every option)"
-
-
-def _parse_bool(text: str) -> bool:
-    if text.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if text.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS] | --config RUN.TOML  (--help lists all)"
+OPTION_FIELDS = ("dataset_options", "method_options")  # reached by --data and by the methods' own flags
 
 
-def _typed(default):
-    if isinstance(default, bool):
-        return _parse_bool
-    if isinstance(default, (int, float)):
-        return type(default)
-    return str
-
-
-def parse_data_option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--data expects KEY=VALUE (e.g. noise=pix=2.0), got {text!r}")
-    return key, value
-
-
-def typed_data_options(dataset: str, pairs: list[tuple[str, str]]) -> dict:
-    """``--data`` pairs converted to the type of the loader's default (text when the default is text or None)."""
-    defaults = dataset_options(dataset)
-    typed = {}
-    for key, value in pairs:
-        if key not in defaults:
-            raise ValueError(f"dataset {dataset!r} has no option {key!r}; valid options are {sorted(defaults)}")
-        default = defaults[key]
-        try:
-            typed[key] = _typed(default)(value) if isinstance(default, (bool, int, float)) else value
-        except (ValueError, argparse.ArgumentTypeError):
-            raise ValueError(f"--data {key}={value}: option {key!r} of dataset {dataset!r} expects "
-                             f"{type(default).__name__} (default {default!r}), got {value!r}") from None
-    return typed
+def field_choices() -> dict[str, list[str]]:
+    """The fields whose value is one of a list, with the list."""
+    return {"dataset": available_datasets(), "method": available_methods(), "protocol": sorted(PROTOCOLS),
+            "optimizer": list(OPTIMIZERS), "lr_schedule": list(LR_SCHEDULES), "augment": list(AUGMENTATIONS),
+            "frame_normalization": list(FRAME_NORMALIZATIONS), "empty_value": list(EMPTY_VALUES)}
 
 
 def method_option_owners() -> dict[str, list[str]]:
@@ -70,30 +44,40 @@ def method_option_owners() -> dict[str, list[str]]:
     return owners
 
 
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field, grouped and explained by the field's metadata; every flag
+    defaults to None (not given), so a field left out takes the protocol's or the dataclass's value."""
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    defaults, choices = TrainConfig(), field_choices()
+    for f in dataclasses.fields(TrainConfig):
+        group = groups[f.metadata["group"]]
+        if f.name == "dataset_options":
+            group.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
+                               help=f"{f.metadata['help']}; repeatable, e.g. --data noise=pix=2.0 --data split_seed=1")
+            continue
+        if f.name in OPTION_FIELDS:
+            continue
+        default = "the protocol's" if f.name in PROTOCOL_FIELDS else getattr(defaults, f.name)
+        identity = {"never": "; not part of the run id", "when set": "; part of the run id only when set"}
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=text_parser(getattr(defaults, f.name)),
+                           default=None, choices=choices.get(f.name),
+                           help=f"{f.metadata['help']} (default: {default}{identity.get(f.metadata['identity'], '')})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0], usage=USAGE)
-    defaults = TrainConfig()
-    parser.add_argument("--dataset", default=defaults.dataset, choices=available_datasets())
-    parser.add_argument("--modalities", default=None, help="comma-separated modality names, e.g. fou,mor (default: the dataset's)")
-    parser.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
-                        help="a dataset option, repeatable; e.g. --data noise=pix=2.0 --data split_seed=1")
-    parser.add_argument("--method", default=defaults.method, choices=available_methods())
-    parser.add_argument("--protocol", default=defaults.protocol, choices=sorted(PROTOCOLS),
-                        help="the preset the run starts from (mmlib/protocols.py); flags below override it (default: book)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in {"dataset", "modalities", "dataset_options", "method", "method_options", "protocol"}:
-            continue
-        from_protocol = f.name in PROTOCOL_FIELDS
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_typed(getattr(defaults, f.name)),
-                            default=None if from_protocol else getattr(defaults, f.name),
-                            help="(default: the protocol's)" if from_protocol else f"(default: {getattr(defaults, f.name)})")
-    parser.add_argument("--results-dir", default=RUNS_DIR,
-                        help=f"the results store the run's record goes to, shared with the chapters (default: {RUNS_DIR})")
-    parser.add_argument("--checkpoint-dir", default=None,
-                        help=f"per-epoch checkpoints, where the chapters find the run's weights (default: {WEIGHTS_DIR})")
-    parser.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
-    parser.add_argument("--force", action="store_true", help="train again even if a record of this config exists (stored beside it)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--config", metavar="RUN.TOML", default=None,
+                        help="the run from a file in the sweep's grid layout (mmlib/sweep.py; e.g. one [[run]] entry, "
+                             "as sweep --export writes it); no other option of the run may be given with it")
+    add_config_flags(parser)
+    store = parser.add_argument_group("the results store")
+    store.add_argument("--results-dir", default=RUNS_DIR,
+                       help=f"the results store the run's record goes to, shared with the chapters (default: {RUNS_DIR})")
+    store.add_argument("--checkpoint-dir", default=None,
+                       help=f"per-epoch checkpoints, where the chapters find the run's weights (default: {WEIGHTS_DIR})")
+    store.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
+    store.add_argument("--force", action="store_true", help="train again even if a record of this config exists (stored beside it)")
+    store.add_argument("--quiet", action="store_true", help="no progress bars")
     owners = method_option_owners()
     for name in available_methods():
         options = method_class(name).Options
@@ -105,25 +89,45 @@ def build_parser() -> argparse.ArgumentParser:
             if owners[f.name][0] != name:
                 continue  # documented under the first method that has it
             also = f" (also: {', '.join(owners[f.name][1:])})" if len(owners[f.name]) > 1 else ""
-            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=_typed(f.default), default=None,
+            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=text_parser(f.default), default=None,
                                help=f"default {f.default!r}{also}")
     return parser
 
 
+def config_from_file(path: str, args: argparse.Namespace) -> TrainConfig:
+    """The one run of the grid file ``path`` (:func:`mmlib.sweep.expand_grid`); an error when the command
+    line gives options of the run too, or the file holds more than one run."""
+    given = [f"--{k.removeprefix('opt_').replace('_', '-')}" for k, v in vars(args).items()
+             if v not in (None, []) and (k.startswith("opt_") or k in {f.name for f in dataclasses.fields(TrainConfig)} or k == "data")]
+    if given:
+        raise ValueError(f"--config {path} gives the run; drop {', '.join(sorted(given))} or put it in the file")
+    try:
+        configs = expand_grid(read_grid_file(path), path)
+    except GridError as error:
+        raise ValueError(str(error)) from None
+    if len(configs) != 1:
+        raise ValueError(f"--config {path} holds {len(configs)} runs; train takes one (python -m mmlib sweep {path} runs them all)")
+    return configs[0]
+
+
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
-    own = {f.name for f in dataclasses.fields(method_class(args.method).Options)}
+    if args.config is not None:
+        return config_from_file(args.config, args)
+    defaults = TrainConfig()
+    method, dataset = args.method or defaults.method, args.dataset or defaults.dataset
+    own = {f.name for f in dataclasses.fields(method_class(method).Options)}
     method_options = {}
     for key, value in vars(args).items():
         if key.startswith("opt_") and value is not None:
             name = key[4:]
             if name not in own:
-                parser.error(f"--{name.replace('_', '-')} is not an option of --method {args.method}; "
+                parser.error(f"--{name.replace('_', '-')} is not an option of --method {method}; "
                              f"its options are {sorted(own) or 'none'}")
             method_options[name] = value
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "modalities", "dataset_options", "method", "method_options", "protocol"}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"dataset", "method", "protocol", *OPTION_FIELDS}
     given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
-    return TrainConfig.from_protocol(args.protocol, dataset=args.dataset, modalities=args.modalities,
-                                     dataset_options=typed_data_options(args.dataset, args.data), method=args.method,
+    return TrainConfig.from_protocol(args.protocol or defaults.protocol, dataset=dataset,
+                                     dataset_options=typed_data_options(dataset, args.data), method=method,
                                      method_options=method_options, **given)
 
 

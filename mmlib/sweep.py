@@ -59,11 +59,11 @@ import torch
 from tqdm.auto import tqdm
 
 from mmlib.claims import HOST, Claim, acquire, is_stale, read_claim
-from mmlib.cli import typed_data_options
+from mmlib.data.registry import typed_data_options
 from mmlib.data import available_datasets
 from mmlib.methods import method_class, parse_methods
 from mmlib.results import RUNS_DIR, weights_folder
-from mmlib.train import TrainConfig, stored_record, train
+from mmlib.train import RETIRED, TrainConfig, stored_record, train
 
 DEFAULTS = TrainConfig()
 TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -123,10 +123,21 @@ def grid_datasets(spec: dict, source: str) -> list[str]:
     return names
 
 
+def drop_retired(fields: dict, where: str) -> dict:
+    """``fields`` without the retired fields (:data:`mmlib.train.RETIRED`) a file exported before they went
+    holds at their retired value; another value of one is an error, since no run can have it now."""
+    for name, value in fields.items():
+        if name in RETIRED and value != RETIRED[name]:
+            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} (mmlib.train.RETIRED); "
+                            f"drop it from the entry")
+    return {k: v for k, v in fields.items() if k not in RETIRED}
+
+
 def build_config(fields: dict, where: str) -> TrainConfig:
     """One run's :class:`TrainConfig` from a grid entry, checked the way ``python -m mmlib train`` checks
-    its flags (:func:`mmlib.cli.typed_data_options`, :func:`mmlib.methods.build_options`). The entry's
+    its flags (:func:`mmlib.data.registry.typed_data_options`, :func:`mmlib.methods.build_options`). The entry's
     ``protocol`` (default ``book``) gives the values of the fields it does not set, as in the chapters."""
+    fields = drop_retired(fields, where)
     unknown = sorted(set(fields) - set(TRAIN_FIELDS))
     if unknown:
         raise GridError(f"{where}: unknown parameter {unknown[0]!r}; valid parameters are {TRAIN_FIELDS}")
@@ -150,7 +161,7 @@ def expand_grid(spec: dict, source: str = "grid") -> list[TrainConfig]:
     unknown = [k for k in spec if k not in GRID_KEYS]
     if unknown:
         raise GridError(f"{source}: unknown entry {unknown[0]!r}; a grid has {list(GRID_KEYS)}")
-    train_table = spec.get("train", {})
+    train_table = drop_retired(spec.get("train", {}), f"{source} [train]")
     misplaced = [k for k in train_table if k not in TRAIN_FIELDS or k in OWN_KEYS]
     if misplaced:
         valid = [f for f in TRAIN_FIELDS if f not in OWN_KEYS]
@@ -473,17 +484,21 @@ def _cli_value(text: str) -> Any:
         return text
 
 
+def read_grid_file(path: str | Path) -> dict:
+    """The grid file at ``path`` (TOML, the layout of the module docstring); one clear error when it is
+    missing or not TOML."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GridError(f"grid file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise GridError(f"{path} is not valid TOML: {error}") from None
+
+
 def grid_spec(args: argparse.Namespace) -> tuple[dict, str]:
     """The grid file's contents with the command line's entries added; and the name errors should use."""
     source = args.grid or "command line"
-    spec: dict = {}
-    if args.grid:
-        try:
-            spec = tomllib.loads(Path(args.grid).read_text())
-        except FileNotFoundError:
-            raise GridError(f"grid file {args.grid} not found") from None
-        except tomllib.TOMLDecodeError as error:
-            raise GridError(f"{args.grid} is not valid TOML: {error}") from None
+    spec = read_grid_file(args.grid) if args.grid else {}
     for key in ("methods", "datasets", "seeds"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)

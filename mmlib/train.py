@@ -4,20 +4,15 @@ Per epoch: the method's passes and steps over shuffled training batches (tqdm pr
 validation with every subset metric (fused and unimodal accuracy, Shapley values, EDM), the order
 used, and a checkpoint. Evaluation cuts each split into chunks of ``eval_batch_size`` in a fixed
 shuffled order seeded by ``eval_seed`` (:mod:`mmlib.evaluate`), for every method.
-The kept epoch is chosen on validation fused accuracy, never on test (``selection``): ``best``
-keeps the epoch with the highest validation accuracy; ``smoothed`` the epoch whose trailing mean
-over ``selection_window`` epochs is highest (:func:`selection_score`), which does not chase a
-single noisy peak of a jumpy validation curve. Measured (mfeat fou,mor, seeds 0-9, 15 epochs,
-Wilcoxon paired by seed): ``smoothed`` with k = 3 against ``best`` changes the test accuracy of
-ours by +0.38 +- 1.03 points (4 wins / 1 loss, p = 0.44) and of ours_rownorm by +0.03 +- 0.49
-(p = 0.78), so ``best`` stays the default.
+The kept epoch is the one with the highest validation fused accuracy, never chosen on test (a
+trailing k-epoch mean was measured and retired: :data:`RETIRED`).
 At the end the best weights are evaluated on the test split (and linear probes fitted), and the
 run becomes one record in the results store.
 
 Determinism: seeds for Python, NumPy and torch, deterministic algorithms, and a dedicated
 generator for shuffling, all saved in the checkpoint, so a run stopped after epoch k and resumed
 ends with exactly the metrics of an uninterrupted run. Mixed precision (bfloat16 autocast) is used
-on CUDA for training and evaluation when ``amp`` is set; the CPU path is plain float32. Random
+on CUDA for training and evaluation; the CPU path is plain float32. Random
 states are saved on the CPU (torch's CPU and CUDA generators, the shuffle and augmentation
 generators) and restored from there, so a checkpoint resumes on either device.
 
@@ -90,8 +85,28 @@ from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, g
 from mmlib.results import environment_info, find_record, no_room, replace_atomically, store_run, writable_folder
 
 OPTIMIZERS = ("adam", "sgd")
-SELECTIONS = ("best", "smoothed")
 AUGMENT_SEED_OFFSET = 7919  # the augmentation generator's seed is the run's seed plus this prime
+GROUPS = {  # a field's group -> its heading in ``python -m mmlib train --help``
+    "data": "the data", "method": "the method and its model", "training": "training", "evaluation": "evaluation and model selection",
+    "execution": "where and how the run executes (not part of the run id)",
+}
+ALWAYS, WHEN_SET, NEVER = "always", "when set", "never"  # how a field enters the run id
+# Fields retired once their question was settled; their value stays in every run id, so the ids stored
+# before they went remain valid. selection/selection_window: keeping the epoch of the best k-epoch mean
+# validation accuracy instead of the single best (mfeat fou,mor, seeds 0-9, 15 epochs, Wilcoxon paired by
+# seed) changed ours' test accuracy by +0.38 +- 1.03 points (p = 0.44) and ours_rownorm's by +0.03 +- 0.49
+# (p = 0.78): the best epoch is kept. amp: bfloat16 autocast on CUDA is always on (the CPU path is float32).
+RETIRED = {"selection": "best", "selection_window": 3, "amp": True}
+
+
+def field(default: Any, help: str, group: str, identity: str = ALWAYS) -> Any:
+    """A :class:`TrainConfig` field described once: ``help`` (one sentence, shown by ``train --help``),
+    its ``group`` (:data:`GROUPS`), and how it enters the run id: ``always``, ``when set`` (only when it
+    differs from its default, so the ids stored before the field existed stay valid) or ``never``."""
+    metadata = {"help": help, "group": group, "identity": identity}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=dict, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _whole(value: Any) -> bool:
@@ -105,7 +120,6 @@ NUMERIC_FIELDS: dict[str, tuple[Any, str]] = {
     "batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
     "eval_batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
     "hidden_dim": (lambda v: _whole(v) and v >= 1, "a whole number of features, at least 1"),
-    "selection_window": (lambda v: _whole(v) and v >= 1, "a positive number of epochs"),
     "lr_step": (lambda v: _whole(v) and v >= 1, "a positive number of epochs"),
     "seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
     "eval_seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
@@ -117,36 +131,50 @@ NUMERIC_FIELDS: dict[str, tuple[Any, str]] = {
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run; its hash is the run's id in the results store."""
+    """Everything that defines a run; its hash is the run's id in the results store (:attr:`run_id`).
 
-    dataset: str = "mfeat"
-    modalities: str | None = None
-    dataset_options: dict = dataclasses.field(default_factory=dict)
-    method: str = "ours"
-    method_options: dict = dataclasses.field(default_factory=dict)
-    epochs: int = 20
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    eval_seed: int = EVAL_SEED
-    selection: str = "best"
-    selection_window: int = 3
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    optimizer: str = "adam"
-    lr_schedule: str = "none"
-    lr_step: int = 70
-    lr_gamma: float = 0.1
-    frame_normalization: str = "unit"
-    frame_size: int = 0
-    augment: str = "none"
-    protocol: str = "book"
-    hidden_dim: int = 64
-    seed: int = 0
-    empty_value: str = "zero"
-    probe: bool = True
-    device: str = "auto"
-    amp: bool = True
-    compile: bool = False
+    Each field says what it means, its group and how it enters the run id in its metadata (:func:`field`);
+    the command line's flags and their help are made from it (:mod:`mmlib.cli`).
+    """
+
+    dataset: str = field("mfeat", "the registered dataset the run trains and is evaluated on", "data")
+    modalities: str | None = field(None, "comma-separated modalities the run keeps, e.g. fou,mor (None: all of the "
+                                         "dataset's)", "data")
+    dataset_options: dict = field({}, "the dataset loader's keyword options", "data")
+    method: str = field("ours", "the registered training method (mmlib.methods)", "method")
+    method_options: dict = field({}, "the method's own options (command line: one flag each, grouped by method below)", "method")
+    epochs: int = field(20, "training epochs; the epoch kept is the one with the best validation fused accuracy",
+                        "training")
+    batch_size: int = field(64, "samples per training step (under torchrun: the global batch, split over the processes)",
+                            "training")
+    eval_batch_size: int = field(256, "samples per evaluation chunk; batch-dependent fusion (sample-level mapping) "
+                                      "sees chunks of this size", "evaluation")
+    eval_seed: int = field(EVAL_SEED, "seed of the fixed shuffled order in which every split is cut into evaluation "
+                                      "chunks, so no result depends on how a split is stored", "evaluation")
+    lr: float = field(1e-3, "the learning rate (at the start of the schedule)", "training")
+    weight_decay: float = field(1e-4, "L2 weight decay of the optimizer (0: none)", "training")
+    optimizer: str = field("adam", "adam, or sgd with momentum 0.9 (the peers' protocol)", "training")
+    lr_schedule: str = field("none", "none (constant), step (times lr_gamma every lr_step epochs) or cosine "
+                                     "(annealed to 0 over the epochs); stepped once per epoch", "training")
+    lr_step: int = field(70, "epochs between two steps of the step schedule", "training")
+    lr_gamma: float = field(0.1, "factor each step of the step schedule multiplies the rate by", "training")
+    frame_normalization: str = field("unit", "how RGB frames are scaled: unit ([0, 1]) or imagenet (ImageNet mean and "
+                                             "std, the peers' protocol)", "data")
+    frame_size: int = field(0, "side in pixels every RGB frame is resized to (0: the dataset's own)", "data", WHEN_SET)
+    augment: str = field("none", "train-time frame augmentation on the device: none or crop_flip (random crop, "
+                                 "resize and horizontal flip)", "data")
+    protocol: str = field("book", "the preset the run starts from (mmlib/protocols.py); fields given override it",
+                          "training")
+    hidden_dim: int = field(64, "width d of every encoder's output, the features the fusion sees", "method")
+    seed: int = field(0, "seed of the initial weights, the training shuffle, dropout and augmentation", "training")
+    empty_value: str = field("zero", "v(empty set) of the Shapley values (Eq. 7): zero or chance (100 / classes); it "
+                                     "shifts every modality's value alike, so orders and EDM keep it, but the "
+                                     "Shapley values reported differ", "evaluation")
+    probe: bool = field(True, "fit a linear probe on each modality's features after training (a record without "
+                              "probes does not answer a config that asks for them)", "evaluation", NEVER)
+    device: str = field("auto", "auto (CUDA when available), cpu, cuda or cuda:N", "execution", NEVER)
+    compile: bool = field(False, "torch.compile the encoders; compiled dropout draws other masks, so a compiled run "
+                                 "is another run", "execution", WHEN_SET)
 
     def __post_init__(self) -> None:
         for name, (valid, expected) in NUMERIC_FIELDS.items():
@@ -162,8 +190,6 @@ class TrainConfig:
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
         check_frame_size(self.frame_size, "frame_size")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
 
     @classmethod
@@ -178,14 +204,20 @@ class TrainConfig:
         changed = sorted(name for name, value in preset.fields().items() if values[name] != value)
         return {"name": self.protocol, "source": preset.source, "values": values, "overridden": changed}
 
+    def identity(self) -> dict:
+        """What the run id hashes: every field by its metadata's ``identity`` (:func:`field`), and the
+        :data:`RETIRED` fields' values."""
+        kept = dict(RETIRED)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            rule = f.metadata["identity"]
+            if rule == ALWAYS or (rule == WHEN_SET and value != f.default):
+                kept[f.name] = copy.deepcopy(value)
+        return kept
+
     @property
     def run_id(self) -> str:
-        # the device is where a run executes, not what it is; a compiled run draws other dropout masks
-        # (inductor's RNG), so it is another run; ``compile`` and ``frame_size`` enter the identity
-        # only when set, which keeps the run ids stored before the options existed
-        identity = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in {"device", "probe"} and not (k in {"compile", "frame_size"} and not v)}
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.method}-{self.dataset}-s{self.seed}-{digest}"
 
 
@@ -309,18 +341,6 @@ def _restore_cuda_rng_states(states: list[torch.Tensor]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in states[:visible]])
 
 
-def selection_score(validation_acc: list[float], config: TrainConfig) -> float | None:
-    """The score of the latest epoch for model selection (higher is kept), or None if it cannot be kept.
-
-    ``best``: its validation accuracy. ``smoothed``: the mean validation accuracy of the last
-    ``selection_window`` epochs (k), defined from epoch min(k, epochs) on.
-    """
-    if config.selection == "best":
-        return validation_acc[-1]
-    window = min(config.selection_window, config.epochs)
-    return float(np.mean(validation_acc[-window:])) if len(validation_acc) >= window else None
-
-
 def compile_encoders(model: Method) -> None:
     """``torch.compile`` every encoder in place (``nn.Module.compile``), for ``TrainConfig.compile``.
 
@@ -338,8 +358,8 @@ def compile_encoders(model: Method) -> None:
 
 
 def autocast(config: TrainConfig, device: torch.device):
-    """bfloat16 autocast on CUDA when ``config.amp`` is set, for training and evaluation alike; off on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    """bfloat16 autocast on CUDA, for training and evaluation alike; off on the CPU (``config``: kept for callers)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None, out_size: int = 0) -> Batch:
@@ -609,9 +629,8 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
             validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)
         model.end_epoch(epoch, validation)
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": train_loss, **described, **validation})
-        score = selection_score([h["fused_acc"] for h in history], config)
-        if score is not None and score > best["acc"]:
-            best = {"epoch": epoch, "acc": score, "state": copy.deepcopy(model.state_dict())}
+        if validation["fused_acc"] > best["acc"]:
+            best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None and main:
             save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(generators),
                                          "scheduler": None if scheduler is None else scheduler.state_dict(),

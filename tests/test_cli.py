@@ -1,5 +1,6 @@
 """``python -m mmlib``: the train command, its options and its errors."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -94,3 +95,54 @@ def test_ctrl_c_is_one_line_naming_resume(tmp_path):
     assert stderr.strip().splitlines() == ["mmlib train: interrupted (a train run keeps every finished epoch in its "
                                            "checkpoint: add --resume to continue)"]
     assert not list((tmp_path / "runs").glob("*.json"))  # no record of an unfinished run
+
+
+def test_help_explains_every_config_field_in_its_group():
+    """Each TrainConfig field's flag sits under its group's heading with the sentence of its metadata."""
+    import re
+
+    from mmlib.train import GROUPS, TrainConfig
+
+    parser = build_parser()
+    flat = re.sub(r"\s+", " ", parser.format_help())
+    titles = {group.title: group for group in parser._action_groups}
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--data" if f.name == "dataset_options" else f"--{f.name.replace('_', '-')}"
+        if f.name == "method_options":
+            continue  # one flag per option, under each method's heading
+        group = titles[GROUPS[f.metadata["group"]]]
+        assert flag in {s for a in group._group_actions for s in a.option_strings}, (flag, group.title)
+        assert re.sub(r"\s+", " ", f.metadata["help"]) in flat, flag
+
+
+def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
+    from mmlib.sweep import write_grid
+    from mmlib.train import TrainConfig
+
+    wanted = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=1, hidden_dim=8,
+                         probe=False, device="cpu")
+    one = write_grid([wanted], tmp_path / "run.toml")
+    args = build_parser().parse_args(["--config", str(one)])
+    assert config_from_args(args, build_parser()).run_id == wanted.run_id
+    (tmp_path / "layout.toml").write_text('methods = ["concat"]\ndatasets = ["synthetic"]\n[train]\nepochs = 1\n'
+                                          'hidden_dim = 8\nprobe = false\n[data.synthetic]\nnum_samples = 120\n')
+    args = build_parser().parse_args(["--config", str(tmp_path / "layout.toml"), "--device", "cpu"])
+    with pytest.raises(ValueError, match=r"--config .*layout.toml gives the run; drop --device or put it in the file"):
+        config_from_args(args, build_parser())
+    out = run("train", "--config", str(tmp_path / "layout.toml"), "--results-dir", str(tmp_path / "runs"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "concat on synthetic [m0,m1] seed 0" in out.stdout
+    write_grid([wanted, dataclasses.replace(wanted, seed=1)], tmp_path / "two.toml")
+    out = run("train", "--config", str(tmp_path / "two.toml"))
+    assert out.returncode == 2
+    assert out.stderr.strip().endswith("holds 2 runs; train takes one (python -m mmlib sweep " f"{tmp_path / 'two.toml'} runs them all)")
+
+
+def test_a_file_exported_before_a_field_was_retired_still_reads(tmp_path):
+    from mmlib.sweep import GridError, build_config
+
+    fields = {"dataset": "synthetic", "method": "concat", "epochs": 1}
+    assert build_config({**fields, "selection": "best", "selection_window": 3, "amp": True}, "old.toml").run_id == \
+        build_config(fields, "new.toml").run_id
+    with pytest.raises(GridError, match=r"old.toml: selection = 'smoothed', but selection was retired at 'best'"):
+        build_config({**fields, "selection": "smoothed"}, "old.toml")

@@ -48,7 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmlib.data.fabricated import fabricated
 from mmlib.data.base import MultimodalDataset
-from mmlib.cli import parse_data_option, typed_data_options
+from mmlib.data.registry import parse_data_option, typed_data_options
 from mmlib.methods import available_methods
 from mmlib.train import (
     TrainConfig, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device, seed_everything, train_one_epoch,
