@@ -35,7 +35,7 @@ from mmlib.experiments import mean_std  # noqa: E402
 from mmlib.numerics import numerics_info, pin_status
 from mmlib.plots import save_figure, use_book_style
 from mmlib.results import RUNS_DIR, weights_folder
-from mmlib.train import cpu_thread_count
+from mmlib.runtime import cpu_thread_count
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> Cha
     """The setup cell of a training chapter: figure style, quiet progress bars, CPU threads.
 
     Torch uses ``MMLIB_CPU_THREADS`` threads (default 1) for what the chapter computes outside
-    training too (training sets them itself, :func:`mmlib.train.cpu_threads`), so a chapter's
+    training too (training sets them itself, :func:`mmlib.runtime.cpu_threads`), so a chapter's
     analyses are as reproducible as its runs. A kernel whose CPU numerics are not pinned
     (:mod:`mmlib.numerics`; numpy was imported before ``mmlib``) is told so in a warning. Paths relative to the repository
     root are resolved as :func:`repo_path` does; trained weights are read from

@@ -1,6 +1,6 @@
 """``python -m mmlib train``: train one method on one dataset, print a summary, store the record.
 
-Every field of :class:`mmlib.train.TrainConfig` is a flag, grouped and explained in ``--help`` by
+Every field of :class:`mmlib.config.TrainConfig` is a flag, grouped and explained in ``--help`` by
 the field's own description (its metadata); every dataset option is reachable with ``--data
 KEY=VALUE``, and every hyperparameter of every method is a flag of its own (grouped by method);
 passing a flag that the chosen method does not have is an error. ``--config RUN.TOML`` reads the
@@ -22,7 +22,8 @@ from mmlib.methods import available_methods, method_class
 from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, PROTOCOL_FIELDS, PROTOCOLS
 from mmlib.results import RUNS_DIR, WEIGHTS_DIR, weights_folder
 from mmlib.sweep import GridError, expand_grid, read_grid_file
-from mmlib.train import GROUPS, OPTIMIZERS, TrainConfig, checkpoint_path, train
+from mmlib.config import GROUPS, OPTIMIZERS, TrainConfig
+from mmlib.train import checkpoint_path, train
 
 USAGE = "%(prog)s [--dataset NAME] [--method NAME] [--data KEY=VALUE] [OPTIONS] | --config RUN.TOML  (--help lists all)"
 OPTION_FIELDS = ("dataset_options", "method_options")  # reached by --data and by the methods' own flags

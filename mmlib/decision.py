@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmlib.features import feature_chunks
+
 
 def logit_scale(logits: Tensor) -> Tensor:
     """``(B, C) -> ()``: the standard deviation over classes, averaged over samples."""
@@ -31,8 +33,6 @@ def logit_scale(logits: Tensor) -> Tensor:
 
 def effective_weights(model: nn.Module, features: dict[str, Tensor], batch_size: int = 256) -> dict[str, Tensor]:
     """``{m: (C, d)}``: the fused logits' Jacobian in each modality's feature, mean over samples."""
-    from mmlib.evaluate import feature_chunks  # here, not above: mmlib.methods imports this module
-
     modalities = tuple(model.modalities)
     sums: dict[str, Tensor] = {}
     n = 0
@@ -63,8 +63,6 @@ def decision_statistics(model: nn.Module, features: dict[str, Tensor], batch_siz
     missing = [m for m in modalities if m not in features]
     if missing:
         raise ValueError(f"features lack modality {missing[0]!r}; pass one (N, d) tensor per modality of the model")
-    from mmlib.evaluate import feature_chunks  # here, not above: mmlib.methods imports this module
-
     was_training = model.training
     model.eval()
     try:

@@ -31,7 +31,7 @@ Unimodal accuracy is measured two ways, for every method:
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from torch import Tensor
 
 from mmlib.data.base import MultimodalDataset, missing_modality_mask
 from mmlib.distributed import World, shard_bounds
+from mmlib.features import feature_chunks
 from mmlib.methods.base import Method, eval_mode
 from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
 
@@ -95,15 +96,6 @@ def in_evaluation_order(rows: Tensor, features: dict[str, Tensor], labels: Tenso
     evaluation order of ``seed`` (:func:`evaluation_order`), as :func:`encode_split` returns them."""
     order = evaluation_order(rows, seed)
     return {m: f[order] for m, f in features.items()}, labels[order]
-
-
-@torch.no_grad()
-def feature_chunks(features: dict[str, Tensor], batch_size: int) -> Iterator[tuple[slice, dict[str, Tensor]]]:
-    """``(rows, chunk)`` for consecutive chunks of ``batch_size`` samples of encoded ``features``, in the order given."""
-    n = len(next(iter(features.values())))
-    for start in range(0, n, batch_size):
-        rows = slice(start, start + batch_size)
-        yield rows, {m: f[rows] for m, f in features.items()}
 
 
 def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int,

@@ -10,7 +10,7 @@ TOML; a list is an axis, anything else a fixed value::
     methods = ["concat", "ours"]
     datasets = ["mfeat"]
     seeds = 10                     # 0 .. 9; or a list [0, 4], or a range "5-9"
-    [train]                        # fields of mmlib.train.TrainConfig
+    [train]                        # fields of mmlib.config.TrainConfig
     epochs = 15
     modalities = ["fou,mor", "pix,fou,mor"]
     [options.ours]                 # a method's own options
@@ -63,7 +63,8 @@ from mmlib.data.registry import typed_data_options
 from mmlib.data import available_datasets
 from mmlib.methods import method_class, parse_methods
 from mmlib.results import RUNS_DIR, weights_folder
-from mmlib.train import RETIRED, TrainConfig, stored_record, train
+from mmlib.config import RETIRED, TrainConfig
+from mmlib.train import stored_record, train
 
 DEFAULTS = TrainConfig()
 TRAIN_FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -124,11 +125,11 @@ def grid_datasets(spec: dict, source: str) -> list[str]:
 
 
 def drop_retired(fields: dict, where: str) -> dict:
-    """``fields`` without the retired fields (:data:`mmlib.train.RETIRED`) a file exported before they went
+    """``fields`` without the retired fields (:data:`mmlib.config.RETIRED`) a file exported before they went
     holds at their retired value; another value of one is an error, since no run can have it now."""
     for name, value in fields.items():
         if name in RETIRED and value != RETIRED[name]:
-            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} (mmlib.train.RETIRED); "
+            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} (mmlib.config.RETIRED); "
                             f"drop it from the entry")
     return {k: v for k, v in fields.items() if k not in RETIRED}
 

@@ -5,34 +5,20 @@ validation with every subset metric (fused and unimodal accuracy, Shapley values
 used, and a checkpoint. Evaluation cuts each split into chunks of ``eval_batch_size`` in a fixed
 shuffled order seeded by ``eval_seed`` (:mod:`mmlib.evaluate`), for every method.
 The kept epoch is the one with the highest validation fused accuracy, never chosen on test (a
-trailing k-epoch mean was measured and retired: :data:`RETIRED`).
+trailing k-epoch mean was measured and retired: :data:`mmlib.config.RETIRED`).
 At the end the best weights are evaluated on the test split (and linear probes fitted), and the
 run becomes one record in the results store.
 
-Determinism: seeds for Python, NumPy and torch, deterministic algorithms, and a dedicated
-generator for shuffling, all saved in the checkpoint, so a run stopped after epoch k and resumed
-ends with exactly the metrics of an uninterrupted run. Mixed precision (bfloat16 autocast) is used
-on CUDA for training and evaluation; the CPU path is plain float32. Random
-states are saved on the CPU (torch's CPU and CUDA generators, the shuffle and augmentation
-generators) and restored from there, so a checkpoint resumes on either device.
-
-Protocols (:mod:`mmlib.protocols`): ``TrainConfig.from_protocol("ogm_ge")`` gives the peers'
-SGD, StepLR schedule (stepped once per epoch, saved in checkpoints), 100 epochs, d = 512, ImageNet
-normalisation of frames and train-time crop + flip on the device (:mod:`mmlib.augment`); the
-record stores the resolved protocol.
+The run is defined by :class:`mmlib.config.TrainConfig` (its fields, run id and protocols); where
+and how it executes (device, CPU threads, seeds and random states, autocast) by :mod:`mmlib.runtime`.
+A run stopped after epoch k and resumed from its checkpoint ends with exactly the metrics of an
+uninterrupted run.
 
 The data path: on a GPU the dataset's arrays move to the device once when they fit
 (:meth:`MultimodalDataset.on_device`), else batches travel as uint8 / float16 through pinned
 memory; conversion, normalisation and augmentation happen on the device; the loss is summed on
 the device and read once per epoch, so no step waits for the host. ResNet models use channels_last
 on CUDA.
-
-CPU threads: the book's models are small, and on a few shared cores extra threads only spin
-(measured on the 2-core CI machine under load: 5 mfeat epochs took 2.3 s on one thread and 14.7 s
-on two, and the linear probes 56 s instead of 1 s). CPU runs therefore use ``MMLIB_CPU_THREADS``
-threads (default 1) for torch and for the BLAS behind scikit-learn; raise it for ResNets on a big CPU.
-The count is recorded in the record's environment: CPU results are bitwise reproducible at equal
-thread counts only (the order of floating-point sums depends on it).
 
 Several processes (``torchrun --nproc_per_node N -m mmlib train ...``; :mod:`mmlib.distributed`):
 one run, each global batch of ``batch_size`` split into N contiguous shards. Every rank is seeded
@@ -60,217 +46,29 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import io
-import json
-import os
-import random
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from mmlib.data import load_dataset
 from mmlib.augment import crop_flip, frame_modalities
-from mmlib.data.base import Batch, MultimodalDataset, check_frame_size, check_modalities
+from mmlib.config import TrainConfig
+from mmlib.data import load_dataset
+from mmlib.data.base import Batch, MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
 from mmlib.distributed import World, init_world, shard_dropout
-from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED, encode_rows, evaluate_split, linear_probe_accuracy
-from mmlib.methods import build_options, method_class
+from mmlib.evaluate import encode_rows, evaluate_split, linear_probe_accuracy
+from mmlib.methods import method_class
 from mmlib.methods.base import Method, PassContext
-from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, get_protocol
 from mmlib.results import environment_info, find_record, no_room, replace_atomically, store_run, writable_folder
+from mmlib.runtime import (
+    autocast, compile_encoders, cpu_threads, progress_bar, resolve_device, rng_state, seed_everything, set_rng_state,
+)
 
-OPTIMIZERS = ("adam", "sgd")
 AUGMENT_SEED_OFFSET = 7919  # the augmentation generator's seed is the run's seed plus this prime
-GROUPS = {  # a field's group -> its heading in ``python -m mmlib train --help``
-    "data": "the data", "method": "the method and its model", "training": "training", "evaluation": "evaluation and model selection",
-    "execution": "where and how the run executes (not part of the run id)",
-}
-ALWAYS, WHEN_SET, NEVER = "always", "when set", "never"  # how a field enters the run id
-# Fields retired once their question was settled; their value stays in every run id, so the ids stored
-# before they went remain valid. selection/selection_window: keeping the epoch of the best k-epoch mean
-# validation accuracy instead of the single best (mfeat fou,mor, seeds 0-9, 15 epochs, Wilcoxon paired by
-# seed) changed ours' test accuracy by +0.38 +- 1.03 points (p = 0.44) and ours_rownorm's by +0.03 +- 0.49
-# (p = 0.78): the best epoch is kept. amp: bfloat16 autocast on CUDA is always on (the CPU path is float32).
-RETIRED = {"selection": "best", "selection_window": 3, "amp": True}
-
-
-def field(default: Any, help: str, group: str, identity: str = ALWAYS) -> Any:
-    """A :class:`TrainConfig` field described once: ``help`` (one sentence, shown by ``train --help``),
-    its ``group`` (:data:`GROUPS`), and how it enters the run id: ``always``, ``when set`` (only when it
-    differs from its default, so the ids stored before the field existed stay valid) or ``never``."""
-    metadata = {"help": help, "group": group, "identity": identity}
-    if isinstance(default, dict):
-        return dataclasses.field(default_factory=dict, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def _whole(value: Any) -> bool:
-    return float(value).is_integer()
-
-
-# Every numeric field of a run: the test its value must pass (NaN and inf fail them all), and what
-# is expected, in words.
-NUMERIC_FIELDS: dict[str, tuple[Any, str]] = {
-    "epochs": (lambda v: _whole(v) and v >= 1, "a whole number of epochs, at least 1"),
-    "batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
-    "eval_batch_size": (lambda v: _whole(v) and v >= 1, "a whole number of samples, at least 1"),
-    "hidden_dim": (lambda v: _whole(v) and v >= 1, "a whole number of features, at least 1"),
-    "lr_step": (lambda v: _whole(v) and v >= 1, "a positive number of epochs"),
-    "seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
-    "eval_seed": (lambda v: _whole(v) and 0 <= v < 2**32, "a whole number in 0..4294967295"),
-    "lr": (lambda v: 0 < v < float("inf"), "a finite learning rate above 0 (the book's is 1e-3)"),
-    "weight_decay": (lambda v: 0 <= v < float("inf"), "a finite number, at least 0 (0: no decay)"),
-    "lr_gamma": (lambda v: 0 < v <= 1, "a factor in (0, 1] that each step of the schedule multiplies the rate by"),
-}
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run; its hash is the run's id in the results store (:attr:`run_id`).
-
-    Each field says what it means, its group and how it enters the run id in its metadata (:func:`field`);
-    the command line's flags and their help are made from it (:mod:`mmlib.cli`).
-    """
-
-    dataset: str = field("mfeat", "the registered dataset the run trains and is evaluated on", "data")
-    modalities: str | None = field(None, "comma-separated modalities the run keeps, e.g. fou,mor (None: all of the "
-                                         "dataset's)", "data")
-    dataset_options: dict = field({}, "the dataset loader's keyword options", "data")
-    method: str = field("ours", "the registered training method (mmlib.methods)", "method")
-    method_options: dict = field({}, "the method's own options (command line: one flag each, grouped by method below)", "method")
-    epochs: int = field(20, "training epochs; the epoch kept is the one with the best validation fused accuracy",
-                        "training")
-    batch_size: int = field(64, "samples per training step (under torchrun: the global batch, split over the processes)",
-                            "training")
-    eval_batch_size: int = field(256, "samples per evaluation chunk; batch-dependent fusion (sample-level mapping) "
-                                      "sees chunks of this size", "evaluation")
-    eval_seed: int = field(EVAL_SEED, "seed of the fixed shuffled order in which every split is cut into evaluation "
-                                      "chunks, so no result depends on how a split is stored", "evaluation")
-    lr: float = field(1e-3, "the learning rate (at the start of the schedule)", "training")
-    weight_decay: float = field(1e-4, "L2 weight decay of the optimizer (0: none)", "training")
-    optimizer: str = field("adam", "adam, or sgd with momentum 0.9 (the peers' protocol)", "training")
-    lr_schedule: str = field("none", "none (constant), step (times lr_gamma every lr_step epochs) or cosine "
-                                     "(annealed to 0 over the epochs); stepped once per epoch", "training")
-    lr_step: int = field(70, "epochs between two steps of the step schedule", "training")
-    lr_gamma: float = field(0.1, "factor each step of the step schedule multiplies the rate by", "training")
-    frame_normalization: str = field("unit", "how RGB frames are scaled: unit ([0, 1]) or imagenet (ImageNet mean and "
-                                             "std, the peers' protocol)", "data")
-    frame_size: int = field(0, "side in pixels every RGB frame is resized to (0: the dataset's own)", "data", WHEN_SET)
-    augment: str = field("none", "train-time frame augmentation on the device: none or crop_flip (random crop, "
-                                 "resize and horizontal flip)", "data")
-    protocol: str = field("book", "the preset the run starts from (mmlib/protocols.py); fields given override it",
-                          "training")
-    hidden_dim: int = field(64, "width d of every encoder's output, the features the fusion sees", "method")
-    seed: int = field(0, "seed of the initial weights, the training shuffle, dropout and augmentation", "training")
-    empty_value: str = field("zero", "v(empty set) of the Shapley values (Eq. 7): zero or chance (100 / classes); it "
-                                     "shifts every modality's value alike, so orders and EDM keep it, but the "
-                                     "Shapley values reported differ", "evaluation")
-    probe: bool = field(True, "fit a linear probe on each modality's features after training (a record without "
-                              "probes does not answer a config that asks for them)", "evaluation", NEVER)
-    device: str = field("auto", "auto (CUDA when available), cpu, cuda or cuda:N", "execution", NEVER)
-    compile: bool = field(False, "torch.compile the encoders; compiled dropout draws other masks, so a compiled run "
-                                 "is another run", "execution", WHEN_SET)
-
-    def __post_init__(self) -> None:
-        for name, (valid, expected) in NUMERIC_FIELDS.items():
-            if not valid(getattr(self, name)):
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
-        if self.empty_value not in EMPTY_VALUES:
-            raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {self.empty_value!r}")
-        get_protocol(self.protocol)
-        for name, valid in (("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS),
-                            ("frame_normalization", FRAME_NORMALIZATIONS)):
-            if getattr(self, name) not in valid:
-                raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
-        check_frame_size(self.frame_size, "frame_size")
-        self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
-
-    @classmethod
-    def from_protocol(cls, protocol: str = "book", **fields) -> "TrainConfig":
-        """A config that starts from the named protocol (:mod:`mmlib.protocols`); ``fields`` override it."""
-        return cls(**{**get_protocol(protocol).fields(), "protocol": protocol, **fields})
-
-    def resolved_protocol(self) -> dict:
-        """The protocol's name, source and the values this run used for the fields it sets."""
-        preset = get_protocol(self.protocol)
-        values = {name: getattr(self, name) for name in preset.fields()}
-        changed = sorted(name for name, value in preset.fields().items() if values[name] != value)
-        return {"name": self.protocol, "source": preset.source, "values": values, "overridden": changed}
-
-    def identity(self) -> dict:
-        """What the run id hashes: every field by its metadata's ``identity`` (:func:`field`), and the
-        :data:`RETIRED` fields' values."""
-        kept = dict(RETIRED)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            rule = f.metadata["identity"]
-            if rule == ALWAYS or (rule == WHEN_SET and value != f.default):
-                kept[f.name] = copy.deepcopy(value)
-        return kept
-
-    @property
-    def run_id(self) -> str:
-        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()[:12]
-        return f"{self.method}-{self.dataset}-s{self.seed}-{digest}"
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``; a clear error otherwise."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        resolved = None
-    if resolved is None or resolved.type not in {"cpu", "cuda"}:
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (resolved.index or 0) >= count:
-            raise ValueError(f"device {device!r} asked for, but torch sees {count} GPU(s) (torch {torch.__version__}, "
-                             f"CUDA build {torch.version.cuda}); use device cpu or auto")
-    return resolved
-
-
-def cpu_thread_count() -> int:
-    """``MMLIB_CPU_THREADS`` (default 1): a positive whole number, else a clear error."""
-    text = os.environ.get("MMLIB_CPU_THREADS", "1")
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"MMLIB_CPU_THREADS must be a positive whole number of CPU threads, got {text!r}; unset it for 1")
-    return int(text)
-
-
-@contextlib.contextmanager
-def cpu_threads(device: torch.device):
-    """Limit torch and BLAS to ``MMLIB_CPU_THREADS`` threads (default 1) while training on the CPU."""
-    if device.type != "cpu":
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    threads = cpu_thread_count()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
@@ -312,56 +110,6 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> to
     return None
 
 
-def _rng_state(generators: dict[str, torch.Generator]) -> dict:
-    """Every random state a resumed run needs: Python, NumPy, torch's CPU and CUDA generators, ours."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            **{name: g.get_state() for name, g in generators.items()}}
-
-
-def _set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
-    """Restore :func:`_rng_state`; RNG states are CPU byte tensors whatever device the run uses."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"].cpu())
-    _restore_cuda_rng_states(state["cuda"])
-    for name, generator in generators.items():
-        generator.set_state(state[name].cpu())
-
-
-def _restore_cuda_rng_states(states: list[torch.Tensor]) -> None:
-    """One saved CUDA RNG state per visible device, as many as both have; a warning when the counts differ
-    (a checkpoint of 8 GPUs resumed on 2: devices 0 and 1 continue their streams, the rest are not resumed)."""
-    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if len(states) != visible:
-        warnings.warn(f"resume: the checkpoint saved {len(states)} CUDA RNG state(s) and {visible} CUDA device(s) are "
-                      f"visible; restored the first {min(len(states), visible)}, so random draws on the other devices "
-                      "do not continue the interrupted run's", stacklevel=4)
-    if states and visible:
-        torch.cuda.set_rng_state_all([s.cpu() for s in states[:visible]])
-
-
-def compile_encoders(model: Method) -> None:
-    """``torch.compile`` every encoder in place (``nn.Module.compile``), for ``TrainConfig.compile``.
-
-    The encoders are where the time goes (a ResNet-18 per modality in the peers' protocol); heads,
-    mapping and memory stay eager, since methods call them on several subsets per step. The state
-    dict keeps its keys, so checkpoints load into an eager model. Compiled dropout draws its masks
-    from inductor's generator, not torch's, so a compiled run is not bitwise the eager one (measured
-    on the CPU, synthetic data, 3 epochs: training loss 1.3898 vs 1.3837 after epoch 1) and has
-    its own run id. Whether it pays is measured, not assumed: ``bench scale --compile`` prints
-    compiled / eager samples per second (on the CPU, 400 samples: 40.8 s against 1.0 s, all of it
-    compilation).
-    """
-    for encoder in model.encoders.values():
-        encoder.compile()
-
-
-def autocast(config: TrainConfig, device: torch.device):
-    """bfloat16 autocast on CUDA, for training and evaluation alike; off on the CPU (``config``: kept for callers)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None, out_size: int = 0) -> Batch:
     """``batch`` with every RGB-frame modality randomly cropped, resized (to ``out_size``; 0: the frames'
     own size) and flipped (:mod:`mmlib.augment`).
@@ -373,26 +121,6 @@ def augment_batch(batch: Batch, generator: torch.Generator, world: World | None 
     shard = None if world is None else (world.batch, world.rows())
     return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
-
-
-class _HiddenBar:
-    """The two calls ``train_one_epoch`` makes on a progress bar, doing nothing."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, desc: str, show: bool):
-    """A tqdm bar of ``total`` steps when ``show``, else a hidden one: tqdm is imported only to show
-    progress, so a run without it (``gpu_check`` on a bare GPU image) needs no tqdm."""
-    if not show:
-        return _HiddenBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)
 
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
@@ -612,7 +340,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         optimizer.load_state_dict(saved["optimizer"])  # moves the optimizer state to the parameters' device
         if scheduler is not None:
             scheduler.load_state_dict(saved["scheduler"])
-        _set_rng_state(saved["rng"], generators)
+        set_rng_state(saved["rng"], generators)
         history, best, elapsed = saved["history"], saved["best"], saved["elapsed"]
     if checkpoint is not None:
         check_checkpoint_room(checkpoint, model, config)
@@ -632,7 +360,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if validation["fused_acc"] > best["acc"]:
             best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None and main:
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(generators),
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(generators),
                                          "scheduler": None if scheduler is None else scheduler.state_dict(),
                                          "history": history, "best": best, "elapsed": time.perf_counter() - start,
                                          "config": dataclasses.asdict(config)})

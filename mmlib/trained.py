@@ -17,7 +17,9 @@ import torch
 from mmlib.data.base import MultimodalDataset
 from mmlib.methods.base import Method
 from mmlib.results import find_record
-from mmlib.train import TrainConfig, build_model, checkpoint_path, load_config_dataset, seed_everything, train
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import build_model, checkpoint_path, load_config_dataset, train
 
 
 def _model_from_state(config: TrainConfig, dataset: MultimodalDataset, state: dict) -> Method:

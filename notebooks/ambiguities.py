@@ -73,7 +73,7 @@ from mmlib.evaluate import encode_rows, fused_accuracy_by_batch, in_evaluation_o
 from mmlib.experiments import paired_test, run_grid
 from mmlib.readings import correlation_gradient_change, mapped_scale
 from mmlib.results import records_frame
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)

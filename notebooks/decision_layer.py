@@ -68,7 +68,7 @@ from mmlib.diagnosis import HEADERS  # human headers of the statistics of mmlib.
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
 from mmlib.plots import as_grid, modality_palette
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import verdict
 

@@ -71,7 +71,8 @@ from mmlib.evaluate import encode_split
 from mmlib.experiments import paired_test
 from mmlib.plots import modality_palette
 from mmlib.results import load_arrays, save_arrays, snapshots_folder
-from mmlib.train import TrainConfig, load_config_dataset
+from mmlib.config import TrainConfig
+from mmlib.train import load_config_dataset
 from mmlib.trained import model_at_epoch
 
 paths = setup(results_dir, figures_dir)

@@ -71,7 +71,7 @@ from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
 from mmlib.results import records_frame
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.verdicts import claim_row
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars

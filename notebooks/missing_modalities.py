@@ -86,7 +86,7 @@ from mmlib.experiments import intersection_union, paired_test
 from mmlib.methods import available_methods
 from mmlib.plots import method_palette
 from mmlib.results import weights_folder
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import claim_row, deciding_test, p_source
 

@@ -63,7 +63,7 @@ from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paire
 from mmlib.experiments import paired_test, run_grid, with_seeds
 from mmlib.plots import modality_palette
 from mmlib.results import records_frame
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 
 paths = setup(results_dir, figures_dir)
 views = [m.strip() for m in modalities.split(",") if m.strip()]

@@ -63,7 +63,7 @@ from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paire
 from mmlib.evaluate import encode_split
 from mmlib.experiments import paired_test
 from mmlib.orders import order_accuracies, order_correct
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)

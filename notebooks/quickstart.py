@@ -70,7 +70,8 @@ from mmlib.book import glue_figure, save_summary, setup, show
 from mmlib.data import load_dataset
 from mmlib.plots import modality_palette
 from mmlib.results import history_frame
-from mmlib.train import TrainConfig, train
+from mmlib.config import TrainConfig
+from mmlib.train import train
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 threadpool_limits(1)  # small problems: one BLAS thread is much faster than two on a busy CPU

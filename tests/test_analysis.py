@@ -16,7 +16,9 @@ from mmlib.evaluate import (
 )
 from mmlib.orders import order_accuracies, order_correct
 from mmlib.trained import model_at_epoch, train_model
-from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import build_model, load_config_dataset
 
 TINY = TrainConfig(dataset="mfeat", modalities="pix,fou,mor", dataset_options={"noise": "pix=2.0"}, method="ours",
                    epochs=2, seed=0, probe=False, device="cpu")

@@ -101,7 +101,7 @@ def test_help_explains_every_config_field_in_its_group():
     """Each TrainConfig field's flag sits under its group's heading with the sentence of its metadata."""
     import re
 
-    from mmlib.train import GROUPS, TrainConfig
+    from mmlib.config import GROUPS, TrainConfig
 
     parser = build_parser()
     flat = re.sub(r"\s+", " ", parser.format_help())
@@ -117,7 +117,7 @@ def test_help_explains_every_config_field_in_its_group():
 
 def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
     from mmlib.sweep import write_grid
-    from mmlib.train import TrainConfig
+    from mmlib.config import TrainConfig
 
     wanted = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=1, hidden_dim=8,
                          probe=False, device="cpu")

@@ -111,7 +111,8 @@ def test_options_for_the_cpu_name_weakening_only_when_set():
 @needs_fsdd
 def test_resnet_option_gives_resnet_encoders():
     from mmlib.encoders import ResNetAudioEncoder, SmallCNNEncoder
-    from mmlib.train import TrainConfig, build_model, load_config_dataset
+    from mmlib.config import TrainConfig
+    from mmlib.train import build_model, load_config_dataset
 
     options = {"root": str(FSDD), **SMALL}
     for encoder, expected in (("small_cnn", SmallCNNEncoder), ("resnet", ResNetAudioEncoder)):

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from mmlib.data import load_dataset  # noqa: E402
 from mmlib.distributed import ShardedDropout, World, is_main_process, shard_bounds, shard_sizes  # noqa: E402
-from mmlib.train import TrainConfig, build_model, check_shards, train  # noqa: E402
+from mmlib.config import TrainConfig  # noqa: E402
+from mmlib.train import build_model, check_shards, train  # noqa: E402
 
 DATA = {"num_samples": 300, "strengths": "2.0,0.6", "noise": "1.0,1.0"}  # 195 training samples: batches of 32 and a last of 3
 KEPT = ("history", "best_epoch", "test", "world_size")

@@ -30,7 +30,8 @@ from mmlib.data.cache import build_cache, load_cache, read_manifest
 from mmlib.data.cremad import plan_cremad
 from mmlib.data.media import MediaError, load_audio
 from mmlib.results import find_record, read_record, record_paths, records_frame, save_record
-from mmlib.train import TrainConfig, save_checkpoint, train
+from mmlib.config import TrainConfig
+from mmlib.train import save_checkpoint, train
 
 SMALL_CACHE = dict(frames=2, size=8, sample_rate=8000, duration=0.25, n_fft=32, hop=16, val_fraction=0.25, test_fraction=0.25)
 TRAIN_ARGS = ["train", "--dataset", "synthetic", "--data", "num_samples=200", "--epochs", "1", "--hidden-dim", "8",

@@ -7,7 +7,8 @@ import torch
 
 from mmlib.data import load_dataset
 from mmlib.encoders import AdapterEncoder, build_encoder
-from mmlib.train import TrainConfig, train
+from mmlib.config import TrainConfig
+from mmlib.train import train
 
 OPTIONS = {"modalities": "fou,mor", "pretrain_epochs": 2, "backbone_dim": 16}
 

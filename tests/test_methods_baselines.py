@@ -24,7 +24,9 @@ from mmlib.methods.crmt import joint_epochs_for, margin_regularizer, orthogonali
 from mmlib.methods.lfm import alignment, fitted_weights
 from mmlib.methods.mla import entropy_weights, update_projector
 from mmlib.methods.ogm import confidence_scores, modulate_gradient, modulation_coefficients
-from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train, train_one_epoch
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import build_model, build_optimizer, load_config_dataset, train, train_one_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("sum", "ogm", "ogm_ge", "lfm", "crmt", "late_fusion", "mla")

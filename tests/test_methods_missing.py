@@ -74,7 +74,7 @@ def test_qmf_history_minimum_excludes_rows_never_trained():
 
 
 def test_qmf_history_is_built_on_the_training_split_by_the_loop(tmp_path):
-    from mmlib.train import TrainConfig
+    from mmlib.config import TrainConfig
     from mmlib.trained import train_model
 
     config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 60}, method="qmf", epochs=1,

@@ -9,7 +9,9 @@ from mmlib.mapping import CrossModalMapping
 from mmlib.methods import build_options
 from mmlib.methods.base import PassContext, Step
 from mmlib.methods.ours import Ours
-from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset, seed_everything, train_one_epoch
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import build_model, build_optimizer, load_config_dataset, train_one_epoch
 from mmlib.evaluate import encode_rows
 
 SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}

@@ -16,7 +16,9 @@ from mmlib.data.base import Batch, resize_frames, to_model_input
 from mmlib.data.prefetch import prefetched
 from mmlib.evaluate import evaluate_split
 from mmlib.protocols import PROTOCOLS
-from mmlib.train import TrainConfig, augment_batch, build_model, load_config_dataset, seed_everything, train
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import augment_batch, build_model, load_config_dataset, train
 
 TOY_CLIPS = {"samples": 12, "size": 32, "duration": 0.5, "n_fft": 62}
 
@@ -309,7 +311,7 @@ def test_gpu_summary_shows_device_date_and_figures(tmp_path):
 def test_compile_option_compiles_encoders_in_place_and_names_its_own_run():
     """``compile`` wraps each encoder's forward (state-dict keys unchanged, so checkpoints load into an
     eager model) and enters the run id only when set (compiled dropout draws other masks)."""
-    from mmlib.train import compile_encoders
+    from mmlib.runtime import compile_encoders
 
     config = TrainConfig(dataset="synthetic", method="concat", hidden_dim=8, device="cpu")
     seed_everything(0)

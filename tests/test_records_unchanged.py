@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmlib.drift import COMPARED, numbers_differing, numerics_environment  # noqa: E402
-from mmlib.train import TrainConfig, train  # noqa: E402
+from mmlib.config import TrainConfig  # noqa: E402
+from mmlib.train import train  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden") / "records.json"
 DATA = {"num_samples": 160, "strengths": "2.0,0.6,0.3", "noise": "1.0,1.0,1.0"}

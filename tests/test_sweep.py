@@ -24,7 +24,8 @@ from mmlib.claims import HOST, Claim, Owner, acquire, read_claim
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.results import weights_folder
 from mmlib.sweep import FAILED, RAN, SKIPPED, expand_grid, local_slots, main, visible_gpus, write_grid
-from mmlib.train import TrainConfig, train
+from mmlib.config import TrainConfig
+from mmlib.train import train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--datasets", "synthetic", "--data", "num_samples=300", "--set", "epochs=2", "--set", "probe=false"]

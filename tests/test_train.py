@@ -6,7 +6,8 @@ import json
 import pytest
 
 from mmlib.results import history_frame, records_frame, save_record
-from mmlib.train import GROUPS, RETIRED, TrainConfig, train
+from mmlib.config import GROUPS, RETIRED, TrainConfig
+from mmlib.train import train
 
 SMALL = {"num_samples": 300, "strengths": "2.0,0.4", "noise": "1.0,1.0"}
 
@@ -48,16 +49,16 @@ def test_resume_restores_as_many_cuda_rng_states_as_there_are_devices_and_says_s
 
     import torch
 
-    from mmlib.train import _rng_state, _set_rng_state
+    from mmlib.runtime import rng_state, set_rng_state
 
-    state = {**_rng_state({}), "cuda": [torch.full((8,), device, dtype=torch.uint8) for device in range(saved)]}
+    state = {**rng_state({}), "cuda": [torch.full((8,), device, dtype=torch.uint8) for device in range(saved)]}
     restored = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: visible > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _set_rng_state(state, {})
+        set_rng_state(state, {})
     assert [int(s[0]) for s in restored] == list(range(min(saved, visible)))
     assert [str(w.message) for w in caught] == ([] if saved == visible else [
         f"resume: the checkpoint saved {saved} CUDA RNG state(s) and {visible} CUDA device(s) are visible; restored the "

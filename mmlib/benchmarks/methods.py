@@ -50,9 +50,9 @@ from mmlib.data.fabricated import fabricated
 from mmlib.data.base import MultimodalDataset
 from mmlib.data.registry import parse_data_option, typed_data_options
 from mmlib.methods import available_methods
-from mmlib.train import (
-    TrainConfig, build_model, build_optimizer, cpu_threads, load_config_dataset, resolve_device, seed_everything, train_one_epoch,
-)
+from mmlib.config import TrainConfig
+from mmlib.runtime import cpu_threads, resolve_device, seed_everything
+from mmlib.train import build_model, build_optimizer, load_config_dataset, train_one_epoch
 
 TARGET_OURS_OVER_MLA = 1.2
 # bench-only names for a method with options: the cheaper way to get ours' frozen prefix features

@@ -12,12 +12,15 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from mmlib.data.prefetch import prefetched
+from mmlib.distributed import shard_bounds
 
 SPLITS = ("train", "val", "test")
 
@@ -200,8 +203,6 @@ class MultimodalDataset:
             for chunk in rows:
                 yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in chosen}, chunk, device, chosen)
             return
-        from mmlib.data.prefetch import prefetched
-
         stored = (self._batch({m: self._stored_rows(m, chunk) for m in chosen}, chunk, torch.device("cpu"), chosen)
                   for chunk in rows)
         yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization, frame_size))
@@ -263,8 +264,6 @@ class MultimodalDataset:
         for start in range(0, len(idx), batch_size):
             chunk = np.sort(idx[start : start + batch_size]) if not shuffle else idx[start : start + batch_size]
             if shard is not None:
-                from mmlib.distributed import shard_bounds
-
                 chunk = chunk[shard_bounds(len(chunk), *shard)]
             yield chunk
 

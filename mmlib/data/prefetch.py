@@ -22,12 +22,13 @@ an accelerator.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+import dataclasses
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from torch import Tensor
 
-from mmlib.data.base import Batch
+Batch = TypeVar("Batch")  # a mmlib.data.base.Batch; not imported, since mmlib.data.base imports this module
 
 
 def prefetched(host_batches: Iterable[Batch], device: torch.device | str,
@@ -42,8 +43,9 @@ def prefetched(host_batches: Iterable[Batch], device: torch.device | str,
     pending = None
     for batch in host_batches:
         with streams.stream(side):
-            moved = Batch({m: convert(_copy(x, device)) for m, x in batch.inputs.items()}, _copy(batch.labels, device),
-                          batch.modalities, None if batch.index is None else _copy(batch.index, device))
+            moved = dataclasses.replace(batch, inputs={m: convert(_copy(x, device)) for m, x in batch.inputs.items()},
+                                        labels=_copy(batch.labels, device),
+                                        index=None if batch.index is None else _copy(batch.index, device))
             copied = side.record_event()
         if pending is not None:
             yield _hand_over(*pending, streams)
