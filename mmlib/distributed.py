@@ -3,7 +3,8 @@
 ``torchrun --nproc_per_node N -m mmlib train ...`` (or :func:`mmlib.train.train` in a process
 whose environment names a process group: ``WORLD_SIZE`` > 1, ``RANK``, ``MASTER_ADDR``...) trains
 ONE run with N processes. :func:`init_world` joins the group (NCCL on CUDA, one GPU per process
-by ``LOCAL_RANK``; gloo on the CPU) and returns the :class:`World` the loop passes down.
+by ``LOCAL_RANK``; gloo on the CPU) and returns the :class:`World` the loop passes down; a run in
+one process gets a :class:`LocalWorld`, whose collectives are the identity, so the loop has one path.
 
 The global batch. Every rank draws the same shuffled order (same seed, same generator), so all
 ranks agree on each global batch of ``batch_size`` samples; rank r takes the contiguous slice
@@ -169,6 +170,16 @@ class World:
             if bucket:
                 _all_reduce_flat(bucket)
 
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """``model`` ready to train on this world: the method's own preparation (``Method.distribute``,
+        or its refusal), dropout drawn for the global batch (:class:`ShardedDropout`), and SyncBatchNorm
+        on CUDA (it has no CPU path)."""
+        model.distribute(self)
+        shard_dropout(model, self)
+        if self.device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
+
     @torch.no_grad()
     def average_buffers(self, model: nn.Module) -> None:
         """The mean over ranks of every BatchNorm running statistic (the CPU path, without SyncBatchNorm)."""
@@ -176,6 +187,43 @@ class World:
                    for b in (m.running_mean, m.running_var) if b is not None]
         if buffers:
             _all_reduce_flat(buffers, scale=1.0 / self.size)
+
+
+class LocalWorld(World):
+    """The one process of a run started without ``torchrun``: rank 0 of 1, whose collectives are the
+    identity and whose model needs no preparation, so the loop and the evaluation take one path for one
+    process and for several; every number is bitwise what one process computes (a shard is the whole
+    batch, its share 1, a sum over one rank the value itself)."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        super().__init__(0, 1, torch.device(device))
+
+    def all_reduce(self, tensor: Tensor) -> Tensor:
+        return tensor.detach().clone()
+
+    def gather(self, tensor: Tensor) -> Tensor:
+        return tensor
+
+    def gather_rows(self, tensor: Tensor) -> Tensor:
+        return tensor.detach()
+
+    def broadcast_object(self, value: Any) -> Any:
+        return value
+
+    def barrier(self) -> None:
+        pass
+
+    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
+        pass
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def average_buffers(self, model: nn.Module) -> None:
+        pass
+
+
+ONE_PROCESS = LocalWorld()  # the default world of evaluation called outside the loop (its device is not used)
 
 
 def _all_reduce_flat(tensors: list[Tensor], scale: float = 1.0) -> None:
@@ -246,14 +294,15 @@ def shard_dropout(model: nn.Module, world: World) -> None:
                 setattr(module, name, ShardedDropout(child.p, world))
 
 
-def init_world(device: torch.device) -> World | None:
-    """The :class:`World` of this process when ``WORLD_SIZE`` > 1 (joining the process group if needed), else None.
+def init_world(device: torch.device) -> World:
+    """The :class:`World` of this process: joining the process group when ``WORLD_SIZE`` > 1, else a
+    :class:`LocalWorld` on ``device``.
 
     CUDA: NCCL, and the process trains on ``cuda:LOCAL_RANK``. CPU: gloo.
     """
     size = requested_world_size()
     if size == 1:
-        return None
+        return LocalWorld(device)
     missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing and not dist.is_initialized():
         raise ValueError(f"WORLD_SIZE={size} but {', '.join(missing)} unset: start several processes with "

@@ -17,7 +17,7 @@ of ``batch_size`` (``TrainConfig.eval_batch_size``, 256 by default) are then cut
 chunks depend only on which rows the split holds, the seed and the chunk size: never on the order
 in which the split lists its rows, nor on the method.
 
-Several processes (one run under ``torchrun``, :mod:`mmlib.distributed`): with a ``world``,
+Several processes (one run under ``torchrun``, :mod:`mmlib.distributed`): with a ``world`` of N ranks,
 :func:`encode_rows` encodes each rank's contiguous slice of every batch and gathers the rows to
 every rank, in the row order one process returns; :func:`subset_correct` gives each rank a
 contiguous block of the chunks (cut exactly as one process cuts them) and sums the disjoint rows
@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from mmlib.data.base import MultimodalDataset, missing_modality_mask
-from mmlib.distributed import World, shard_bounds
+from mmlib.distributed import ONE_PROCESS, World, shard_bounds
 from mmlib.features import feature_chunks
 from mmlib.methods.base import Method, eval_mode
 from mmlib.shapley import edm_sample, edm_share, shapley_from_table, subset_members
@@ -56,7 +56,7 @@ def evaluation_order(rows: Tensor, seed: int = EVAL_SEED) -> Tensor:
 
 @torch.no_grad()
 def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
-                modalities: Sequence[str] | None = None, world: World | None = None) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+                modalities: Sequence[str] | None = None, world: World = ONE_PROCESS) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Dataset rows ``(N,)``, features ``(N, d)`` of ``modalities`` (default all) and labels ``(N,)`` of ``split``.
 
     Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.
@@ -66,7 +66,7 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
     modalities = method.modalities if modalities is None else tuple(modalities)
     parts: dict[str, list[Tensor]] = {m: [] for m in modalities}
     rows, labels = [], []
-    shard = None if world is None else (world.rank, world.size)
+    shard = (world.rank, world.size)
     with eval_mode(method):
         for batch in dataset.batches(split, batch_size, device=device, shard=shard):
             if len(batch) == 0:
@@ -75,8 +75,6 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
                 parts[m].append(f.float())
             rows.append(batch.index)
             labels.append(batch.labels)
-    if world is None:
-        return torch.cat(rows), {m: torch.cat(p) for m, p in parts.items()}, torch.cat(labels)
     rows_all = world.gather_rows(torch.cat(rows))
     order = torch.argsort(rows_all)
     return (rows_all[order], {m: world.gather_rows(torch.cat(p))[order] for m, p in parts.items()},
@@ -84,7 +82,7 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
 
 
 def encode_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
-                 seed: int = EVAL_SEED, world: World | None = None) -> tuple[dict[str, Tensor], Tensor]:
+                 seed: int = EVAL_SEED, world: World = ONE_PROCESS) -> tuple[dict[str, Tensor], Tensor]:
     """Features ``(N, d)`` of every modality for ``split`` (encoders in eval mode), and labels ``(N,)``,
     in the evaluation order of ``seed`` (:func:`evaluation_order`), so chunks cut in order are never class-sorted."""
     return in_evaluation_order(*encode_rows(method, dataset, split, batch_size, device, world=world), seed)
@@ -99,7 +97,7 @@ def in_evaluation_order(rows: Tensor, features: dict[str, Tensor], labels: Tenso
 
 
 def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, batch_size: int,
-                   world: World | None = None) -> np.ndarray:
+                   world: World = ONE_PROCESS) -> np.ndarray:
     """``(N, 2**n)`` bool: is sample s classified correctly with only the modalities of subset b?
 
     Chunks of ``batch_size`` samples in the order given (:func:`encode_split`'s evaluation order), so
@@ -108,8 +106,7 @@ def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, 
     """
     n_samples, n = len(labels), len(method.modalities)
     chunks = list(feature_chunks(features, batch_size))
-    if world is not None:
-        chunks = chunks[shard_bounds(len(chunks), world.rank, world.size)]
+    chunks = chunks[shard_bounds(len(chunks), world.rank, world.size)]
     correct = torch.zeros((n_samples, 2**n), dtype=torch.int32, device=labels.device)
     with eval_mode(method):
         for b in range(2**n):
@@ -117,8 +114,7 @@ def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, 
             for rows, chunk in chunks:
                 prediction = method.logits_from_features(chunk, present).argmax(dim=-1)
                 correct[rows, b] = (prediction == labels[rows]).int()
-    if world is not None:
-        correct = world.all_reduce(correct)
+    correct = world.all_reduce(correct)
     return correct.cpu().numpy().astype(bool)
 
 
@@ -146,7 +142,7 @@ def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classe
 
 
 def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device, empty_value: str = "zero",
-                   seed: int = EVAL_SEED, world: World | None = None) -> dict:
+                   seed: int = EVAL_SEED, world: World = ONE_PROCESS) -> dict:
     """All subset-based metrics of ``method`` on ``split``, in chunks of ``batch_size`` drawn in the evaluation order of ``seed``.
 
     ``world``: encoding and classification sharded over its ranks; the same metrics on every rank."""
@@ -156,7 +152,7 @@ def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch
 
 
 def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size: int, device, split: str = "test",
-                          world: World | None = None) -> dict[str, float]:
+                          world: World = ONE_PROCESS) -> dict[str, float]:
     """Per modality: accuracy (%) on ``split`` of a logistic regression fitted on frozen training features.
 
     ``world``: features encoded sharded and gathered; every rank fits the same (deterministic) probes."""

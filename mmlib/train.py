@@ -43,7 +43,6 @@ stored.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import io
@@ -59,7 +58,7 @@ from mmlib.config import TrainConfig
 from mmlib.data import load_dataset
 from mmlib.data.base import Batch, MultimodalDataset, check_modalities
 from mmlib.data.registry import dataset_options
-from mmlib.distributed import World, init_world, shard_dropout
+from mmlib.distributed import ONE_PROCESS, World, init_world
 from mmlib.evaluate import encode_rows, evaluate_split, linear_probe_accuracy
 from mmlib.methods import method_class
 from mmlib.methods.base import Method, PassContext
@@ -110,22 +109,23 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> to
     return None
 
 
-def augment_batch(batch: Batch, generator: torch.Generator, world: World | None = None, out_size: int = 0) -> Batch:
+def augment_batch(batch: Batch, generator: torch.Generator, world: World = ONE_PROCESS, out_size: int = 0) -> Batch:
     """``batch`` with every RGB-frame modality randomly cropped, resized (to ``out_size``; 0: the frames'
     own size) and flipped (:mod:`mmlib.augment`).
 
-    ``world`` (inside ``World.step``): ``batch`` is this rank's shard; the crops and flips are drawn
-    for the whole global batch, as one process draws them, and this rank's rows are applied.
+    ``world`` (inside ``World.step``; outside it, ``batch`` is the whole batch): ``batch`` is this rank's
+    shard; the crops and flips are drawn for the whole global batch, as one process draws them, and this
+    rank's rows are applied.
     """
     frames = frame_modalities(batch.inputs)
-    shard = None if world is None else (world.batch, world.rows())
+    shard = None if world.batch is None else (world.batch, world.rows())
     return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
 
 
 def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config: TrainConfig, epoch: int,
                     shuffle: torch.Generator, device: torch.device, progress: bool,
-                    augmentation: torch.Generator | None = None, world: World | None = None) -> float:
+                    augmentation: torch.Generator | None = None, world: World = ONE_PROCESS) -> float:
     """Every pass and step the method plans for ``epoch``; returns the mean loss of its optimised steps.
 
     ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
@@ -140,12 +140,12 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
     train_size = len(dataset.splits["train"])
     batches_per_pass = -(-train_size // config.batch_size)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    average_buffers = world is not None and device.type != "cuda" and any(
+    average_buffers = device.type != "cuda" and any(
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    shard = None if world is None else (world.rank, world.size)
+    shard = (world.rank, world.size)
     loss_sum, steps_done = torch.zeros((), device=device), 0
     bar = progress_bar(batches_per_pass * len(plan), f"epoch {epoch}/{config.epochs}",
-                       show=progress and (world is None or world.is_main))
+                       show=progress and world.is_main)
 
     def train_features(modalities):
         with autocast(config, device):
@@ -162,7 +162,7 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                                   full_frames=augmentation is not None)
         for number, batch in enumerate(batches):
             global_batch = min(config.batch_size, train_size - number * config.batch_size)
-            with contextlib.nullcontext() if world is None else world.step(global_batch):
+            with world.step(global_batch):
                 if augmentation is not None:
                     batch = augment_batch(batch, augmentation, world, config.frame_size)
                 for step in steps:
@@ -174,11 +174,9 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                     with autocast(config, device):
                         model.begin_step(batch, step, epoch)
                         loss = model.loss(batch, step, epoch)
-                    if world is not None:
-                        loss = loss * world.share()
+                    loss = loss * world.share()
                     loss.backward()
-                    if world is not None:
-                        world.average_gradients(parameters)
+                    world.average_gradients(parameters)
                     model.after_backward(batch, step, epoch)
                     optimizer.step()
                     if average_buffers:
@@ -187,7 +185,7 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                     steps_done += 1
             bar.update(1)
     bar.close()
-    return float(loss_sum if world is None else world.all_reduce(loss_sum)) / steps_done
+    return float(world.all_reduce(loss_sum)) / steps_done
 
 
 def nonfinite_loss_message(loss: float, epoch: int, config: TrainConfig, dataset: MultimodalDataset) -> str:
@@ -239,16 +237,14 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
     """
     device = resolve_device(config.device)
     world = init_world(device)
-    if world is not None:
-        device = world.device
+    device = world.device
     results_dir = None if results_dir is None else writable_folder(results_dir, "results folder")
     checkpoint_dir = None if checkpoint_dir is None else writable_folder(checkpoint_dir, "checkpoint folder")
     if results_dir is not None and not force:
         found = find_record(results_dir, config.run_id)
         stored = found if answers(found, config) else None
         force = found is not None  # a probe-less record: store beside it
-        if world is not None:  # rank 0's answer, so that every rank trains or none does
-            stored, force = world.broadcast_object((stored, force))
+        stored, force = world.broadcast_object((stored, force))  # rank 0's answer: every rank trains or none does
         if stored is not None:
             return stored
     with cpu_threads(device):
@@ -300,25 +296,13 @@ def check_checkpoint_room(path: Path, model: Method, config: TrainConfig) -> Non
                       f"raise the limit or choose another checkpoint folder before training")
 
 
-def distribute_model(model: Method, world: World, device: torch.device) -> Method:
-    """Prepare ``model`` for training on ``world``: the method's own preparation (or refusal),
-    dropout drawn for the global batch, and SyncBatchNorm on CUDA (it has no CPU path)."""
-    model.distribute(world)
-    shard_dropout(model, world)
-    if device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return model
-
-
 def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_dir, resume: bool, progress: bool,
-           stop_after_epoch: int | None, force: bool, world: World | None = None) -> dict | None:
+           stop_after_epoch: int | None, force: bool, world: World) -> dict | None:
     seed_everything(config.seed)
     dataset = load_config_dataset(config).on_device(device)
     model = build_model(config, dataset).to(device)
-    if world is not None:
-        check_shards(len(dataset.splits["train"]), config.batch_size, world)
-        model = distribute_model(model, world, device)
-    main = world is None or world.is_main
+    check_shards(len(dataset.splits["train"]), config.batch_size, world)
+    model = world.prepare_model(model)
     if device.type == "cuda" and any(len(dataset.input_shape(m)) >= 3 for m in dataset.modalities):
         model = model.to(memory_format=torch.channels_last)
     if config.compile:
@@ -359,7 +343,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": train_loss, **described, **validation})
         if validation["fused_acc"] > best["acc"]:
             best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
-        if checkpoint is not None and main:
+        if checkpoint is not None and world.is_main:
             save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(generators),
                                          "scheduler": None if scheduler is None else scheduler.state_dict(),
                                          "history": history, "best": best, "elapsed": time.perf_counter() - start,
@@ -374,13 +358,11 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),
         "protocol": config.resolved_protocol(), "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
         "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
-        "environment": environment_info(str(device)), "world_size": 1 if world is None else world.size,
+        "environment": environment_info(str(device)), "world_size": world.size,
     }
     if results_dir is None:
         return record
-    if world is None:
-        return _store(record, results_dir, force, checkpoint)
-    stored = _store(record, results_dir, force, checkpoint) if main else None
+    stored = _store(record, results_dir, force, checkpoint) if world.is_main else None
     return world.broadcast_object(stored)  # what rank 0 stored (or found stored), on every rank
 
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmlib.data import load_dataset  # noqa: E402
-from mmlib.distributed import ShardedDropout, World, is_main_process, shard_bounds, shard_sizes  # noqa: E402
+from mmlib.distributed import LocalWorld, ShardedDropout, World, init_world, is_main_process, shard_bounds, shard_sizes  # noqa: E402
 from mmlib.config import TrainConfig  # noqa: E402
 from mmlib.train import build_model, check_shards, train  # noqa: E402
 
@@ -170,6 +170,26 @@ def test_world_size_without_a_process_group_says_to_use_torchrun(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match=r"WORLD_SIZE=2 but RANK, MASTER_ADDR, MASTER_PORT unset: start several processes with torchrun"):
         train(config("concat", epochs=1), progress=False)
+
+
+def test_one_process_is_a_local_world_whose_collectives_are_the_identity(monkeypatch):
+    """Without torchrun the loop still gets a World: rank 0 of 1, the batch its own shard, every collective
+    returning what it was given (the golden records prove the loop's numbers bitwise unchanged)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    world = init_world(torch.device("cpu"))
+    assert isinstance(world, LocalWorld) and (world.rank, world.size, world.is_main) == (0, 1, True)
+    x = torch.randn(5, 3, requires_grad=True)
+    with world.step(5):
+        assert world.rows() == slice(0, 5) and world.share() == 1.0
+        assert world.gather(x) is x
+    assert torch.equal(world.all_reduce(x), x) and world.all_reduce(x) is not x
+    assert torch.equal(world.gather_rows(x), x) and world.broadcast_object({"a": 1}) == {"a": 1}
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2))
+    model(x).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    world.average_gradients(model.parameters())
+    assert world.prepare_model(model) is model and type(model[1]) is torch.nn.Dropout
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
 
 
 def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
