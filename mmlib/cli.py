@@ -21,7 +21,7 @@ from mmlib.evaluate import EMPTY_VALUES
 from mmlib.methods import available_methods, method_class
 from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, PROTOCOL_FIELDS, PROTOCOLS
 from mmlib.results import RUNS_DIR, WEIGHTS_DIR, weights_folder
-from mmlib.sweep import GridError, expand_grid, read_grid_file
+from mmlib.sweep.grid import GridError, expand_grid, read_grid_file
 from mmlib.config import GROUPS, OPTIMIZERS, TrainConfig
 from mmlib.train import checkpoint_path, train
 
@@ -68,7 +68,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0], usage=USAGE)
     parser.add_argument("--config", metavar="RUN.TOML", default=None,
-                        help="the run from a file in the sweep's grid layout (mmlib/sweep.py; e.g. one [[run]] entry, "
+                        help="the run from a file in the sweep's grid layout (mmlib/sweep/__init__.py; e.g. one [[run]] entry, "
                              "as sweep --export writes it); no other option of the run may be given with it")
     add_config_flags(parser)
     store = parser.add_argument_group("the results store")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_file(path: str, args: argparse.Namespace) -> TrainConfig:
-    """The one run of the grid file ``path`` (:func:`mmlib.sweep.expand_grid`); an error when the command
+    """The one run of the grid file ``path`` (:func:`mmlib.sweep.grid.expand_grid`); an error when the command
     line gives options of the run too, or the file holds more than one run."""
     given = [f"--{k.removeprefix('opt_').replace('_', '-')}" for k, v in vars(args).items()
              if v not in (None, []) and (k.startswith("opt_") or k in {f.name for f in dataclasses.fields(TrainConfig)} or k == "data")]

@@ -135,7 +135,7 @@ def writable_folder(path: str | Path, what: str) -> Path:
 # The one results root. Everything a run or a chapter stores lives under ``results/``:
 #   results/runs/RUNID.json        one record per run (the store: CLI, chapters, sweeps)
 #   results/weights/RUNID.ckpt     each run's checkpoint: last and best-epoch weights, for resume and analysis
-#   results/runs/.sweep/           a sweep's claims and per-run logs (mmlib.sweep)
+#   results/runs/.sweep/           a sweep's leases and per-run logs (mmlib.sweep)
 #   results/snapshots/             checkpoints of runs stopped at chosen epochs and the arrays computed from
 #                                  them (the feature-distributions chapter; :func:`save_arrays`)
 #   results/frozen/KEY.npz, .pt   frozen-backbone features computed once, and the backbone (mmlib.data.frozen)

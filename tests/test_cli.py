@@ -116,7 +116,7 @@ def test_help_explains_every_config_field_in_its_group():
 
 
 def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
-    from mmlib.sweep import write_grid
+    from mmlib.sweep.grid import write_grid
     from mmlib.config import TrainConfig
 
     wanted = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=1, hidden_dim=8,
@@ -139,7 +139,7 @@ def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
 
 
 def test_a_file_exported_before_a_field_was_retired_still_reads(tmp_path):
-    from mmlib.sweep import GridError, build_config
+    from mmlib.sweep.grid import GridError, build_config
 
     fields = {"dataset": "synthetic", "method": "concat", "epochs": 1}
     assert build_config({**fields, "selection": "best", "selection_window": 3, "amp": True}, "old.toml").run_id == \

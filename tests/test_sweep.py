@@ -1,4 +1,4 @@
-"""``python -m mmlib sweep``: claims, concurrent sweeps, resume after SIGKILL, submitit, bad grids.
+"""``python -m mmlib sweep``: leases, concurrent sweeps, resume after SIGKILL, submitit, bad grids.
 
 Runs are tiny (synthetic data, two epochs, no probes); most of the time goes to starting Python
 processes, which is what a sweep is made of. The three tests that start several are marked slow.
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlib.claims import HOST, Claim, Owner, acquire, read_claim
+from mmlib.config import TrainConfig
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.results import weights_folder
 from mmlib.sweep import FAILED, RAN, SKIPPED, expand_grid, local_slots, main, visible_gpus, write_grid
-from mmlib.config import TrainConfig
+from mmlib.sweep.lease import HOST, Lease, Owner, acquire, read_lease
 from mmlib.train import train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def comparable(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in {"wall_time_s", "environment"}}
 
 
-def write_claim(path: Path, owner: Owner, age_s: float = 0.0) -> None:
+def write_lease(path: Path, owner: Owner, age_s: float = 0.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dataclasses.asdict(owner)))
     then = time.time() - age_s
@@ -58,31 +58,31 @@ def dead_pid() -> int:
     return process.pid
 
 
-# ---- claims -----------------------------------------------------------------------------------
-def test_claim_of_dead_process_on_this_host_is_taken_over(tmp_path):
-    path = tmp_path / "run.claim"
-    write_claim(path, Owner(dead_pid(), HOST, "old", time.time()))
-    claim = acquire(path, heartbeat_s=60, stale_after_s=300)
-    assert isinstance(claim, Claim)
-    assert read_claim(path)[0].token == claim.owner.token != "old"
-    claim.release()
+# ---- leases -----------------------------------------------------------------------------------
+def test_lease_of_dead_process_on_this_host_is_taken_over(tmp_path):
+    path = tmp_path / "run.lease"
+    write_lease(path, Owner(dead_pid(), HOST, "old", time.time()))
+    lease = acquire(path, heartbeat_s=60, stale_after_s=300)
+    assert isinstance(lease, Lease)
+    assert read_lease(path)[0].token == lease.owner.token != "old"
+    lease.release()
     assert not path.exists()
 
 
-def test_claim_from_another_host_is_kept_while_its_heartbeat_is_fresh_and_taken_over_after(tmp_path):
-    path = tmp_path / "run.claim"
+def test_lease_from_another_host_is_kept_while_its_heartbeat_is_fresh_and_taken_over_after(tmp_path):
+    path = tmp_path / "run.lease"
     other = Owner(12345, "other-machine", "theirs", time.time())
-    write_claim(path, other, age_s=10)
+    write_lease(path, other, age_s=10)
     assert acquire(path, heartbeat_s=60, stale_after_s=300) == other
-    write_claim(path, other, age_s=301)
-    claim = acquire(path, heartbeat_s=60, stale_after_s=300)
-    assert isinstance(claim, Claim)
-    claim.release()
+    write_lease(path, other, age_s=301)
+    lease = acquire(path, heartbeat_s=60, stale_after_s=300)
+    assert isinstance(lease, Lease)
+    lease.release()
 
 
-def test_stale_claim_is_won_by_exactly_one_of_many_simultaneous_takers(tmp_path):
-    path = tmp_path / "run.claim"
-    write_claim(path, Owner(dead_pid(), HOST, "old", time.time()))
+def test_stale_lease_is_won_by_exactly_one_of_many_simultaneous_takers(tmp_path):
+    path = tmp_path / "run.lease"
+    write_lease(path, Owner(dead_pid(), HOST, "old", time.time()))
     start, results = threading.Barrier(8), []
 
     def take() -> None:
@@ -94,20 +94,20 @@ def test_stale_claim_is_won_by_exactly_one_of_many_simultaneous_takers(tmp_path)
         t.start()
     for t in threads:
         t.join()
-    won = [r for r in results if isinstance(r, Claim)]
+    won = [r for r in results if isinstance(r, Lease)]
     assert len(won) == 1
-    assert read_claim(path)[0].token == won[0].owner.token
-    assert all(r is None or r == won[0].owner for r in results if not isinstance(r, Claim))
+    assert read_lease(path)[0].token == won[0].owner.token
+    assert all(r is None or r == won[0].owner for r in results if not isinstance(r, Lease))
     won[0].release()
 
 
-def test_heartbeat_notices_a_claim_taken_over(tmp_path):
-    path = tmp_path / "run.claim"
-    claim = acquire(path, heartbeat_s=0.05, stale_after_s=300)
-    write_claim(path, Owner(1, "other-machine", "theirs", time.time()))
-    assert claim.lost.wait(5)
-    claim.release()
-    assert read_claim(path)[0].token == "theirs"  # release leaves the new owner's claim alone
+def test_heartbeat_notices_a_lease_taken_over(tmp_path):
+    path = tmp_path / "run.lease"
+    lease = acquire(path, heartbeat_s=0.05, stale_after_s=300)
+    write_lease(path, Owner(1, "other-machine", "theirs", time.time()))
+    assert lease.lost.wait(5)
+    lease.release()
+    assert read_lease(path)[0].token == "theirs"  # release leaves the new owner's lease alone
 
 
 # ---- sweeps -----------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
         skipped_in = [out for out, _ in outputs if f"skipped  {run_id}" in out]
         assert len(ran_in) == 1 and len(skipped_in) == 1
         assert f"CUDA_VISIBLE_DEVICES={ran_in[0]}\n" in log
-    assert not list((results / ".sweep" / "claims").glob("*.claim"))
+    assert not list((results / ".sweep" / "leases").glob("*.lease"))
     assert main([str(grid), "--results-dir", str(results), "--quiet"]) == 0
     assert f"2 runs: 0 ran, 2 {SKIPPED}, 0 failed" in capsys.readouterr().out
 
@@ -185,7 +185,7 @@ def test_sweep_killed_mid_run_is_taken_over_by_a_waiting_sweep_that_resumes_it(t
     while not checkpoint.exists():
         assert all(s.poll() is None for s in sweeps), [s.communicate() for s in sweeps]
         time.sleep(0.02)
-    owner, _ = read_claim(tmp_path / "runs" / ".sweep" / "claims" / f"{config.run_id}.claim")
+    owner, _ = read_lease(tmp_path / "runs" / ".sweep" / "leases" / f"{config.run_id}.lease")
     (holder,) = [s for s in sweeps if s.pid == owner.pid]
     (waiter,) = [s for s in sweeps if s is not holder]
     waiter.send_signal(signal.SIGSTOP)  # it takes over only once the checkpoint below is marked
@@ -204,7 +204,7 @@ def test_sweep_killed_mid_run_is_taken_over_by_a_waiting_sweep_that_resumes_it(t
     assert list(stored) == [config.run_id] and stored[config.run_id]["wall_time_s"] >= 1e6
     assert comparable(stored[config.run_id]) == comparable(json.loads(json.dumps(train(config, progress=False))))
     assert (tmp_path / "runs" / ".sweep" / "logs" / f"{config.run_id}.log").read_text().count("--- ") == 2
-    assert not list((tmp_path / "runs" / ".sweep" / "claims").glob("*.claim"))
+    assert not list((tmp_path / "runs" / ".sweep" / "leases").glob("*.lease"))
 
 
 def test_a_run_that_fails_in_its_process_is_reported_with_the_reason_and_its_log(tmp_path, capsys):

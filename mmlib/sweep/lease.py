@@ -1,16 +1,16 @@
-"""Claims in the results store: at most one process trains a run, however many sweeps share the store.
+"""Leases in the results store: at most one process trains a run, however many sweeps share the store.
 
-A claim is a small JSON file (owner pid, host, a random token, start time) that appears
+A lease is a small JSON file (owner pid, host, a random token, start time) that appears
 atomically with its content: it is written to a temporary file and hard-linked to
-``<run_id>.claim``, which fails when the name exists (``O_EXCL`` semantics, also on NFS). While the
+``<run_id>.lease``, which fails when the name exists (``O_EXCL`` semantics, also on NFS). While the
 run trains, a heartbeat thread touches the file every ``heartbeat_s`` seconds; the file's
 modification time is the heartbeat.
 
-A claim is **stale** when its owner is a dead process on this host, or when its heartbeat is older
-than ``stale_after_s`` (an owner on another machine, or a pid reused after a reboot); a stale claim
+A lease is **stale** when its owner is a dead process on this host, or when its heartbeat is older
+than ``stale_after_s`` (an owner on another machine, or a pid reused after a reboot); a stale lease
 is taken over. Taking over is serialised by a second exclusive file, ``<run_id>.takeover``: the
-taker re-reads the claim and replaces it (``os.replace``) only if it still holds the token that was
-judged stale, so two sweeps that find the same stale claim at once never both win. A taker killed
+taker re-reads the lease and replaces it (``os.replace``) only if it still holds the token that was
+judged stale, so two sweeps that find the same stale lease at once never both win. A taker killed
 inside that millisecond window leaves its takeover file behind; it is removed once older than
 ``stale_after_s``. Heartbeat ages compare this machine's clock with the file server's, so
 ``stale_after_s`` must exceed any clock skew between the machines sharing the store.
@@ -34,7 +34,7 @@ HOST = socket.gethostname()
 
 @dataclasses.dataclass(frozen=True)
 class Owner:
-    """Who holds a claim: process id, host name, the claim's random token, and when it was taken."""
+    """Who holds a lease: process id, host name, the lease's random token, and when it was taken."""
 
     pid: int
     host: str
@@ -55,8 +55,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read_claim(path: Path) -> tuple[Owner, float] | None:
-    """The owner of the claim at ``path`` and its heartbeat age in seconds; None when there is no claim."""
+def read_lease(path: Path) -> tuple[Owner, float] | None:
+    """The owner of the lease at ``path`` and its heartbeat age in seconds; None when there is no lease."""
     try:
         text, mtime = path.read_text(), path.stat().st_mtime
     except FileNotFoundError:
@@ -65,14 +65,14 @@ def read_claim(path: Path) -> tuple[Owner, float] | None:
 
 
 def is_stale(owner: Owner, age: float, stale_after_s: float) -> bool:
-    """A claim whose heartbeat is older than ``stale_after_s``, or whose owner is a dead process on this host."""
+    """A lease whose heartbeat is older than ``stale_after_s``, or whose owner is a dead process on this host."""
     return age > stale_after_s or (owner.host == HOST and not _pid_alive(owner.pid))
 
 
-class Claim:
-    """A claim this process holds: heartbeats in a daemon thread until :meth:`release`.
+class Lease:
+    """A lease this process holds: heartbeats in a daemon thread until :meth:`release`.
 
-    ``lost`` is set when the heartbeat finds the claim gone or replaced (another process judged it
+    ``lost`` is set when the heartbeat finds the lease gone or replaced (another process judged it
     stale, e.g. after this machine was suspended longer than ``stale_after_s``); the holder should
     then stop training the run.
     """
@@ -85,7 +85,7 @@ class Claim:
         self._thread.start()
 
     def _still_mine(self) -> bool:
-        held = read_claim(self.path)
+        held = read_lease(self.path)
         return held is not None and held[0].token == self.owner.token
 
     def _beat(self) -> None:
@@ -99,14 +99,14 @@ class Claim:
                 return
 
     def release(self) -> None:
-        """Stop the heartbeat and remove the claim file (unless another process has taken it over)."""
+        """Stop the heartbeat and remove the lease file (unless another process has taken it over)."""
         self._stop.set()
         self._thread.join()
         if self._still_mine():
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 
-    def __enter__(self) -> "Claim":
+    def __enter__(self) -> "Lease":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,7 +114,7 @@ class Claim:
 
 
 def _take_over(path: Path, candidate: str, stale: Owner, stale_after_s: float) -> bool:
-    """Replace the stale claim of ``stale`` by the file ``candidate``; False when another process got there first."""
+    """Replace the stale lease of ``stale`` by the file ``candidate``; False when another process got there first."""
     lock = path.with_suffix(".takeover")
     try:
         os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -124,7 +124,7 @@ def _take_over(path: Path, candidate: str, stale: Owner, stale_after_s: float) -
                 lock.unlink()
         return False
     try:
-        held = read_claim(path)
+        held = read_lease(path)
         if held is None or held[0].token != stale.token:
             return False
         os.replace(candidate, path)
@@ -133,10 +133,10 @@ def _take_over(path: Path, candidate: str, stale: Owner, stale_after_s: float) -
         lock.unlink()
 
 
-def acquire(path: str | Path, heartbeat_s: float = 30.0, stale_after_s: float = 300.0) -> Claim | Owner | None:
-    """Claim ``path`` for this process: a :class:`Claim` when won, else the :class:`Owner` holding it.
+def acquire(path: str | Path, heartbeat_s: float = 30.0, stale_after_s: float = 300.0) -> Lease | Owner | None:
+    """Lease ``path`` for this process: a :class:`Lease` when won, else the :class:`Owner` holding it.
 
-    A stale claim is taken over. None when the claim changed hands three times during the call
+    A stale lease is taken over. None when the lease changed hands three times during the call
     (each time released or taken over by someone else); the caller tries again later.
     """
     path = Path(path)
@@ -149,17 +149,17 @@ def acquire(path: str | Path, heartbeat_s: float = 30.0, stale_after_s: float = 
         for _ in range(3):
             try:
                 os.link(candidate, path)
-                return Claim(path, mine, heartbeat_s)
+                return Lease(path, mine, heartbeat_s)
             except FileExistsError:
                 pass
-            held = read_claim(path)
+            held = read_lease(path)
             if held is None:
                 continue  # released between our two looks: try again
             owner, age = held
             if not is_stale(owner, age, stale_after_s):
                 return owner
             if _take_over(path, candidate, owner, stale_after_s):
-                return Claim(path, mine, heartbeat_s)
+                return Lease(path, mine, heartbeat_s)
         return None
     finally:
         with contextlib.suppress(FileNotFoundError):
