@@ -48,6 +48,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 BUCKET_BYTES = 25 * 2**20  # DDP's default bucket size
+# what gloo's error says when the rank at the other end of a collective has ended (killed, crashed)
+PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused")
 
 
 def requested_world_size() -> int:
@@ -87,6 +89,22 @@ class World:
     def is_main(self) -> bool:
         """Rank 0: the process that writes records, checkpoints and progress bars."""
         return self.rank == 0
+
+    @contextlib.contextmanager
+    def peer_loss_named(self) -> Iterator[None]:
+        """Inside the block, a collective that fails because another rank ended (gloo: its connection
+        reset or closed, at once when the rank is killed) becomes one ``ConnectionError`` naming that rank:
+        the other one of two, else torchrun's "Root Cause" does. (NCCL instead waits for its timeout.)"""
+        try:
+            yield
+        except RuntimeError as error:
+            cause = next((p for p in PEER_LOST if p in str(error)), None)
+            if cause is None:
+                raise
+            other = f"rank {1 - self.rank}" if self.size == 2 else "another rank (torchrun's Root Cause names it)"
+            raise ConnectionError(f"rank {self.rank} of {self.size}: {other} ended mid-run (gloo: {cause.lower()}); the run "
+                                  "is stopped and no record is stored; rerun it (with --resume to continue from its last "
+                                  "checkpoint)") from None
 
     # ---- the batch being stepped on --------------------------------------------------------------
     @contextlib.contextmanager

@@ -247,7 +247,7 @@ def train(config: TrainConfig, results_dir: str | Path | None = None, checkpoint
         stored, force = world.broadcast_object((stored, force))  # rank 0's answer: every rank trains or none does
         if stored is not None:
             return stored
-    with cpu_threads(device):
+    with cpu_threads(device), world.peer_loss_named():
         return _train(config, device, results_dir, checkpoint_dir, resume, progress, stop_after_epoch, force, world)
 
 

@@ -122,6 +122,9 @@ def test_a_rank_killed_mid_run_ends_the_other_within_seconds_naming_it_and_store
     assert done.returncode == 1 and time.monotonic() - start < 60  # measured: 8 s, the survivor ended by torchrun or gloo
     root_cause = done.stderr.split("Root Cause (first observed failure):")[1]
     assert "rank      : 1 (local_rank: 1)" in root_cause and "Signal 9 (SIGKILL) received" in root_cause
+    survivor = [line for line in (done.stdout + done.stderr).splitlines() if "[rank0]" in line or "rank 0 of 2" in line]
+    assert survivor == ["mmlib train: rank 0 of 2: rank 1 ended mid-run (gloo: connection reset by peer); the run is stopped "
+                        "and no record is stored; rerun it (with --resume to continue from its last checkpoint)"], survivor
     assert list((tmp_path / "runs").iterdir()) == [] and not list(tmp_path.glob("rank*.json"))
     (checkpoint,) = (tmp_path / "weights").iterdir()  # epoch 1, which a rerun with resume continues
     assert len(torch.load(checkpoint, weights_only=False)["history"]) == 1
@@ -210,6 +213,12 @@ def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
             return epoch(*args, **kwargs)
 
         mmlib.train.train_one_epoch = killed_in_epoch_2
+    if phase == "die":  # as a user runs it: python -m mmlib train --config RUN.TOML under torchrun
+        from mmlib.__main__ import main
+        from mmlib.sweep.grid import write_grid
+
+        run = write_grid([config(method)], out / f"run{os.environ['RANK']}.toml")
+        sys.exit(main(["train", "--config", str(run), "--results-dir", results_dir, "--checkpoint-dir", checkpoints, "--quiet"]))
     record = train(config(method), results_dir=results_dir or None, checkpoint_dir=checkpoints, progress=False,
                    stop_after_epoch=1 if phase == "stop" else None, resume=phase == "resume")
     if record is not None:
