@@ -68,16 +68,21 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlib train", description=__doc__.split("\n\n")[0], usage=USAGE)
     parser.add_argument("--config", metavar="RUN.TOML", default=None,
-                        help="the run from a file in the sweep's grid layout (mmlib/sweep/__init__.py; e.g. one [[run]] entry, "
-                             "as sweep --export writes it); no other option of the run may be given with it")
+                        help="the run from a file in the sweep's grid layout (mmlib/sweep/__init__.py; e.g. one "
+                             "[[run]] entry, as sweep --export writes it); no other option of the run may be given "
+                             "with it")
     add_config_flags(parser)
     store = parser.add_argument_group("the results store")
     store.add_argument("--results-dir", default=RUNS_DIR,
-                       help=f"the results store the run's record goes to, shared with the chapters (default: {RUNS_DIR})")
+                       help=f"the results store the run's record goes to, shared with the chapters "
+                            f"(default: {RUNS_DIR})")
     store.add_argument("--checkpoint-dir", default=None,
-                       help=f"per-epoch checkpoints, where the chapters find the run's weights (default: {WEIGHTS_DIR})")
-    store.add_argument("--resume", action="store_true", help="continue the checkpoint of an interrupted run with the same config")
-    store.add_argument("--force", action="store_true", help="train again even if a record of this config exists (stored beside it)")
+                       help=f"per-epoch checkpoints, where the chapters find the run's weights "
+                            f"(default: {WEIGHTS_DIR})")
+    store.add_argument("--resume", action="store_true",
+                       help="continue the checkpoint of an interrupted run with the same config")
+    store.add_argument("--force", action="store_true",
+                       help="train again even if a record of this config exists (stored beside it)")
     store.add_argument("--quiet", action="store_true", help="no progress bars")
     owners = method_option_owners()
     for name in available_methods():
@@ -90,16 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
             if owners[f.name][0] != name:
                 continue  # documented under the first method that has it
             also = f" (also: {', '.join(owners[f.name][1:])})" if len(owners[f.name]) > 1 else ""
-            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=text_parser(f.default), default=None,
-                               help=f"default {f.default!r}{also}")
+            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=text_parser(f.default),
+                               default=None, help=f"default {f.default!r}{also}")
     return parser
 
 
 def config_from_file(path: str, args: argparse.Namespace) -> TrainConfig:
     """The one run of the grid file ``path`` (:func:`mmlib.sweep.grid.expand_grid`); an error when the command
     line gives options of the run too, or the file holds more than one run."""
+    of_the_run = {f.name for f in dataclasses.fields(TrainConfig)} | {"data"}
     given = [f"--{k.removeprefix('opt_').replace('_', '-')}" for k, v in vars(args).items()
-             if v not in (None, []) and (k.startswith("opt_") or k in {f.name for f in dataclasses.fields(TrainConfig)} or k == "data")]
+             if v not in (None, []) and (k.startswith("opt_") or k in of_the_run)]
     if given:
         raise ValueError(f"--config {path} gives the run; drop {', '.join(sorted(given))} or put it in the file")
     try:
@@ -107,7 +113,8 @@ def config_from_file(path: str, args: argparse.Namespace) -> TrainConfig:
     except GridError as error:
         raise ValueError(str(error)) from None
     if len(configs) != 1:
-        raise ValueError(f"--config {path} holds {len(configs)} runs; train takes one (python -m mmlib sweep {path} runs them all)")
+        raise ValueError(f"--config {path} holds {len(configs)} runs; train takes one "
+                         f"(python -m mmlib sweep {path} runs them all)")
     return configs[0]
 
 

@@ -28,7 +28,8 @@ from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, g
 OPTIMIZERS = ("adam", "sgd")
 GROUPS = {  # a field's group -> its heading in ``python -m mmlib train --help``
     "data": "the data", "method": "the method and its model", "training": "training",
-    "evaluation": "evaluation and model selection", "execution": "where and how the run executes (not part of the run id)",
+    "evaluation": "evaluation and model selection",
+    "execution": "where and how the run executes (not part of the run id)",
 }
 ALWAYS, WHEN_SET, NEVER = "always", "when set", "never"  # how a field enters the run id
 # Fields retired once their question was settled; their value stays in every run id, so the ids stored
@@ -82,10 +83,12 @@ class TrainConfig:
                                          "dataset's)", "data")
     dataset_options: dict = field({}, "the dataset loader's keyword options", "data")
     method: str = field("ours", "the registered training method (mmlib.methods)", "method")
-    method_options: dict = field({}, "the method's own options (command line: one flag each, grouped by method below)", "method")
+    method_options: dict = field({}, "the method's own options (command line: one flag each, grouped by method below)",
+                                 "method")
     epochs: int = field(20, "training epochs; the epoch kept is the one with the best validation fused accuracy",
                         "training")
-    batch_size: int = field(64, "samples per training step (under torchrun: the global batch, split over the processes)",
+    batch_size: int = field(64, "samples per training step (under torchrun: the global batch, split over the "
+                                "processes)",
                             "training")
     eval_batch_size: int = field(256, "samples per evaluation chunk; batch-dependent fusion (sample-level mapping) "
                                       "sees chunks of this size", "evaluation")

@@ -102,9 +102,9 @@ class World:
             if cause is None:
                 raise
             other = f"rank {1 - self.rank}" if self.size == 2 else "another rank (torchrun's Root Cause names it)"
-            raise ConnectionError(f"rank {self.rank} of {self.size}: {other} ended mid-run (gloo: {cause.lower()}); the run "
-                                  "is stopped and no record is stored; rerun it (with --resume to continue from its last "
-                                  "checkpoint)") from None
+            raise ConnectionError(f"rank {self.rank} of {self.size}: {other} ended mid-run (gloo: {cause.lower()}); "
+                                  "the run is stopped and no record is stored; rerun it (with --resume to continue "
+                                  "from its last checkpoint)") from None
 
     # ---- the batch being stepped on --------------------------------------------------------------
     @contextlib.contextmanager

@@ -56,7 +56,8 @@ def evaluation_order(rows: Tensor, seed: int = EVAL_SEED) -> Tensor:
 
 @torch.no_grad()
 def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
-                modalities: Sequence[str] | None = None, world: World = ONE_PROCESS) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+                modalities: Sequence[str] | None = None,
+                world: World = ONE_PROCESS) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Dataset rows ``(N,)``, features ``(N, d)`` of ``modalities`` (default all) and labels ``(N,)`` of ``split``.
 
     Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.

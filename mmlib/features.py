@@ -11,7 +11,8 @@ from torch import Tensor
 
 @torch.no_grad()
 def feature_chunks(features: dict[str, Tensor], batch_size: int) -> Iterator[tuple[slice, dict[str, Tensor]]]:
-    """``(rows, chunk)`` for consecutive chunks of ``batch_size`` samples of encoded ``features``, in the order given."""
+    """``(rows, chunk)`` for consecutive chunks of ``batch_size`` samples of encoded ``features``, in the
+    order given."""
     n = len(next(iter(features.values())))
     for start in range(0, n, batch_size):
         rows = slice(start, start + batch_size)

@@ -43,9 +43,13 @@ trains a run), :mod:`~mmlib.sweep.launch` (a run in a child process; local and S
 
 from mmlib.sweep.cli import main
 from mmlib.sweep.grid import GridError, build_config, expand_grid, read_grid_file, write_grid
-from mmlib.sweep.launch import FAILED, HELD, RAN, SKIPPED, LocalLauncher, Outcome, Store, execute, local_slots, visible_gpus
+from mmlib.sweep.launch import (
+    FAILED, HELD, RAN, SKIPPED, LocalLauncher, Outcome, Store, execute, local_slots, visible_gpus,
+)
 from mmlib.sweep.run import run_sweep, summary, sweep_records
 
-__all__ = ["FAILED", "HELD", "RAN", "SKIPPED", "GridError", "LocalLauncher", "Outcome", "Store", "build_config", "execute",
-           "expand_grid", "local_slots", "main", "read_grid_file", "run_sweep", "summary", "sweep_records", "visible_gpus",
-           "write_grid"]
+__all__ = [
+    "FAILED", "HELD", "RAN", "SKIPPED", "GridError", "LocalLauncher", "Outcome", "Store", "build_config", "execute",
+    "expand_grid", "local_slots", "main", "read_grid_file", "run_sweep", "summary", "sweep_records", "visible_gpus",
+    "write_grid",
+]

@@ -16,7 +16,7 @@ from mmlib.train import train
 
 def _exit_with_parent(parent: int) -> None:
     """End this process when the sweep that started it (pid ``parent``) dies, so that no orphan trains a
-    run whose claim has gone stale while a new sweep resumes it: the kernel kills it (Linux
+    run whose lease has gone stale while a new sweep resumes it: the kernel kills it (Linux
     ``PR_SET_PDEATHSIG``), elsewhere a thread that polls the parent does."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument("--results-dir", default=RUNS_DIR, help=f"the results store, shared with the chapters (default {RUNS_DIR})")
     store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints, kept for the analysis chapters (default: weights/ beside RESULTS_DIR, as the chapters keep them)")
     store.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
-                       help="a claim whose heartbeat is older is taken over (default 300; heartbeats every min(30, SECONDS/4))")
+                       help="a lease whose heartbeat is older is taken over (default 300; heartbeats every min(30, SECONDS/4))")
     store.add_argument("--dry-run", action="store_true", help="print the grid's runs and whether each is stored, then exit")
     store.add_argument("--export", metavar="FILE", help="write the grid as [[run]] entries to FILE (TOML), then exit")
     store.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -80,8 +80,8 @@ def drop_retired(fields: dict, where: str) -> dict:
     holds at their retired value; another value of one is an error, since no run can have it now."""
     for name, value in fields.items():
         if name in RETIRED and value != RETIRED[name]:
-            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} (mmlib.config.RETIRED); "
-                            f"drop it from the entry")
+            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} "
+                            "(mmlib.config.RETIRED); drop it from the entry")
     return {k: v for k, v in fields.items() if k not in RETIRED}
 
 
