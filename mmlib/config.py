@@ -40,6 +40,16 @@ ALWAYS, WHEN_SET, NEVER = "always", "when set", "never"  # how a field enters th
 RETIRED = {"selection": "best", "selection_window": 3, "amp": True}
 
 
+def without_retired(fields: dict) -> dict:
+    """``fields`` (a stored record's config, a grid entry) without the :data:`RETIRED` fields, which those
+    made before a field went hold at its retired value; another value of one is an error, since no run
+    can have it now."""
+    for name, value in fields.items():
+        if name in RETIRED and value != RETIRED[name]:
+            raise ValueError(f"{name} = {value!r}, but {name} was retired at {RETIRED[name]!r} (mmlib.config.RETIRED)")
+    return {k: v for k, v in fields.items() if k not in RETIRED}
+
+
 def field(default: Any, help: str, group: str, identity: str = ALWAYS) -> Any:
     """A :class:`TrainConfig` field described once: ``help`` (one sentence, shown by ``train --help``),
     its ``group`` (:data:`GROUPS`), and how it enters the run id: ``always``, ``when set`` (only when it
@@ -134,6 +144,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
         check_frame_size(self.frame_size, "frame_size")
         self.method_options = dataclasses.asdict(build_options(self.method, self.method_options))
+
+    @classmethod
+    def from_stored(cls, fields: dict) -> "TrainConfig":
+        """The config a stored record (or checkpoint) holds, also one made before a field was retired."""
+        return cls(**without_retired(fields))
 
     @classmethod
     def from_protocol(cls, protocol: str = "book", **fields) -> "TrainConfig":

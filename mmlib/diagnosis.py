@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     record = find_record(args.results_dir, args.run_id)
     if record is None:
         raise ValueError(f"no record {args.run_id!r} in {args.results_dir}; run ids are the .json names there")
-    config = TrainConfig(**record["config"])
+    config = TrainConfig.from_stored(record["config"])
     model, dataset, _ = train_model(config, args.results_dir, args.weights_dir)
     result = diagnose(model, dataset, args.split, config.eval_batch_size, config.eval_seed, probe=not args.no_probe)
     print(f"{args.run_id} on {args.split}: fused {result.summary['fused_acc']:.2f}% | EDM {result.summary['edm']:.2f} "

@@ -118,6 +118,14 @@ def test_run_ids_are_those_stored_before_the_metadata(fields, run_id):
     assert TrainConfig(**elsewhere).run_id == run_id
 
 
+def test_a_record_stored_before_fields_were_retired_gives_its_config_back():
+    """``python -m mmlib diagnose`` rebuilds the config of a stored record, whose config may hold retired fields."""
+    stored = {**dataclasses.asdict(TrainConfig(**IDS_BEFORE[1][0])), **RETIRED}
+    assert TrainConfig.from_stored(stored).run_id == IDS_BEFORE[1][1]
+    with pytest.raises(ValueError, match=r"^amp = False, but amp was retired at True \(mmlib.config.RETIRED\)$"):
+        TrainConfig.from_stored({**stored, "amp": False})
+
+
 def test_a_protocol_run_keeps_its_id():
     assert TrainConfig.from_protocol("ogm_ge", method="ogm_ge", dataset="synthetic").run_id == "ogm_ge-synthetic-s0-2b04f966e18f"
 

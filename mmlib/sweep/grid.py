@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmlib.config import RETIRED, TrainConfig
+from mmlib.config import TrainConfig, without_retired
 from mmlib.data import available_datasets
 from mmlib.data.registry import typed_data_options
 from mmlib.methods import method_class, parse_methods
@@ -76,13 +76,12 @@ def grid_datasets(spec: dict, source: str) -> list[str]:
 
 
 def drop_retired(fields: dict, where: str) -> dict:
-    """``fields`` without the retired fields (:data:`mmlib.config.RETIRED`) a file exported before they went
-    holds at their retired value; another value of one is an error, since no run can have it now."""
-    for name, value in fields.items():
-        if name in RETIRED and value != RETIRED[name]:
-            raise GridError(f"{where}: {name} = {value!r}, but {name} was retired at {RETIRED[name]!r} "
-                            "(mmlib.config.RETIRED); drop it from the entry")
-    return {k: v for k, v in fields.items() if k not in RETIRED}
+    """``fields`` without the retired fields that a file exported before they went holds
+    (:func:`mmlib.config.without_retired`)."""
+    try:
+        return without_retired(fields)
+    except ValueError as error:
+        raise GridError(f"{where}: {error}; drop it from the entry") from None
 
 
 def build_config(fields: dict, where: str) -> TrainConfig:
