@@ -36,6 +36,11 @@ def field_choices() -> dict[str, list[str]]:
             "frame_normalization": list(FRAME_NORMALIZATIONS), "empty_value": list(EMPTY_VALUES)}
 
 
+def metavar(name: str, default: object) -> str:
+    """How ``--help`` shows a flag's value: true|false for a bool, else the name in capitals."""
+    return "true|false" if isinstance(default, bool) else name.upper()
+
+
 def method_option_owners() -> dict[str, list[str]]:
     """Option name -> the methods that have it."""
     owners: dict[str, list[str]] = {}
@@ -62,6 +67,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         identity = {"never": "; not part of the run id", "when set": "; part of the run id only when set"}
         group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=text_parser(getattr(defaults, f.name)),
                            default=None, choices=choices.get(f.name),
+                           metavar=None if f.name in choices else metavar(f.name, getattr(defaults, f.name)),
                            help=f"{f.metadata['help']} (default: {default}{identity.get(f.metadata['identity'], '')})")
 
 
@@ -96,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # documented under the first method that has it
             also = f" (also: {', '.join(owners[f.name][1:])})" if len(owners[f.name]) > 1 else ""
             group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"opt_{f.name}", type=text_parser(f.default),
-                               default=None, help=f"default {f.default!r}{also}")
+                               default=None, metavar=metavar(f.name, f.default), help=f"default {f.default!r}{also}")
     return parser
 
 

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m mmlib diagnose RUN_ID``: the stored run's best-epoch model, diagnosed."""
     from mmlib.trained import train_model
     from mmlib.results import find_record
-    from mmlib.train import TrainConfig
+    from mmlib.config import TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m mmlib diagnose", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_id", help="a run id of the results store (the name of its .json record)")
