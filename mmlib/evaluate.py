@@ -62,7 +62,7 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
 
     Encoders run in eval mode (dropout off, BatchNorm running statistics), without gradient.
     ``world``: each rank encodes its slice of every batch; every rank returns all ``N`` samples in
-    ascending row order (the order of one process).
+    ascending row order (one process's too: the order of every split the loaders make, which are sorted).
     """
     modalities = method.modalities if modalities is None else tuple(modalities)
     parts: dict[str, list[Tensor]] = {m: [] for m in modalities}
