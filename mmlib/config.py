@@ -23,6 +23,7 @@ from typing import Any
 from mmlib.data.base import check_frame_size
 from mmlib.evaluate import EMPTY_VALUES, EVAL_SEED
 from mmlib.methods import build_options
+from mmlib.methods.base import options_identity
 from mmlib.protocols import AUGMENTATIONS, FRAME_NORMALIZATIONS, LR_SCHEDULES, get_protocol
 
 OPTIMIZERS = ("adam", "sgd")
@@ -163,12 +164,14 @@ class TrainConfig:
         return {"name": self.protocol, "source": preset.source, "values": values, "overridden": changed}
 
     def identity(self) -> dict:
-        """What the run id hashes: every field by its metadata's ``identity`` (:func:`field`), and the
-        :data:`RETIRED` fields' values."""
+        """What the run id hashes: every field by its metadata's ``identity`` (:func:`field`; the method's
+        options by theirs, :func:`mmlib.methods.base.options_identity`), and the :data:`RETIRED` fields' values."""
         kept = dict(RETIRED)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             rule = f.metadata["identity"]
+            if f.name == "method_options":
+                value = options_identity(self.method, value)
             if rule == ALWAYS or (rule == WHEN_SET and value != f.default):
                 kept[f.name] = copy.deepcopy(value)
         return kept

@@ -24,7 +24,8 @@ import pandas as pd
 from mmlib.experiments import paired_test, run_grid
 from mmlib.numerics import OPT_OUT, PIN, numerics_mode
 from mmlib.results import records_frame
-from mmlib.train import TrainConfig, stored_record
+from mmlib.config import TrainConfig
+from mmlib.train import stored_record
 from mmlib.verdicts import verdict
 
 COMPARED = ("history", "best_epoch", "test", "probe_acc")  # what a record measured (the golden test's fields)

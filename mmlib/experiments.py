@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from mmlib.results import weights_folder
 from mmlib.sweep import sweep_records
-from mmlib.train import TrainConfig, stored_record, train
+from mmlib.config import TrainConfig
+from mmlib.train import stored_record, train
 
 # Table 2 (left): the variants of the paper's method, each a registered method and its options.
 # "full" is the literal Eq. 11 (``ours``); "row-normalised" is ``ours_rownorm``, the form to run;

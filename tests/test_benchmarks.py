@@ -141,7 +141,8 @@ def test_overheads_write_a_real_checkpoint_and_remove_it(tmp_path):
     import torch
 
     from mmlib.benchmarks.scale import overheads
-    from mmlib.train import TrainConfig, build_model, build_optimizer, load_config_dataset
+    from mmlib.config import TrainConfig
+    from mmlib.train import build_model, build_optimizer, load_config_dataset
 
     config = TrainConfig(dataset="synthetic", method="ours", hidden_dim=D, device="cpu", optimizer="sgd")
     dataset = load_config_dataset(config)
@@ -158,7 +159,7 @@ def test_determinism_settings_are_timed_side_by_side_and_restored():
     import torch
 
     from mmlib.benchmarks import scale
-    from mmlib.train import seed_everything
+    from mmlib.runtime import seed_everything
 
     seed_everything(0)  # the loop's settings, which every timed setting leaves as it found them
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,

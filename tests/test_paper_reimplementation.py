@@ -39,7 +39,9 @@ import torch.nn.functional as F
 
 from mmlib.evaluate import encode_split, evaluate_split, subset_correct
 from mmlib.methods.base import Step
-from mmlib.train import TrainConfig, build_model, load_config_dataset, seed_everything
+from mmlib.config import TrainConfig
+from mmlib.runtime import seed_everything
+from mmlib.train import build_model, load_config_dataset
 
 DATA = {"num_samples": 240, "strengths": "2.0,0.6,0.3", "noise": "1.0,1.0,1.0"}
 TOL = {"atol": 1e-5, "rtol": 1e-5}  # float32 sums in another order (module docstring)

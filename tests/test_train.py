@@ -189,3 +189,12 @@ def test_a_record_without_probes_does_not_answer_a_config_that_wants_them(tmp_pa
     again = train(small_config(epochs=1, probe=True), results_dir=tmp_path, progress=False)
     assert again == wanted and len(list(tmp_path.glob("*.json"))) == 2  # the probed record is reused
     assert train(quick, results_dir=tmp_path, progress=False) == wanted  # a probe-less config takes it too
+
+
+def test_a_method_option_marked_when_set_enters_the_run_id_only_off_its_default():
+    """ours' correlation_gradient / mapping_batch came after runs were stored (options_identity)."""
+    default = TrainConfig(method="ours", method_options={"correlation_gradient": True, "mapping_batch": "batch"})
+    assert default.run_id == IDS_BEFORE[0][1]
+    held = TrainConfig(method="ours", method_options={"correlation_gradient": False})
+    instance = TrainConfig(method="ours", method_options={"mapping_batch": "instance"})
+    assert len({default.run_id, held.run_id, instance.run_id}) == 3

@@ -144,7 +144,7 @@ def _largest_difference(a: list[dict], b: list[dict]) -> float:
 
 def _ogm_ge_config(device: str, clips: dict, method: str):
     """A 3-epoch ``ogm_ge``-protocol run of ``method`` on fabricated CREMA-D clips, without probes."""
-    from mmlib.train import TrainConfig
+    from mmlib.config import TrainConfig
 
     return TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
                                      epochs=3, probe=False, device=device)
@@ -239,10 +239,8 @@ def sync_check(device: str, clips: dict) -> dict:
     ``waits_for_host`` False: no step synchronised; True: the first synchronising call, and where."""
     import torch
 
-    from mmlib.train import (
-        AUGMENT_SEED_OFFSET, build_model, build_optimizer, load_config_dataset, resolve_device, seed_everything,
-        train_one_epoch,
-    )
+    from mmlib.runtime import resolve_device, seed_everything
+    from mmlib.train import AUGMENT_SEED_OFFSET, build_model, build_optimizer, load_config_dataset, train_one_epoch
 
     found, target = {}, resolve_device(device)
     for method in ("concat", "mla", "ours"):
@@ -279,7 +277,7 @@ def determinism(device: str) -> dict:
     import torch
 
     from mmlib.benchmarks import scale
-    from mmlib.train import cpu_threads
+    from mmlib.runtime import cpu_threads
 
     target = torch.device(device)
     small = device != "cuda"

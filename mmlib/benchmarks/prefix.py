@@ -33,7 +33,9 @@ import torch
 
 from mmlib.benchmarks.methods import measure_methods
 from mmlib.experiments import paired_test
-from mmlib.train import TrainConfig, cpu_thread_count, cpu_threads, train
+from mmlib.config import TrainConfig
+from mmlib.runtime import cpu_thread_count, cpu_threads
+from mmlib.train import train
 
 VARIANTS = ("recompute", "recorded")
 MODALITIES, NOISE = "pix,fou,mor", "pix=2.0"

@@ -56,9 +56,10 @@ from pathlib import Path
 import torch
 
 from mmlib.evaluate import evaluate_split, linear_probe_accuracy
+from mmlib.config import TrainConfig
+from mmlib.runtime import autocast, compile_encoders, cpu_threads, resolve_device, seed_everything
 from mmlib.train import (
-    AUGMENT_SEED_OFFSET, TrainConfig, augment_batch, autocast, build_model, build_optimizer, compile_encoders, cpu_threads,
-    load_config_dataset, resolve_device, save_checkpoint, seed_everything, train_one_epoch,
+    AUGMENT_SEED_OFFSET, augment_batch, build_model, build_optimizer, load_config_dataset, save_checkpoint, train_one_epoch,
 )
 
 FULL = {"samples": 512, "size": 224, "duration": 3.0, "n_fft": 512}

@@ -18,7 +18,9 @@ import torch
 
 from mmlib.data.fabricated import random_dataset
 from mmlib.evaluate import encode_split, subset_correct
-from mmlib.train import TrainConfig, build_model, cpu_threads, load_config_dataset, resolve_device
+from mmlib.config import TrainConfig
+from mmlib.runtime import cpu_threads, resolve_device
+from mmlib.train import build_model, load_config_dataset
 
 INPUTS = ("mfeat", "spectrogram")
 FOUR_CLASSES = ("0", "1", "2", "3")  # random inputs: only the cost matters

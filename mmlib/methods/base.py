@@ -247,3 +247,12 @@ def build_options(name: str, values: dict[str, Any] | None = None) -> Any:
         valid = ", ".join(f"{k} (default {f.default!r})" for k, f in fields.items()) or "none"
         raise ValueError(f"method {name!r} has no option {unknown[0]!r}; its options are: {valid}")
     return options_cls(**values)
+
+
+def options_identity(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a method's full options) as the run id hashes them: an option whose field metadata
+    says ``"identity": "when set"`` enters only when it differs from its default, so the run ids stored
+    before the option existed stay valid (the rule of :func:`mmlib.config.field`)."""
+    fields = {f.name: f for f in dataclasses.fields(method_class(name).Options)}
+    return {k: v for k, v in values.items()
+            if not (fields[k].metadata.get("identity") == "when set" and v == fields[k].default)}

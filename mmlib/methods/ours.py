@@ -112,10 +112,11 @@ class OursOptions:
     order: str = "shapley"
     granularity: str = "epoch"
     prefix_features: str = "recompute"
+    # "when set": the two readings added after runs were stored keep those runs' ids (options_identity)
     correlation_gradient: bool = field(default=True, metadata={
-        "help": "gradient flows through the correlation matrix C of Eq. 9-10 (False: C held constant in each step)"})
+        "identity": "when set", "help": "gradient flows through the correlation matrix C of Eq. 9-10 (False: C held constant in each step)"})
     mapping_batch: str = field(default="batch", metadata={
-        "help": "evaluation maps each chunk together (batch) or each sample alone, as Algorithm 1's loop (instance)"})
+        "identity": "when set", "help": "evaluation maps each chunk together (batch) or each sample alone, as Algorithm 1's loop (instance)"})
 
     def __post_init__(self) -> None:
         for name, value, valid in (
