@@ -52,7 +52,7 @@ seeds: int = 10  # seeds 0..seeds-1 per variant; verdicts use paired tests over 
 epochs: int = 15  # training epochs per run
 eval_batch_sizes: str = "1,16,64,256,0"  # test batch sizes to compare (0: the whole split at once)
 leak_batch_size: int = 64  # test chunk size for the class-sorted leak check (section 4)
-gradient_batches: int = 5  # training batches per model for the held-constant C gradient check (section 5)
+gradient_batches: int = 5  # training batches per model for the held-constant C check (section 5)
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 output_dir: str = "results/chapters"  # where ambiguities.json is written
@@ -347,18 +347,22 @@ for (name, seed), (model, data) in models.items():
                            "‖x̂‖ / ‖x‖": mapped_scale(model, features, order, size)})
     if name == "default (sample, epoch)":
         for k in range(2, len(order) + 1):
-            grad_rows.append({"k": k, "seed": seed, "relative change (%)": 100.0 * correlation_gradient_change(
-                model, data, order, k, base.batch_size, gradient_batches, seed)})
+            change = correlation_gradient_change(model, data, order, k, base.batch_size,
+                                                 gradient_batches, seed)
+            grad_rows.append({"k": k, "seed": seed, "relative change (%)": 100.0 * change})
     model.eval()
 gradient = pd.DataFrame(grad_rows)
 gradient_table = gradient.groupby("k")["relative change (%)"].agg(["mean", "std", "min", "max"])
-show(gradient_table.reset_index(), f"Relative change (%) of the trained encoder's gradient with C held constant "
+show(gradient_table.reset_index(),
+     f"Relative change (%) of the trained encoder's gradient with C held constant "
      f"({seeds} default models, {gradient_batches} batches each)", digits=1)
 
 # %%
 scale = pd.DataFrame(scale_rows)
-scale_table = scale.pivot_table(index="variant", columns="chunk", values="‖x̂‖ / ‖x‖", aggfunc="mean")
-show(scale_table.reset_index(), "Mean ‖x̂‖ / mean ‖x‖ of the first mapping, by chunk size, mean over seeds")
+scale_table = scale.pivot_table(index="variant", columns="chunk", values="‖x̂‖ / ‖x‖",
+                                aggfunc="mean")
+show(scale_table.reset_index(),
+     "Mean ‖x̂‖ / mean ‖x‖ of the first mapping, by chunk size, mean over seeds")
 
 # %% [markdown]
 # The relative change of the trained encoder's gradient at each position k (mean, std, min and max
@@ -395,11 +399,13 @@ glue("ambiguities_range_default", float(ranges["default (sample, epoch)"]), disp
 glue("ambiguities_range_rownorm", float(ranges["row_normalize = on"]), display=False)
 glue("ambiguities_seeds", seeds, display=False)
 for k in (2, 3):  # NaN at k = 3 with two modalities
-    glue(f"ambiguities_gradient_k{k}", float(gradient_table["mean"].get(k, float("nan"))), display=False)
+    glue(f"ambiguities_gradient_k{k}", float(gradient_table["mean"].get(k, float("nan"))),
+         display=False)
 glue("ambiguities_gradient_min", float(gradient["relative change (%)"].min()), display=False)
 glue("ambiguities_gradient_max", float(gradient["relative change (%)"].max()), display=False)
 for size in (64, 256):
-    glue(f"ambiguities_scale_{size}", float(scale_table.loc["default (sample, epoch)", size]), display=False)
+    glue(f"ambiguities_scale_{size}", float(scale_table.loc["default (sample, epoch)", size]),
+         display=False)
 
 # %% [markdown]
 # ## Conclusion

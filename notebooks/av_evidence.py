@@ -334,7 +334,8 @@ if have_fsdd:
               f"{counts.get('reproduced', 0)} are reproduced, "
               f"{counts.get('not reproduced', 0)} not reproduced, "
               f"{counts.get('inconclusive', 0)} inconclusive and "
-              f"{counts.get('not testable', 0)} not testable with {seeds} seeds. v2's ordering claim is "
+              f"{counts.get('not testable', 0)} not testable with {seeds} seeds. "
+              f"v2's ordering claim is "
               f"**{order_row['verdict']}**: weak-to-strong minus the deciding other order "
               f"({closest}) is {order_row['mean diff']:+.2f} points (intersection-union "
               f"{format_p(order_row['p'])}).")

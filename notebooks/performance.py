@@ -47,7 +47,7 @@ scale_samples: int = 64  # toy clips of CREMA-D's layout for the data-path measu
 output_dir: str = "results/performance"  # where performance.json (every timing) is written
 figures_dir: str = "book/figures"  # where figures are saved as PNG (150 dpi)
 gpu_check: str = "data/measurements/gpu-check*.json"  # figures of `make gpu-check`, if stored
-prefix_measurement: str = "data/measurements/prefix-features-cpu.json"  # recorded vs recomputed prefix
+prefix_measurement: str = "data/measurements/prefix-features-cpu.json"  # recorded vs recomputed
 drift_seeds: int = 10  # seeds of main_comparison's fou,mor grid, run pinned and native (0: skip)
 drift_methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # methods
 drift_epochs: int = 15  # epochs per run (main_comparison's, so its stored pinned runs are reused)
@@ -74,7 +74,8 @@ paths = setup(figures_dir=figures_dir)  # figure style, MMLIB_CPU_THREADS thread
 chosen = [m.strip() for m in methods.split(",") if m.strip()]
 gpu_files = sorted(repo_path(gpu_check).parent.glob(repo_path(gpu_check).name))
 glue("perf_gpu_status", Markdown(
-    f"GPU figures come only from `make gpu-check` files stored with the book ({len(gpu_files)} here); "
+    f"GPU figures come only from `make gpu-check` files stored with the book "
+    f"({len(gpu_files)} here); "
     "they are summarised at the end of the chapter." if gpu_files else
     "No GPU was available when this book was built: every GPU figure is unmeasured, and no GPU "
     "figure is shown."), display=False)
@@ -353,27 +354,29 @@ if prefix_path.exists():
     prefix = json.loads(prefix_path.read_text())
     paired = prefix["paired"]
     by_variant = pd.DataFrame(prefix["runs"]).groupby("variant", sort=False)
+    accuracies = [mean_std(g["test_fused_acc"].mean(), g["test_fused_acc"].std())
+                  for _, g in by_variant]
+    epochs_s = [mean_std(g["epoch_s"].mean(), g["epoch_s"].std(), digits=2) for _, g in by_variant]
     display(show(pd.DataFrame({
         "prefix features": list(by_variant.groups),
-        "test fused accuracy (%, mean ± std)": [mean_std(g["test_fused_acc"].mean(), g["test_fused_acc"].std())
-                                                for _, g in by_variant],
-        "epoch with validation (s, mean ± std)": [mean_std(g["epoch_s"].mean(), g["epoch_s"].std(), digits=2)
-                                                  for _, g in by_variant],
+        "test fused accuracy (%, mean ± std)": accuracies,
+        "epoch with validation (s, mean ± std)": epochs_s,
         "training epoch (s, median)": [prefix["training_epoch_s"][v] for v in by_variant.groups],
     }), f"Ours with recomputed and recorded prefix features, {len(prefix['seeds'])} seeds, "
         f"{prefix['epochs']} epochs, CPU ({prefix['date']})"))
     accuracy, seconds = paired["test_fused_acc"], paired["epoch_s"]
     prefix_text = (
         f"Recorded minus recomputed, paired over {accuracy['seeds']} seeds: test fused accuracy "
-        f"{accuracy['mean_diff']:+.2f} ± {accuracy['se_diff']:.2f} points (standard error; Wilcoxon "
-        f"p = {accuracy['p_wilcoxon']:.2f}), and a whole epoch with its validation "
-        f"{prefix['recorded_over_recompute_epoch_s']:.2f} times as long (p = {seconds['p_wilcoxon']:.2f}); "
+        f"{accuracy['mean_diff']:+.2f} ± {accuracy['se_diff']:.2f} points "
+        f"(standard error; Wilcoxon p = {accuracy['p_wilcoxon']:.2f}), and a whole epoch with its "
+        f"validation {prefix['recorded_over_recompute_epoch_s']:.2f} times as long "
+        f"(p = {seconds['p_wilcoxon']:.2f}); "
         f"the training epoch alone, timed interleaved, "
         f"{prefix['recorded_over_recompute_training_epoch_s']:.2f} times. ")
     saves = seconds["p_wilcoxon"] < 0.05 and seconds["mean_diff"] < 0
     prefix_text += ("Recording the prefix saves measurable time on mfeat. " if saves else
-                    "On mfeat's small MLP encoders the recomputed forward passes are a small share of "
-                    "an epoch, and recording them saves no measurable time on this CPU. ")
+                    "On mfeat's small MLP encoders the recomputed forward passes are a small "
+                    "share of an epoch, and recording them saves no measurable time on this CPU. ")
     at_scale = (f", where recomputing the visual encoder's forward pass adds "
                 f"{paper_over_mla['visual'] - 1:.0%} to MLA's arithmetic (above)"
                 if paper_samples else "")
@@ -382,7 +385,8 @@ if prefix_path.exists():
         f"CREMA-D's scale{at_scale}, and only if it is as accurate there: on a GPU both its time "
         "and its accuracy are unmeasured, and the default stays `recompute`.")
 else:
-    prefix_text = f"(No measurement of recorded prefix features is stored: {prefix_path} is absent.)"
+    prefix_text = (f"(No measurement of recorded prefix features is stored: {prefix_path} "
+                   "is absent.)")
 glue("perf_prefix", Markdown(prefix_text), display=False)
 
 # %% [markdown]

@@ -51,7 +51,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "mfeat"  # the dataset the verdicts are measured on
-methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # main comparison's
+methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # Table 1's rows
 view_sets: str = "fou,mor|pix,fou,mor"  # modality sets of the main comparison, separated by |
 ablation_modalities: str = "pix,fou,mor"  # modality set of the component ablation (its modalities)
 pix_noise: float = 2.0  # mfeat: std of the Gaussian noise on pix (0: none)
@@ -336,6 +336,6 @@ save_summary("report", output_dir, {
 # A stricter level can only move claims from *reproduced* or *not reproduced* to
 # *inconclusive* or *not testable*, never the other way: the p-values do not change, only the
 # bar they must clear. Claims whose p-value lies between 0.01 and 0.05 are the ones that move,
-# and every claim on fewer than 8 seeds becomes not testable (7 seeds cannot go below
-# p = 0.016).
+# and every claim on fewer than eight seeds becomes not testable: with seven pairs, the exact
+# test cannot reach the stricter level.
 # ```
