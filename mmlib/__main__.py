@@ -7,6 +7,7 @@
     sweep     train a grid of runs in parallel processes, resumable     (mmlib.sweep)
     doctor    check the installed versions and compiled extensions      (mmlib.doctor)
     diagnose  imbalance diagnostic of a stored run: Shapley, EDM, decision layer (mmlib.diagnosis)
+    tune      tune hyperparameters on validation, equal budget per method (mmlib.tuning.cli)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ COMMANDS = {
     "sweep": "mmlib.sweep",
     "doctor": "mmlib.doctor",
     "diagnose": "mmlib.diagnosis",
+    "tune": "mmlib.tuning.cli",
 }
 
 # A wrong option, file or folder: every message raised for one names what was wrong and what to

@@ -17,6 +17,9 @@ from torch import Tensor
 
 from mmlib.fusion import ConcatHead
 from mmlib.methods.base import Method, register_method
+from mmlib.tuning.space import SearchSpace
+
+SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmlib.tuning.space.COMMON)
 
 
 @register_method

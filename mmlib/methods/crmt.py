@@ -97,6 +97,7 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.methods.base import JOINT, Method, Step, eval_mode, register_method
+from mmlib.tuning.space import Float, SearchSpace
 
 ORTHOGONALIZE = ("full", "rows")
 LIPSCHITZ = Step("lipschitz", optimize=False)  # the estimate of L before the first epoch of step 2
@@ -119,6 +120,12 @@ class CRMTOptions:
             raise ValueError(f"crmt: orthogonalize={self.orthogonalize!r} is not valid; choose one of {ORTHOGONALIZE}")
         if self.joint_epochs < 0:
             raise ValueError(f"crmt: joint_epochs must be >= 1 (or 0: scaled to the run's length), got {self.joint_epochs}")
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): rho around the code's 2.0.
+SEARCH_SPACE = SearchSpace(
+    rho=Float(0.5, 8.0, log=True, source="CRMT code's configs: rho = 2.0"),
+)
 
 
 def joint_epochs_for(epochs: int) -> int:

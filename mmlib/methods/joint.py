@@ -28,6 +28,9 @@ import torch
 from torch import Tensor, nn
 
 from mmlib.methods.base import Method, register_method
+from mmlib.tuning.space import SearchSpace
+
+SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmlib.tuning.space.COMMON)
 
 
 @register_method

@@ -35,6 +35,9 @@ from torch import Tensor
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
 from mmlib.methods.base import Method, Step, register_method
+from mmlib.tuning.space import SearchSpace
+
+SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmlib.tuning.space.COMMON)
 
 
 @register_method

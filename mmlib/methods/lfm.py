@@ -78,6 +78,7 @@ from torch import Tensor
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
 from mmlib.methods.base import Method, PassContext, Step, register_method
+from mmlib.tuning.space import Float, SearchSpace
 
 FITTED_COEFFICIENTS = (2.04623704e-01, 3.35472727e-03, 1.22989557e-04, -2.92947416e-06, 2.23835486e-08, -5.39717505e-11)
 SCHEDULES = ("fitted", "constant", "learned")
@@ -104,6 +105,13 @@ class LFMOptions:
             raise ValueError(f"lfm: cls_weight must lie in [0, 1], got {self.cls_weight}")
         if self.weight_lr < 0:
             raise ValueError(f"lfm: weight_lr must be >= 0, got {self.weight_lr}")
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the stretch of the fitted schedule,
+# from the code's own epochs (1) to a 20-epoch run mapped onto its 200-epoch curve (10).
+SEARCH_SPACE = SearchSpace(
+    schedule_scale=Float(1.0, 20.0, log=True, source="LFM code getAlpha_Learnable_Fitted (1); 20 of 200 epochs (10)"),
+)
 
 
 def fitted_weights(epoch_index: float) -> tuple[float, float]:

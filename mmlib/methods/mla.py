@@ -83,6 +83,7 @@ from torch import Tensor, nn
 
 from mmlib.data.base import Batch
 from mmlib.methods.base import Method, PassContext, Step, register_method
+from mmlib.tuning.space import Float, SearchSpace
 
 PROJECTIONS = ("previous", "code", "none")
 ALPHA_SCHEDULES = ("constant", "code")
@@ -107,6 +108,12 @@ class MLAOptions:
             raise ValueError(f"mla: entropy_weights={self.entropy_weights!r} is not valid; choose one of {ENTROPY_WEIGHTS}")
         if self.projection_alpha <= 0:
             raise ValueError(f"mla: projection_alpha must be > 0, got {self.projection_alpha}")
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the RLS regulariser alpha.
+SEARCH_SPACE = SearchSpace(
+    projection_alpha=Float(0.01, 1.0, log=True, source="MLA code GSPlugin: alpha = 0.1"),
+)
 
 
 def update_projector(P: Tensor, r: Tensor, alpha: float) -> Tensor:

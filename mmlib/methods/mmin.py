@@ -71,6 +71,7 @@ from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
 from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, present_mask, training_mask
+from mmlib.tuning.space import Float, SearchSpace
 
 TEACHER, IMAGINE = Step("teacher"), Step("imagine")
 
@@ -124,6 +125,13 @@ def teacher_epochs_for(epochs: int | None, requested: int) -> int:
     if epochs is None or epochs < 2:
         return 0
     return max(1, epochs // 3)
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the weights of the two imagination losses.
+SEARCH_SPACE = SearchSpace(
+    mse_weight=Float(0.1, 10.0, log=True, source="MMIN code mmin_model.py: mse_weight = 1.0"),
+    cycle_weight=Float(0.1, 10.0, log=True, source="MMIN code mmin_model.py: cycle_weight = 1.0"),
+)
 
 
 @register_method

@@ -78,6 +78,7 @@ from torch import Tensor
 from mmlib.data.base import Batch
 from mmlib.fusion import ConcatHead
 from mmlib.methods.base import Method, Step, register_method
+from mmlib.tuning.space import Float, SearchSpace
 
 COEFFICIENT_FORMS = ("paper", "early_code")
 MODULATE_SCOPES = ("all", "conv")
@@ -100,6 +101,12 @@ class OGMOptions:
             raise ValueError(f"ogm: modulate={self.modulate!r} is not valid; choose one of {MODULATE_SCOPES}")
         if self.alpha < 0:
             raise ValueError(f"ogm: alpha must be >= 0, got {self.alpha}")
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space), for ogm and ogm_ge alike.
+SEARCH_SPACE = SearchSpace(
+    alpha=Float(0.05, 1.0, log=True, source="OGM-GE README: 0.1 default, 0.8 for CREMA-D"),
+)
 
 
 def confidence_scores(unimodal_logits: dict[str, Tensor], labels: Tensor) -> dict[str, float]:

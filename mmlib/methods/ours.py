@@ -99,6 +99,7 @@ from mmlib.memory import MEMORY_KINDS, build_memory
 from mmlib.methods.base import Method, PassContext, Step, eval_mode, register_method
 from mmlib.prefix_cache import FrozenPrefixCache
 from mmlib.scheduler import GRANULARITIES, ORDER_POLICIES, next_order, prefix_plan
+from mmlib.tuning.space import Choice, Float, SearchSpace
 
 PREFIX_FEATURES = ("recompute", "recorded")
 
@@ -131,6 +132,14 @@ class OursOptions:
             raise ValueError("ours: prefix_features='recorded' needs granularity='epoch' (with 'batch' the encoders change every step)")
         if not 0.0 <= float(self.tau) <= 1.0:
             raise ValueError(f"ours: tau (the correlation threshold of Eq. 10) must lie in [0, 1], got {self.tau}")
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space), for ours and ours_rownorm alike
+# (row_normalize is what tells them apart, so it is not tuned).
+SEARCH_SPACE = SearchSpace(
+    tau=Float(0.05, 0.5, source="paper Sec. 5, implementation details: tau from {0.1, 0.2, 0.3}"),
+    memory=Choice(("gated", "none"), source="paper Eq. 12-14 (gated) and Table 2's w/o memory (none)"),
+)
 
 
 @register_method

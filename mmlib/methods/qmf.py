@@ -67,6 +67,7 @@ from torch import Tensor
 from mmlib.data.base import Batch
 from mmlib.fusion import SumHead
 from mmlib.methods.base import Method, PassContext, Step, register_method
+from mmlib.tuning.space import Float, SearchSpace
 
 
 def energy_confidence(logits: Tensor, temperature: float = 10.0) -> Tensor:
@@ -83,6 +84,13 @@ def confidence_rank_loss(confidence: Tensor, history: Tensor) -> Tensor:
     target = torch.sign(history - other_history)
     margin = (history - other_history).abs()
     return torch.clamp(target * (confidence - other) - margin, min=0).mean()
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the energy temperature and the rank weight.
+SEARCH_SPACE = SearchSpace(
+    temperature=Float(1.0, 100.0, log=True, source="QMF code: T = 10"),
+    rank_weight=Float(0.1, 10.0, log=True, source="QMF code: ranking loss weight 1"),
+)
 
 
 @register_method

@@ -30,6 +30,12 @@ from mmlib.data.base import Batch
 from mmlib.decision import logit_scale
 from mmlib.fusion import SumHead
 from mmlib.methods.base import Method, Step, register_method
+from mmlib.tuning.space import Float, SearchSpace
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the running scale's momentum.
+SEARCH_SPACE = SearchSpace(
+    momentum=Float(0.01, 1.0, log=True, source="this book's default 0.1 (BatchNorm's momentum); no authors' code"),
+)
 
 
 @register_method

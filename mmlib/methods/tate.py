@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from mmlib.data.base import Batch
 from mmlib.methods.base import Method, Step, register_method
 from mmlib.missing import mask_features, missing_tag, present_mask, training_mask
-
+from mmlib.tuning.space import Float, SearchSpace
 
 REDUCTIONS = ("code", "mean")
 
@@ -74,6 +74,14 @@ def symmetric_kl(a: Tensor, b: Tensor) -> Tensor:
     """``KL(softmax a || softmax b) + KL(softmax b || softmax a)``, mean over samples (rows of ``(B, D)``)."""
     log_a, log_b = F.log_softmax(a, dim=-1), F.log_softmax(b, dim=-1)
     return ((log_a.exp() * (log_a - log_b)).sum(-1) + (log_b.exp() * (log_b - log_a)).sum(-1)).mean()
+
+
+# What `python -m mmlib tune` may change (mmlib.tuning.space): the three loss weights.
+SEARCH_SPACE = SearchSpace(
+    kl_weight=Float(0.01, 1.0, log=True, source="TATE code network.py l. 165: 0.1"),
+    de_weight=Float(0.01, 1.0, log=True, source="TATE code network.py l. 165: 0.1"),
+    tag_weight=Float(0.01, 1.0, log=True, source="TATE code network.py l. 165: 0.1"),
+)
 
 
 @register_method

@@ -1,0 +1,177 @@
+"""One Optuna study per method: trials of the shared training loop, scored on validation only.
+
+A trial draws the common ``lr`` and ``weight_decay`` and the method's own options from the
+method's search space (:mod:`mmlib.tuning.space`), trains the drawn config with
+:func:`mmlib.train.train` for each tuning seed (each run stored in the results store like any
+other, so a run a chapter or a sweep already stored is reused, and a rerun trains nothing), and
+scores it by the **validation** accuracy of the fused model at the kept epoch (the epoch the loop
+selects on validation), averaged over the seeds. The test split is never read by the objective:
+``train`` evaluates it for the record, and the objective does not look at it. After each seed the
+running mean is reported, and Optuna's median pruner may stop a trial that trails the median of
+earlier trials at the same seed.
+
+The study lives in an SQLite file (``tuning/DATASET-VIEWS.db`` beside the runs store), one study
+per method and base config, so:
+- a killed ``tune`` resumes: finished trials (complete or pruned) stay, and only the rest of the
+  budget is run. A trial that was running when the process died stops sending heartbeats; after
+  :data:`GRACE_S` seconds the next process marks it failed and runs its parameters again once;
+- several processes fill one study (``mmlib tune`` started N times on the same file, each with its
+  own ``--worker``): Optuna's storage hands every trial number to one process only, and the budget
+  counts finished trials across processes (a process that starts a trial just before another
+  finishes the budget may overshoot by that trial).
+
+Sampler: TPE (Bergstra et al. 2011) with a fixed seed, ``constant_liar`` so that parallel workers
+do not all try the same point. The first trial of a study is the defaults (the protocol's lr and
+weight decay, the method's option defaults), so the tuned value is compared with the default's
+validation score measured the same way. The sampler's seed is ``seed + 7919 * worker +`` the
+number of trials already in the study, so one process on a fresh study always draws the same
+trials, and a resumed or second process does not replay the first one's draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from mmlib.methods import build_options, method_class
+from mmlib.train import TrainConfig, train
+from mmlib.tuning.space import COMMON, SearchSpace
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states the budget counts
+HEARTBEAT_S = 10  # a running trial writes a heartbeat this often
+GRACE_S = 60  # a trial silent this long belongs to a dead process: failed, its parameters run again once
+WORKER_SEED_STRIDE = 7919
+
+
+def method_space(method: str) -> SearchSpace:
+    """The search space declared in ``method``'s module (``SEARCH_SPACE``)."""
+    module = sys.modules[method_class(method).__module__]
+    space = getattr(module, "SEARCH_SPACE", None)
+    if not isinstance(space, SearchSpace):
+        raise ValueError(  # noqa: TRY004  (a user's error: one line, exit 2)
+            f"method {method!r} declares no SEARCH_SPACE in {module.__name__}; add one beside its options")
+    return space
+
+
+def default_values(base: TrainConfig) -> dict:
+    """The point of the search space the base config stands on: its lr, weight decay and option defaults."""
+    own = method_space(base.method).own
+    return {"lr": base.lr, "weight_decay": base.weight_decay, **{k: base.method_options[k] for k in own}}
+
+
+def apply_values(base: TrainConfig, values: dict) -> TrainConfig:
+    """``base`` with the drawn (or tuned) ``values``: the common ones as config fields, the rest as method options."""
+    common = {k: v for k, v in values.items() if k in COMMON}
+    own = {k: v for k, v in values.items() if k not in COMMON}
+    return dataclasses.replace(base, **common, method_options={**base.method_options, **own})
+
+
+def validation_accuracy(record: dict) -> float:
+    """Validation fused accuracy (%) at the epoch the run kept (``best_epoch``, chosen on validation)."""
+    return float(record["history"][record["best_epoch"] - 1]["fused_acc"])
+
+
+def study_name(base: TrainConfig, seeds: tuple[int, ...]) -> str:
+    """``METHOD-DIGEST``: the digest covers the base config (less seed and the tuned fields), the
+    seeds, the search space and the method's option defaults, so changing any of them starts a new study."""
+    space = method_space(base.method)
+    fixed = {k: v for k, v in dataclasses.asdict(base).items() if k not in {"seed", "device", "probe", *COMMON}}
+    identity = {"base": fixed, "seeds": list(seeds), "space": space.digest(),
+                "defaults": dataclasses.asdict(build_options(base.method))}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{base.method}-{digest}"
+
+
+def storage(path: str | Path) -> RDBStorage:
+    """The SQLite study file at ``path`` (created when missing), with heartbeats for dead-process detection."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # heartbeats are marked experimental in optuna 5.0; the behaviour is tested here
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 120}},
+                          heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str | Path, seed: int = 0,
+               worker: int = 0) -> optuna.Study:
+    """The method's study in the file at ``path``, created with the defaults as its first trial when new."""
+    store = storage(path)
+    name = study_name(base, seeds)
+    study = optuna.load_study(study_name=name, storage=store) if name in optuna.get_all_study_names(store) else None
+    if study is None:
+        study = optuna.create_study(study_name=name, storage=store, direction="maximize", load_if_exists=True)
+        study.set_user_attr("method", base.method)
+        study.set_user_attr("seeds", list(seeds))
+    if not study.trials:
+        study.enqueue_trial(default_values(base), user_attrs={"defaults": True}, skip_if_exists=True)
+    known = len(study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
+                                               n_startup_trials=max(2, budget // 3))
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=max(2, budget // 4), n_warmup_steps=0)
+    return study
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def objective(base: TrainConfig, seeds: tuple[int, ...], runs_dir: str | Path) -> Callable[[optuna.Trial], float]:
+    """The trial function: draw, train every seed (stored runs reused), report the running mean, maybe prune."""
+    space = method_space(base.method)
+
+    def run(trial: optuna.Trial) -> float:
+        common, own = space.suggest(trial)
+        trial.set_user_attr("pid", os.getpid())
+        config = apply_values(base, {**common, **own})
+        scores = []
+        for step, seed in enumerate(seeds):
+            record = train(dataclasses.replace(config, seed=seed), results_dir=runs_dir, progress=False)
+            scores.append(validation_accuracy(record))
+            trial.set_user_attr("run_ids", [*trial.user_attrs.get("run_ids", []), record["run_id"]])
+            trial.report(sum(scores) / len(scores), step)
+            if step + 1 < len(seeds) and trial.should_prune():
+                raise optuna.TrialPruned()
+        return sum(scores) / len(scores)
+
+    return run
+
+
+def tune_method(base: TrainConfig, seeds: tuple[int, ...], budget: int, runs_dir: str | Path, path: str | Path,
+                seed: int = 0, worker: int = 0, log: Callable[[str], None] = print) -> optuna.Study:
+    """Run ``base.method``'s study until ``budget`` trials are finished (counted over every process).
+
+    A trial that fails (e.g. a loss that became NaN at a large learning rate) is recorded as failed
+    with its reason and does not count; a round in which every trial failed stops with the first reason.
+    """
+    study = open_study(base, seeds, budget, path, seed, worker)
+    run = objective(base, seeds, runs_dir)
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        value = "" if trial.value is None else f" value {trial.value:.2f}"
+        log(f"{base.method} trial {trial.number} {trial.state.name.lower()}{value} (pid {os.getpid()}) {trial.params}")
+
+    while (left := budget - len(finished(study))) > 0:
+        before = len(finished(study))
+        start = time.time()
+        study.optimize(run, n_trials=left, catch=(ValueError,), gc_after_trial=False,
+                       callbacks=[MaxTrialsCallback(budget, states=FINISHED), report])
+        if len(finished(study)) == before:
+            failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                      if t.datetime_complete and t.datetime_complete.timestamp() >= start - 1]
+            reason = failed[0].system_attrs.get("fail_reason", "no reason recorded") if failed else "no trial ran"
+            raise ValueError(f"tuning {base.method}: every trial of this round failed ({reason})")
+    return study
