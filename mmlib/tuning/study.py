@@ -31,6 +31,7 @@ trials, and a resumed or second process does not replay the first one's draws.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -47,7 +48,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from mmlib.methods import build_options, method_class
-from mmlib.train import TrainConfig, train
+from mmlib.train import TrainConfig, load_config_dataset, train
 from mmlib.tuning.space import COMMON, SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states the budget counts
@@ -97,28 +98,33 @@ def study_name(base: TrainConfig, seeds: tuple[int, ...]) -> str:
 
 def storage(path: str | Path) -> RDBStorage:
     """The SQLite study file at ``path`` (created when missing), with heartbeats for dead-process detection."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # heartbeats are marked experimental in optuna 5.0; the behaviour is tested here
         warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 120}},
+        return RDBStorage(f"sqlite:///{Path(path).resolve()}", engine_kwargs={"connect_args": {"timeout": 120}},
                           heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
 
 
 def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str | Path, seed: int = 0,
                worker: int = 0) -> optuna.Study:
-    """The method's study in the file at ``path``, created with the defaults as its first trial when new."""
-    store = storage(path)
-    name = study_name(base, seeds)
-    study = optuna.load_study(study_name=name, storage=store) if name in optuna.get_all_study_names(store) else None
-    if study is None:
+    """The method's study in the file at ``path``, created with the defaults as its first trial when new.
+
+    Opening holds a lock beside the file: two processes creating one new SQLite file at once collide
+    in Optuna's schema setup (``UNIQUE constraint failed: alembic_version``), and two enqueuing the
+    defaults would run them twice.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        store = storage(path)
+        name = study_name(base, seeds)
         study = optuna.create_study(study_name=name, storage=store, direction="maximize", load_if_exists=True)
-        study.set_user_attr("method", base.method)
-        study.set_user_attr("seeds", list(seeds))
-    if not study.trials:
-        study.enqueue_trial(default_values(base), user_attrs={"defaults": True}, skip_if_exists=True)
-    known = len(study.trials)
+        if not study.trials:
+            study.set_user_attr("method", base.method)
+            study.set_user_attr("seeds", list(seeds))
+            study.enqueue_trial(default_values(base), user_attrs={"defaults": True}, skip_if_exists=True)
+        known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
                                                n_startup_trials=max(2, budget // 3))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=max(2, budget // 4), n_warmup_steps=0)
@@ -139,7 +145,11 @@ def objective(base: TrainConfig, seeds: tuple[int, ...], runs_dir: str | Path) -
         config = apply_values(base, {**common, **own})
         scores = []
         for step, seed in enumerate(seeds):
-            record = train(dataclasses.replace(config, seed=seed), results_dir=runs_dir, progress=False)
+            try:
+                record = train(dataclasses.replace(config, seed=seed), results_dir=runs_dir, progress=False)
+            except ValueError as error:  # e.g. the loss became NaN at this learning rate: the trial fails
+                trial.set_user_attr("error", str(error))
+                raise
             scores.append(validation_accuracy(record))
             trial.set_user_attr("run_ids", [*trial.user_attrs.get("run_ids", []), record["run_id"]])
             trial.report(sum(scores) / len(scores), step)
@@ -151,17 +161,20 @@ def objective(base: TrainConfig, seeds: tuple[int, ...], runs_dir: str | Path) -
 
 
 def tune_method(base: TrainConfig, seeds: tuple[int, ...], budget: int, runs_dir: str | Path, path: str | Path,
-                seed: int = 0, worker: int = 0, log: Callable[[str], None] = print) -> optuna.Study:
+                seed: int = 0, worker: int = 0, log: Callable[[str], None] | None = None) -> optuna.Study:
     """Run ``base.method``'s study until ``budget`` trials are finished (counted over every process).
 
     A trial that fails (e.g. a loss that became NaN at a large learning rate) is recorded as failed
     with its reason and does not count; a round in which every trial failed stops with the first reason.
     """
+    log = log or (lambda line: print(line, flush=True))
+    load_config_dataset(base)  # a wrong dataset, modality set or data option: one error now, not a failed trial each
     study = open_study(base, seeds, budget, path, seed, worker)
     run = objective(base, seeds, runs_dir)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        value = "" if trial.value is None else f" value {trial.value:.2f}"
+        value = f" value {trial.value:.2f}" if trial.value is not None else ""
+        value += f" ({trial.user_attrs['error']})" if "error" in trial.user_attrs else ""
         log(f"{base.method} trial {trial.number} {trial.state.name.lower()}{value} (pid {os.getpid()}) {trial.params}")
 
     while (left := budget - len(finished(study))) > 0:
@@ -172,6 +185,6 @@ def tune_method(base: TrainConfig, seeds: tuple[int, ...], budget: int, runs_dir
         if len(finished(study)) == before:
             failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
                       if t.datetime_complete and t.datetime_complete.timestamp() >= start - 1]
-            reason = failed[0].system_attrs.get("fail_reason", "no reason recorded") if failed else "no trial ran"
+            reason = failed[0].user_attrs.get("error", "no reason recorded") if failed else "no trial ran"
             raise ValueError(f"tuning {base.method}: every trial of this round failed ({reason})")
     return study
