@@ -54,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 averaged per trial (default 3)")
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
     p.add_argument("--worker", type=int, default=0, help="this process's index among several filling one study")
+    p.add_argument("--no-probe", dest="probe", action="store_false",
+                   help="skip the linear probes (the objective does not use them; a chapter's runs have them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--results-dir", default=RUNS_DIR, help=f"the runs store (default {RUNS_DIR}); the study beside it")
     p.add_argument("--out", default=TUNED_DIR, help=f"folder of the tuned-parameters files (default {TUNED_DIR})")
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = {} if args.epochs is None else {"epochs": args.epochs}
     seeds = tuple(range(args.seeds))
     bases = {m: TrainConfig.from_protocol(args.protocol, dataset=args.dataset, modalities=args.modalities,
-                                          dataset_options=options, method=m, device=args.device, **epochs)
+                                          dataset_options=options, method=m, device=args.device, probe=args.probe,
+                                          **epochs)
              for m in methods}
     path = study_path(args.results_dir, args.dataset, args.modalities)
     out = tuned_path(args.out, args.dataset, args.modalities)

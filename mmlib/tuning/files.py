@@ -65,7 +65,7 @@ def method_entry(study: optuna.Study, base: TrainConfig, seeds: tuple[int, ...],
     return {
         "study": study.study_name, "best": best.params, "best_value": best.value, "best_trial": best.number,
         "default_value": at_defaults[0] if at_defaults else None, "defaults": defaults,
-        "budget": budget, "seeds": list(seeds), "trials": {k: v for k, v in states.items() if v},
+        "budget": budget, "seeds": list(seeds), "trials": states,
         "first_start": min(starts).isoformat(), "last_complete": max(ends).isoformat(),
         "compute_s": round(sum((t.duration.total_seconds() for t in done if t.duration), 0.0), 1),
         "space": space.describe(), "space_digest": space.digest(),
