@@ -11,6 +11,7 @@ import dataclasses
 import json
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -193,12 +194,22 @@ def finished_trials(tmp_path: Path) -> dict[int, tuple]:
     return {t.number: (t.params, t.value, t.datetime_complete, t.user_attrs.get("pid")) for t in trials}
 
 
+def finished_count(tmp_path: Path) -> int:
+    """Finished trials read with sqlite3 alone while a process may still be creating the file."""
+    path = study_path(tmp_path / "runs", "synthetic", "m0,m1")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')").fetchone()[0]
+    except sqlite3.OperationalError:  # no file or no table yet
+        return 0
+
+
 @pytest.mark.slow
 def test_a_killed_tune_resumes_without_redoing_finished_trials(tmp_path):
     args = ["--methods", "concat", "--data", "num_samples=3000", "--epochs", "3", "--trials", "6", "--seeds", "1"]
     process = tune_process(tmp_path, *args)
     deadline = time.time() + 240
-    while len(finished_trials(tmp_path)) < 2 and time.time() < deadline and process.poll() is None:
+    while finished_count(tmp_path) < 2 and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.communicate()

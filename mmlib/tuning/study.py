@@ -13,12 +13,13 @@ earlier trials at the same seed.
 The study lives in an SQLite file (``tuning/DATASET-VIEWS.db`` beside the runs store), one study
 per method and base config, so:
 - a killed ``tune`` resumes: finished trials (complete or pruned) stay, and only the rest of the
-  budget is run. A trial that was running when the process died stops sending heartbeats; after
-  :data:`GRACE_S` seconds the next process marks it failed and runs its parameters again once;
+  budget is run; a trial left running by a killed process of this host is marked failed and does
+  not count;
 - several processes fill one study (``mmlib tune`` started N times on the same file, each with its
-  own ``--worker``): Optuna's storage hands every trial number to one process only, and the budget
-  counts finished trials across processes (a process that starts a trial just before another
-  finishes the budget may overshoot by that trial).
+  own ``--worker``): each asks for its next trial under a lock beside the file, so no trial is
+  run by two processes (Optuna's SQLite storage alone can give one waiting trial to two), and the
+  budget counts the trials finished or running in every process, so the processes stop together
+  at the budget.
 
 Sampler: TPE (Bergstra et al. 2011) with a fixed seed, ``constant_liar`` so that parallel workers
 do not all try the same point. The first trial of a study is the defaults (the protocol's lr and
@@ -30,21 +31,19 @@ trials, and a resumed or second process does not replay the first one's draws.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
 import json
 import os
+import socket
 import sys
-import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.study import MaxTrialsCallback
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from mmlib.methods import build_options, method_class
@@ -52,8 +51,7 @@ from mmlib.train import TrainConfig, load_config_dataset, train
 from mmlib.tuning.space import COMMON, SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states the budget counts
-HEARTBEAT_S = 10  # a running trial writes a heartbeat this often
-GRACE_S = 60  # a trial silent this long belongs to a dead process: failed, its parameters run again once
+HOST = socket.gethostname()
 WORKER_SEED_STRIDE = 7919
 
 
@@ -97,33 +95,48 @@ def study_name(base: TrainConfig, seeds: tuple[int, ...]) -> str:
 
 
 def storage(path: str | Path) -> RDBStorage:
-    """The SQLite study file at ``path`` (created when missing), with heartbeats for dead-process detection."""
-    with warnings.catch_warnings():  # heartbeats are marked experimental in optuna 5.0; the behaviour is tested here
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(f"sqlite:///{Path(path).resolve()}", engine_kwargs={"connect_args": {"timeout": 120}},
-                          heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    """The SQLite study file at ``path`` (created when missing)."""
+    return RDBStorage(f"sqlite:///{Path(path).resolve()}", engine_kwargs={"connect_args": {"timeout": 120}})
+
+
+@contextlib.contextmanager
+def study_lock(path: Path):
+    """An exclusive lock on ``.NAME.lock`` beside the study file, held by one process at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str | Path, seed: int = 0,
                worker: int = 0) -> optuna.Study:
     """The method's study in the file at ``path``, created with the defaults as its first trial when new.
 
-    Opening holds a lock beside the file: two processes creating one new SQLite file at once collide
-    in Optuna's schema setup (``UNIQUE constraint failed: alembic_version``), and two enqueuing the
-    defaults would run them twice.
+    Opening holds :func:`study_lock`: two processes creating one new SQLite file at once collide in
+    Optuna's schema setup (``UNIQUE constraint failed: alembic_version``). A trial left running by
+    a process of this host that no longer exists (killed) is marked failed; it does not count.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        store = storage(path)
-        name = study_name(base, seeds)
-        study = optuna.create_study(study_name=name, storage=store, direction="maximize", load_if_exists=True)
+    with study_lock(path):
+        study = optuna.create_study(study_name=study_name(base, seeds), storage=storage(path), direction="maximize",
+                                    load_if_exists=True)
         if not study.trials:
             study.set_user_attr("method", base.method)
             study.set_user_attr("seeds", list(seeds))
-            study.enqueue_trial(default_values(base), user_attrs={"defaults": True}, skip_if_exists=True)
+            study.enqueue_trial(default_values(base), user_attrs={"defaults": True})
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get("host") == HOST and not alive(trial.user_attrs.get("pid", 0)):
+                study.tell(trial.number, state=TrialState.FAIL)
         known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
                                                n_startup_trials=max(2, budget // 3))
@@ -135,56 +148,56 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
 
 
-def objective(base: TrainConfig, seeds: tuple[int, ...], runs_dir: str | Path) -> Callable[[optuna.Trial], float]:
-    """The trial function: draw, train every seed (stored runs reused), report the running mean, maybe prune."""
-    space = method_space(base.method)
-
-    def run(trial: optuna.Trial) -> float:
-        common, own = space.suggest(trial)
-        trial.set_user_attr("pid", os.getpid())
-        config = apply_values(base, {**common, **own})
-        scores = []
-        for step, seed in enumerate(seeds):
-            try:
-                record = train(dataclasses.replace(config, seed=seed), results_dir=runs_dir, progress=False)
-            except ValueError as error:  # e.g. the loss became NaN at this learning rate: the trial fails
-                trial.set_user_attr("error", str(error))
-                raise
-            scores.append(validation_accuracy(record))
-            trial.set_user_attr("run_ids", [*trial.user_attrs.get("run_ids", []), record["run_id"]])
-            trial.report(sum(scores) / len(scores), step)
-            if step + 1 < len(seeds) and trial.should_prune():
-                raise optuna.TrialPruned()
-        return sum(scores) / len(scores)
-
-    return run
+def evaluate(trial: optuna.Trial, base: TrainConfig, seeds: tuple[int, ...], runs_dir: str | Path) -> float:
+    """The objective: draw, train every seed (stored runs reused), report the running mean, maybe prune."""
+    common, own = method_space(base.method).suggest(trial)
+    config = apply_values(base, {**common, **own})
+    scores = []
+    for step, seed in enumerate(seeds):
+        record = train(dataclasses.replace(config, seed=seed), results_dir=runs_dir, progress=False)
+        scores.append(validation_accuracy(record))
+        trial.set_user_attr("run_ids", [*trial.user_attrs.get("run_ids", []), record["run_id"]])
+        trial.report(sum(scores) / len(scores), step)
+        if step + 1 < len(seeds) and trial.should_prune():
+            raise optuna.TrialPruned()
+    return sum(scores) / len(scores)
 
 
 def tune_method(base: TrainConfig, seeds: tuple[int, ...], budget: int, runs_dir: str | Path, path: str | Path,
                 seed: int = 0, worker: int = 0, log: Callable[[str], None] | None = None) -> optuna.Study:
-    """Run ``base.method``'s study until ``budget`` trials are finished (counted over every process).
+    """Run ``base.method``'s study until ``budget`` trials are finished or running (counted over every process).
 
-    A trial that fails (e.g. a loss that became NaN at a large learning rate) is recorded as failed
-    with its reason and does not count; a round in which every trial failed stops with the first reason.
+    Each trial is asked for under :func:`study_lock` (Optuna's SQLite storage can hand one waiting
+    trial, such as the enqueued defaults, to two processes at once), then trained and told. A trial
+    that fails (e.g. a loss that became NaN at a large learning rate) is told failed with its reason
+    and does not count; three failures in a row stop with the last reason. Ctrl-C tells the running
+    trial failed before it stops.
     """
     log = log or (lambda line: print(line, flush=True))
     load_config_dataset(base)  # a wrong dataset, modality set or data option: one error now, not a failed trial each
+    path = Path(path)
     study = open_study(base, seeds, budget, path, seed, worker)
-    run = objective(base, seeds, runs_dir)
-
-    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        value = f" value {trial.value:.2f}" if trial.value is not None else ""
-        value += f" ({trial.user_attrs['error']})" if "error" in trial.user_attrs else ""
-        log(f"{base.method} trial {trial.number} {trial.state.name.lower()}{value} (pid {os.getpid()}) {trial.params}")
-
-    while (left := budget - len(finished(study))) > 0:
-        before = len(finished(study))
-        start = time.time()
-        study.optimize(run, n_trials=left, catch=(ValueError,), gc_after_trial=False,
-                       callbacks=[MaxTrialsCallback(budget, states=FINISHED), report])
-        if len(finished(study)) == before:
-            failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                      if t.datetime_complete and t.datetime_complete.timestamp() >= start - 1]
-            reason = failed[0].user_attrs.get("error", "no reason recorded") if failed else "no trial ran"
-            raise ValueError(f"tuning {base.method}: every trial of this round failed ({reason})")
+    failures = 0
+    while len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))) < budget:
+        with study_lock(path):
+            trial = study.ask()
+            trial.set_user_attr("pid", os.getpid())
+            trial.set_user_attr("host", HOST)
+        try:
+            frozen = study.tell(trial, evaluate(trial, base, seeds, runs_dir))
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=TrialState.PRUNED)
+        except ValueError as error:
+            trial.set_user_attr("error", str(error))
+            frozen = study.tell(trial, state=TrialState.FAIL)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        failures = failures + 1 if frozen.state == TrialState.FAIL else 0
+        value = f" value {frozen.value:.2f}" if frozen.value is not None else ""
+        value += f" ({frozen.user_attrs['error']})" if "error" in frozen.user_attrs else ""
+        state = frozen.state.name.lower()
+        log(f"{base.method} trial {frozen.number} {state}{value} (pid {os.getpid()}) {frozen.params}")
+        if failures >= 3:
+            raise ValueError(f"tuning {base.method}: three trials in a row failed ({frozen.user_attrs['error']})")
     return study
