@@ -135,7 +135,7 @@ def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str
             study.set_user_attr("seeds", list(seeds))
             study.enqueue_trial(default_values(base), user_attrs={"defaults": True})
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.user_attrs.get("host") == HOST and not alive(trial.user_attrs.get("pid", 0)):
+            if trial.user_attrs.get("host", HOST) == HOST and not alive(trial.user_attrs.get("pid", 0)):
                 study.tell(trial.number, state=TrialState.FAIL)
         known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
