@@ -40,7 +40,7 @@ MAIN_METHODS = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mmlib tune", description=__doc__.split("\n")[0].strip("`"))
+    p = argparse.ArgumentParser(prog="python -m mmlib tune", description=__doc__.split("\n")[0].replace("``", ""))
     p.add_argument("--methods", default=MAIN_METHODS, help=f"comma-separated methods (default {MAIN_METHODS})")
     p.add_argument("--dataset", default="mfeat", help="a registered dataset (default mfeat)")
     p.add_argument("--modalities", default="fou,mor", help="comma-separated modality set (default fou,mor)")
