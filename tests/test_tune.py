@@ -139,6 +139,9 @@ def test_the_tuned_file_holds_budget_trials_time_commit_versions_and_applies_bac
     assert tuned["methods"]["ogm"]["budget"] == 5 and sum(tuned["methods"]["ogm"]["trials"][s.name.lower()] for s in FINISHED) == 5
     assert tuned["methods"]["ogm"]["best_value"] == max(t.value for t in study.trials if t.value is not None)
     assert tuned["methods"]["ogm"]["default_value"] == study.trials[0].value
+    history = tuned["methods"]["ogm"]["history"]
+    assert [(h["trial"], h["value"], h["params"]) for h in history] == [(t.number, t.value, t.params) for t in study.trials]
+    assert all(len(h["per_seed_mean"]) == (2 if h["state"] == "complete" else 1) for h in history)
     assert tuned["wall_s"] > 0 and tuned["git_commit"] and tuned["versions"]["optuna"] == optuna.__version__
     config = tuned_config(dataclasses.replace(TINY, seed=7), tuned)
     assert (config.lr, config.weight_decay, config.method_options["alpha"]) == tuple(entry["best"].values())

@@ -2,9 +2,11 @@
 
 One file per dataset and modality set, one entry per method: the best values, the validation score
 at them and at the defaults, the budget (trials per method, seeds), the trials by state, the
-compute time, the search space the values were drawn from (with its digest) and the method's
-option defaults. The file as a whole records the base config (protocol, epochs, data options),
-the sampler and pruner, the git commit and the library versions, and the UTC time it was written.
+compute time, the search space the values were drawn from (with its digest), the method's option
+defaults, and every counted trial (parameters, state, value, running mean after each seed), so the
+trials can be studied without the study file. The file as a whole records the base config
+(protocol, epochs, data options), the sampler and pruner, the git commit and the library
+versions, and the UTC time it was written.
 
 Everything in an entry is computed from the study file, so the process that writes last (of
 several filling one study) writes the complete entry. :func:`stale_methods` tells a reader which
@@ -70,6 +72,8 @@ def method_entry(study: optuna.Study, base: TrainConfig, seeds: tuple[int, ...],
         "compute_s": round(sum((t.duration.total_seconds() for t in done if t.duration), 0.0), 1),
         "space": space.describe(), "space_digest": space.digest(),
         "option_defaults": dataclasses.asdict(build_options(base.method)),
+        "history": [{"trial": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params,
+                     "per_seed_mean": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]} for t in done],
     }
 
 
