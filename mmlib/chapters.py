@@ -51,6 +51,7 @@ CHAPTERS: list[str] = [
     "decision_layer",
     "ambiguities",
     "performance",
+    "tuning",
     "report",
 ]
 

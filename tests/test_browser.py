@@ -232,6 +232,8 @@ SMOKE = {
     "ambiguities": {"seeds": 2, "epochs": 2, "eval_batch_sizes": "16,0"},
     "performance": {"methods": "concat,mla,ours", "epochs": 2, "repeats": 1, "max_modalities": 3,
                     "samples": 32, "paper_samples": 0},
+    "tuning": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor", "methods": "concat,ours,ours_rownorm",
+               "tuned_dir": str(ROOT / "data" / "tuned")},
     "report": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"},
 }
 

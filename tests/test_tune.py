@@ -273,3 +273,25 @@ def test_two_sweeps_and_a_tuning_study_sharing_one_store_do_not_corrupt_each_oth
     assert len(grid & tuned_runs) == 2  # the defaults' runs of seeds 0 and 1, wanted by all three processes
     assert len(trials) == 4
     assert not list(runs.glob(".*.tmp")) and not list((runs / ".sweep" / "claims").glob("*.claim"))
+
+
+# ---- the chapter ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tuning_chapter_retunes_in_place_and_judges_each_claim_under_both_settings(run_notebook, tmp_path):
+    params = {"methods": "concat,ours,ours_rownorm", "view_sets": "fou,mor", "seeds": 2, "epochs": 2,
+              "tune_trials": 3, "tune_seeds": 1, "tuned_dir": str(tmp_path / "tuned"),
+              "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures")}
+    run = run_notebook("tuning", params)
+    stored = json.loads((run.output_dir / "tuning.json").read_text())
+    tuned = read_tuned(tmp_path / "tuned" / "mfeat-fou,mor.json")
+    assert sorted(tuned["methods"]) == ["concat", "ours", "ours_rownorm"]
+    assert all(entry["budget"] == 3 and entry["trials"]["complete"] == 3 for entry in tuned["methods"].values())
+    claims = {(c["claim"], c["setting"]) for c in stored["claims"]}
+    assert claims == {(claim, setting) for setting in ("defaults", "tuned")
+                      for claim in ("ours beats every baseline", "ours_rownorm beats every baseline",
+                                    "weakest-first beats strongest-first (ours vs reverse)")}
+    assert set(stored["tables"]["fou,mor"]) == {"concat", "ours", "ours_rownorm"}
+    assert set(stored["importance"]) == {"fou,mor|ours", "fou,mor|ours_rownorm"}
+    assert all(abs(sum(v.values()) - 1) < 1e-6 for v in stored["importance"].values())
+    assert run.glued["tuning_verdicts"] == 3 and 0 <= run.glued["tuning_changed"] <= 3
+    assert (tmp_path / "figures" / "tuning_ours.png").stat().st_size > 1000

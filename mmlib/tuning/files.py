@@ -150,3 +150,15 @@ def tuned_config(base: TrainConfig, tuned: dict) -> TrainConfig:
     if why:
         warnings.warn(f"tuned values of {base.method}: {why}; rerun `make tune`", stacklevel=2)
     return apply_values(base, entry["best"])
+
+
+def trials_study(entry: dict, method: str) -> optuna.Study:
+    """An in-memory Optuna study holding the completed trials an entry lists (``history``), for
+    :mod:`optuna.importance` and plots on a fresh clone that has no study file."""
+    distributions = {name: parameter.distribution() for name, parameter in method_space(method).parameters.items()}
+    study = optuna.create_study(direction="maximize")
+    for trial in entry["history"]:
+        if trial["state"] == "complete" and set(trial["params"]) == set(distributions):
+            study.add_trial(optuna.trial.create_trial(params=trial["params"], distributions=distributions,
+                                                      value=trial["value"]))
+    return study

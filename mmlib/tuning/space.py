@@ -7,7 +7,8 @@ from. Every space also holds the :data:`COMMON` parameters of the optimiser, ``l
 ``weight_decay`` (fields of :class:`mmlib.train.TrainConfig`). A module that registers several
 methods (``ogm`` and ``ogm_ge``; ``ours`` and ``ours_rownorm``) declares one space for all of them.
 
-This module imports nothing from mmlib, so the method modules can import it.
+This module imports nothing from mmlib, so the method modules can import it (and Optuna only
+inside :meth:`distribution`, so the methods import without it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class Float:
     def suggest(self, trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
+    def distribution(self):
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.low, self.high, log=self.log)
+
 
 @dataclasses.dataclass(frozen=True)
 class Int:
@@ -48,6 +54,11 @@ class Int:
     def suggest(self, trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high)
 
+    def distribution(self):
+        from optuna.distributions import IntDistribution
+
+        return IntDistribution(self.low, self.high)
+
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
@@ -61,6 +72,11 @@ class Choice:
 
     def suggest(self, trial, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.choices))
+
+    def distribution(self):
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(list(self.choices))
 
 
 Parameter = Float | Int | Choice
