@@ -162,8 +162,8 @@ def side_by_side(frame):
         pair = frame[frame["variant"] == method]
         stats = pair.groupby("setting")["fused_acc"].agg(["mean", "std"])
         test = paired_test(pair, "setting", "tuned", "defaults", "fused_acc")
-        rows.append({"method": method, "defaults": mean_std(stats.loc["defaults", "mean"], stats.loc["defaults", "std"]),
-                     "tuned": mean_std(stats.loc["tuned", "mean"], stats.loc["tuned", "std"]),
+        rows.append({"method": method, "defaults": mean_std(*stats.loc["defaults", ["mean", "std"]]),
+                     "tuned": mean_std(*stats.loc["tuned", ["mean", "std"]]),
                      "tuned − defaults": test["mean_diff"], "p (Wilcoxon)": test["p_wilcoxon"]})
     return pd.DataFrame(rows)
 
@@ -297,7 +297,7 @@ save_summary("tuning", output_dir, {
     "tables": {v: t.set_index("method").to_dict(orient="index") for v, t in tables.items()},
     "claims": claims.to_dict(orient="records"), "changed": changed.to_dict(orient="records"),
     "importance": {f"{v}|{f}": values for (v, f), values in importance.items()},
-    "tuned_files": {v: {"wall_s": t["wall_s"], "git_commit": t["git_commit"], "note": t["note"]} for v, t in tuned.items()},
+    "tuned_files": {v: {k: t[k] for k in ("wall_s", "git_commit", "note")} for v, t in tuned.items()},
     "seeds": seeds, "epochs": epochs, "tune_trials": tune_trials}, records=records,
     tuning_changed=len(changed), tuning_verdicts=len(wide))
 

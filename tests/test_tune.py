@@ -49,7 +49,7 @@ TINY_CLI = ["--dataset", "synthetic", "--modalities", "m0,m1", "--no-probe"]
 def test_every_registered_method_has_a_search_space_whose_ranges_contain_its_defaults(method):
     space = method_space(method)
     options = dataclasses.asdict(build_options(method))
-    assert set(space.own) <= set(options), f"{method}: tuned names that are not options: {set(space.own) - set(options)}"
+    assert set(space.own) <= set(options), set(space.own) - set(options)
     for protocol in PROTOCOLS.values():  # the book's Adam 1e-3 and the peers' SGD 1e-3, weight decay 1e-4
         defaults = {**options, "lr": protocol.lr, "weight_decay": protocol.weight_decay}
         assert space.outside(defaults) == []
@@ -81,7 +81,8 @@ def trials_of(study: optuna.Study) -> list[tuple]:
 @pytest.fixture(scope="module")
 def clean_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("clean")
-    study = tune_method(TINY, (0, 1), 5, root / "runs", study_path(root / "runs", "synthetic", "m0,m1"), log=lambda _: None)
+    path = study_path(root / "runs", "synthetic", "m0,m1")
+    study = tune_method(TINY, (0, 1), 5, root / "runs", path, log=lambda _: None)
     return study, root
 
 
@@ -90,7 +91,8 @@ def test_the_same_seed_gives_the_same_trials_and_best_values(clean_study, tmp_pa
     again = tune_method(TINY, (0, 1), 5, tmp_path / "runs", tmp_path / "study.db", log=lambda _: None)
     assert trials_of(again) == trials_of(first)
     assert method_entry(again, TINY, (0, 1), 5)["best"] == method_entry(first, TINY, (0, 1), 5)["best"]
-    assert first.trials[0].params == {"lr": TINY.lr, "weight_decay": TINY.weight_decay, "alpha": 0.1}  # the defaults first
+    # the defaults first
+    assert first.trials[0].params == {"lr": TINY.lr, "weight_decay": TINY.weight_decay, "alpha": 0.1}
     assert len({json.dumps(t.params, sort_keys=True) for t in first.trials}) == 5
 
 
@@ -136,11 +138,13 @@ def test_the_tuned_file_holds_budget_trials_time_commit_versions_and_applies_bac
     written = write_tuned(tmp_path / "synthetic-m0,m1.json", TINY, {"ogm": entry}, note="tiny")
     tuned = read_tuned(tmp_path / "synthetic-m0,m1.json")
     assert tuned == json.loads(json.dumps(written))
-    assert tuned["methods"]["ogm"]["budget"] == 5 and sum(tuned["methods"]["ogm"]["trials"][s.name.lower()] for s in FINISHED) == 5
+    entry_trials = tuned["methods"]["ogm"]["trials"]
+    assert tuned["methods"]["ogm"]["budget"] == 5 and sum(entry_trials[s.name.lower()] for s in FINISHED) == 5
     assert tuned["methods"]["ogm"]["best_value"] == max(t.value for t in study.trials if t.value is not None)
     assert tuned["methods"]["ogm"]["default_value"] == study.trials[0].value
     history = tuned["methods"]["ogm"]["history"]
-    assert [(h["trial"], h["value"], h["params"]) for h in history] == [(t.number, t.value, t.params) for t in study.trials]
+    assert [(h["trial"], h["value"], h["params"]) for h in history] == [(t.number, t.value, t.params)
+                                                                        for t in study.trials]
     assert all(len(h["per_seed_mean"]) == (2 if h["state"] == "complete" else 1) for h in history)
     assert tuned["wall_s"] > 0 and tuned["git_commit"] and tuned["versions"]["optuna"] == optuna.__version__
     config = tuned_config(dataclasses.replace(TINY, seed=7), tuned)
@@ -266,8 +270,8 @@ def test_two_sweeps_and_a_tuning_study_sharing_one_store_do_not_corrupt_each_oth
                                            "data": {"synthetic": {"num_samples": 300}},
                                            "train": {"epochs": 2, "probe": False, "modalities": "m0,m1"}})}
     trials = finished_trials(tmp_path)
-    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{study_path(runs, 'synthetic', 'm0,m1')}")[0],
-                              storage=f"sqlite:///{study_path(runs, 'synthetic', 'm0,m1')}")
+    storage = f"sqlite:///{study_path(runs, 'synthetic', 'm0,m1')}"
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     tuned_runs = {r for t in study.get_trials(states=FINISHED) for r in t.user_attrs["run_ids"]}
     assert grid | tuned_runs == set(frame["run_id"])
     assert len(grid & tuned_runs) == 2  # the defaults' runs of seeds 0 and 1, wanted by all three processes
