@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import fcntl
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -80,14 +81,15 @@ def method_entry(study: optuna.Study, base: TrainConfig, seeds: tuple[int, ...],
 def write_tuned(path: str | Path, base: TrainConfig, entries: dict[str, dict], note: str = "") -> dict:
     """Merge ``entries`` (method -> :func:`method_entry`) into the file at ``path`` and write it whole.
 
-    A lock beside the file serialises writers; methods already in the file and not tuned now are kept.
+    A lock on the folder (no lock file left in the repository) serialises writers; methods already in the file and not tuned now are kept.
     ``wall_s`` is the span from the first trial's start to the last trial's end over every method in
     the file (every process that filled the studies included); ``compute_s`` per method sums its trials.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
         old = json.loads(path.read_text()) if path.exists() else {}
         environment = environment_info("cpu")
         methods = {**old.get("methods", {}), **entries}
@@ -108,6 +110,8 @@ def write_tuned(path: str | Path, base: TrainConfig, entries: dict[str, dict], n
         }
         text = json.dumps(content, indent=1, default=str) + "\n"
         replace_atomically(path, lambda handle: handle.write(text.encode()))
+    finally:
+        os.close(folder)
     return content
 
 
