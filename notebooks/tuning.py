@@ -279,7 +279,7 @@ answer = []
 for views in sets:
     table = tables[views].set_index("method")
     gains = table["tuned − defaults"]
-    parts = [f"on [{views}] tuning changed the test accuracy by {gains.min():+.1f} to {gains.max():+.1f} points "
+    parts = [f"On [{views}] tuning changed the test accuracy by {gains.min():+.1f} to {gains.max():+.1f} points "
              f"(largest gain: `{gains.idxmax()}`)"]
     for form in forms:
         claim = f"{form} beats every baseline"
