@@ -63,6 +63,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from IPython.display import Markdown
+from matplotlib.ticker import NullFormatter
 from myst_nb import glue
 
 from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
@@ -250,6 +251,9 @@ for row, views in zip(axes, sets):
     row[1].set_xticks([0, 1], ["gated", "none"])
     row[1].set_xlabel("memory")
     row[2].set_xscale("log")
+    row[2].xaxis.set_minor_formatter(NullFormatter())  # decades only: the minor labels overlap
+    row[1].set_xlim(-0.5, 1.5)
+    row[3].set_xlim(-0.5, len(forms) - 0.5)
     row[2].set_xlabel("learning rate")
     row[3].set_xticks(range(len(forms)), forms)
     row[3].set_xlabel("Eq. 11 scale")
