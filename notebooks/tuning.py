@@ -71,7 +71,7 @@ from mmlib.experiments import beats_all, comparison_configs, mean_std, paired_te
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette
 from mmlib.results import records_frame
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.tuning.files import (method_entry, read_tuned, stale_methods, study_path, trials_study, tuned_config,
                                 tuned_path, write_tuned)
 from mmlib.tuning.study import tune_method

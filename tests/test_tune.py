@@ -26,7 +26,7 @@ from mmlib.methods import available_methods, build_options
 from mmlib.protocols import PROTOCOLS
 from mmlib.results import RECORD_NAME, records_frame
 from mmlib.sweep import expand_grid
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
 from mmlib.tuning.files import (
     method_entry,
     read_tuned,

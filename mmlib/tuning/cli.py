@@ -24,8 +24,8 @@ import optuna
 from mmlib.book import data_options
 from mmlib.methods import parse_methods
 from mmlib.results import RUNS_DIR
-from mmlib.sweep import _cli_value, _pair
-from mmlib.train import TrainConfig
+from mmlib.config import TrainConfig
+from mmlib.data.registry import parse_data_option, typed_data_options
 from mmlib.tuning.files import (
     TUNED_DIR,
     method_entry,
@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--modalities", default="fou,mor", help="comma-separated modality set (default fou,mor)")
     p.add_argument("--noise", default="", help="mfeat noise spec, e.g. pix=2.0 (kept for the views present)")
     p.add_argument("--data-root", default="", help="folder of a prepared cache for real datasets")
-    p.add_argument("--data", action="append", type=_pair, default=[], metavar="KEY=VALUE",
+    p.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
                    help="a loader option of the dataset (repeatable), e.g. num_samples=300 for synthetic")
     p.add_argument("--protocol", default="book", help="training protocol (mmlib/protocols.py; default book)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the protocol's)")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker < 0:
         raise ValueError(f"--worker must be 0 or more, got {args.worker}")
     options = {**data_options(args.dataset, args.modalities, noise=args.noise, data_root=args.data_root),
-               **{key: _cli_value(value) for key, value in args.data}}
+               **typed_data_options(args.dataset, args.data)}
     epochs = {} if args.epochs is None else {"epochs": args.epochs}
     seeds = tuple(range(args.seeds))
     bases = {m: TrainConfig.from_protocol(args.protocol, dataset=args.dataset, modalities=args.modalities,

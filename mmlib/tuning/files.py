@@ -26,9 +26,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from mmlib.config import TrainConfig
 from mmlib.methods import build_options
+from mmlib.methods.base import options_identity
 from mmlib.results import environment_info, replace_atomically
-from mmlib.train import TrainConfig
 from mmlib.tuning.study import FINISHED, apply_values, default_values, method_space
 
 TUNED_DIR = "data/tuned"
@@ -72,7 +73,7 @@ def method_entry(study: optuna.Study, base: TrainConfig, seeds: tuple[int, ...],
         "first_start": min(starts).isoformat(), "last_complete": max(ends).isoformat(),
         "compute_s": round(sum((t.duration.total_seconds() for t in done if t.duration), 0.0), 1),
         "space": space.describe(), "space_digest": space.digest(),
-        "option_defaults": dataclasses.asdict(build_options(base.method)),
+        "option_defaults": options_identity(base.method, dataclasses.asdict(build_options(base.method))),
         "history": [{"trial": t.number, "state": t.state.name.lower(), "value": t.value, "params": t.params,
                      "per_seed_mean": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]} for t in done],
     }
@@ -129,7 +130,10 @@ def read_tuned(path: str | Path) -> dict:
 
 
 def stale_methods(tuned: dict) -> dict[str, str]:
-    """Methods whose entry was tuned under another search space or other option defaults than today's, with why."""
+    """Methods whose entry was tuned under another search space or other option defaults than today's, with why.
+
+    An option added since, marked to enter run ids only when set, leaves the entry current at its default
+    (:func:`mmlib.methods.base.options_identity`): the runs it was tuned on are the same runs."""
     stale = {}
     for method, entry in tuned.get("methods", {}).items():
         try:
@@ -139,7 +143,7 @@ def stale_methods(tuned: dict) -> dict[str, str]:
             continue
         if entry.get("space_digest") != space.digest():
             stale[method] = "its search space changed since it was tuned"
-        elif entry.get("option_defaults") != defaults:
+        elif entry.get("option_defaults") != options_identity(method, defaults):
             stale[method] = "its option defaults changed since it was tuned"
     return stale
 

@@ -47,7 +47,8 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from mmlib.methods import build_options, method_class
-from mmlib.train import TrainConfig, load_config_dataset, train
+from mmlib.config import TrainConfig
+from mmlib.train import load_config_dataset, train
 from mmlib.tuning.space import COMMON, SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states the budget counts
