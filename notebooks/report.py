@@ -42,6 +42,10 @@
 # {glue:text}`report_mismatches` cells.
 # ```
 #
+# ```{glue:md} report_tuning
+# :format: myst
+# ```
+#
 # The claims that held and those that failed, with their data and the paired difference in
 # points (the others and every detail are in the table {ref}`below <report-claims>`):
 #
@@ -303,6 +307,21 @@ glue("report_claim_lines", Markdown("\n".join(
     f"- **{row['verdict']}**: {row['claim']} ({row['data']}, {row['seeds']} seeds; "
     f"difference {row['mean diff']:+.2f}, {format_p(row['p'])})"
     for _, row in decided.iterrows()) or "- none"), display=False)
+tuning = stored("tuning")
+if tuning:
+    tuned_claims = pd.DataFrame(tuning["claims"])
+    judged = len(tuned_claims[["claim", "data"]].drop_duplicates())
+    flips = [f"\"{c['claim']}\" on {c['data']} is {c['verdict (defaults)']} at the defaults but "
+             f"{c['verdict (tuned)']} tuned" for c in tuning["changed"]]
+    tuning_text = (f"**Under tuned hyperparameters** (an equal validation-only budget per method, "
+                   f"{{doc}}`tuning`, {tuning['seeds']} seeds), {judged - len(flips)} of {judged} "
+                   f"verdicts judged there stay the same"
+                   + (": " + "; ".join(flips) + "." if flips else "; none flips, and none appears "
+                      "only once tuned."))
+else:
+    tuning_text = ("The {doc}`tuning` chapter has not run, so no verdict here has been checked "
+                   "under tuned hyperparameters.")
+glue("report_tuning", Markdown(tuning_text), display=False)
 save_summary("report", output_dir, {
     "claims": claims.to_dict(orient="records"),
     "paper_mismatches": mismatch.reset_index().to_dict(orient="records"),
