@@ -170,7 +170,7 @@ glue_figure("ambiguities_variants_fig", fig, fig_dir / "ambiguities_variants.png
 # %%
 default_runs = frame[frame["variant"] == "default (sample, epoch)"]
 edm_rows = []
-for reading, prefix, total in (("sample", "edm", "edm"), ("share", "edm_share", "edm_share")):
+for reading in ("sample", "share"):
     for _, run in default_runs.iterrows():
         record = next(r for r in records if r["run_id"] == run["run_id"])
         terms = record["test"]["edm_terms" if reading == "sample" else "edm_share_terms"]
@@ -196,13 +196,13 @@ def relative_spread(terms) -> float:
     return (terms.max() - terms.min()) / max(terms.mean(), 1e-9)
 
 
-for (ds, method), part in paper[paper["row"] != "Multi"].groupby(["dataset", "method"]):
+for (ds, _method), part in paper[paper["row"] != "Multi"].groupby(["dataset", "method"]):
     terms = part["edm"].to_numpy(dtype=float)
     if len(terms) >= 2 and terms.mean() > 0:
         spread_rows.append({"source": f"paper, {ds} ({len(terms)} modalities)",
                             "relative spread": relative_spread(terms)})
 for reading in ("sample", "share"):
-    for seed, part in edm[edm["reading"] == reading].groupby("seed"):
+    for _seed, part in edm[edm["reading"] == reading].groupby("seed"):
         terms = part["term"].to_numpy()
         spread_rows.append({"source": f"ours, {reading} reading",
                             "relative spread": relative_spread(terms)})
@@ -239,7 +239,7 @@ for key, (model, data) in models.items():
     encoded[key] = {"split": (in_split_order, split_labels),
                     "shuffled": in_evaluation_order(rows_t, in_split_order, split_labels)}
 batch_rows = []
-for (name, seed), (model, data) in models.items():
+for (name, seed), (model, _data) in models.items():
     features, labels_t = encoded[(name, seed)]["shuffled"]
     n_test = len(labels_t)
     for size in sizes:
@@ -288,7 +288,7 @@ show(batch_table.reset_index(), "Fused test accuracy (%) at each test batch size
 # %%
 leak_rows = []
 orders = ("split order (class-sorted)", "shuffled (the book's protocol)")
-for (name, seed), (model, data) in models.items():
+for (name, seed), (model, _data) in models.items():
     for order, (features, labels_t) in ((orders[0], encoded[(name, seed)]["split"]),
                                         (orders[1], encoded[(name, seed)]["shuffled"])):
         chunks = labels_t.split(leak_batch_size)

@@ -46,7 +46,7 @@ from mmlib.scheduler import next_order, prefix_plan
 from mmlib.shapley import edm_sample, edm_share, shapley_values
 
 setup()  # figure style, MMLIB_CPU_THREADS threads (the demos read and write no results)
-torch.manual_seed(seed);
+_ = torch.manual_seed(seed)  # (the generator it returns is not shown)
 
 # %% [markdown]
 # ## 1. How much does each modality contribute? The Shapley value

@@ -45,7 +45,7 @@ pix_noise: float = 2.0  # mfeat: std of the Gaussian noise on pix in every set w
 seeds: int = 10  # test seeds 0 .. seeds-1 per method, setting and set; paired tests over them
 epochs: int = 15  # training epochs per run (the tuned files used 15)
 protocol: str = "book"  # preset in mmlib/protocols.py
-tuned_dir: str = "data/tuned"  # where the tuned-parameters files are read (and written when re-tuning)
+tuned_dir: str = "data/tuned"  # the tuned-parameters files: read, or written when re-tuning
 tune_trials: int = 0  # 0: read the stored tuned values; N: re-tune here with N trials per method
 tune_seeds: int = 3  # seeds averaged per trial when re-tuning
 results_dir: str = "results/runs"  # results store shared by all chapters (from the repo root)
@@ -72,8 +72,16 @@ from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette
 from mmlib.results import records_frame
 from mmlib.config import TrainConfig
-from mmlib.tuning.files import (method_entry, read_tuned, stale_methods, study_path, trials_study, tuned_config,
-                                tuned_path, write_tuned)
+from mmlib.tuning.files import (
+    method_entry,
+    read_tuned,
+    stale_methods,
+    study_path,
+    trials_study,
+    tuned_config,
+    tuned_path,
+    write_tuned,
+)
 from mmlib.tuning.study import tune_method
 from mmlib.verdicts import claim_row
 
@@ -83,8 +91,10 @@ chosen = [m for m in METHOD_ORDER if m in parse_methods(methods, "methods")]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
 forms = [m for m in ("ours", "ours_rownorm") if m in chosen]
 if tune_trials < 0 or tune_seeds < 1:
-    raise ValueError(f"tune_trials must be 0 (read the stored values) or more, and tune_seeds at least 1; "
-                     f"got {tune_trials} and {tune_seeds}")
+    raise ValueError(
+        f"tune_trials must be 0 (read the stored values) or more, and tune_seeds at least 1; "
+        f"got {tune_trials} and {tune_seeds}"
+    )
 
 # %% [markdown]
 # ## The tuned values
@@ -100,34 +110,61 @@ for views in sets:
     file = tuned_path(repo_path(tuned_dir), dataset, views)
     if tune_trials:
         for method in chosen:
-            base = TrainConfig.from_protocol(protocol, dataset=dataset, modalities=views, dataset_options=options,
-                                             method=method, epochs=epochs)
+            base = TrainConfig.from_protocol(
+                protocol,
+                dataset=dataset,
+                modalities=views,
+                dataset_options=options,
+                method=method,
+                epochs=epochs,
+            )
             tuning_seeds = tuple(range(tune_seeds))
-            study = tune_method(base, tuning_seeds, tune_trials, paths.runs, study_path(paths.runs, dataset, views),
-                                log=lambda line: None)
+            study = tune_method(
+                base,
+                tuning_seeds,
+                tune_trials,
+                paths.runs,
+                study_path(paths.runs, dataset, views),
+                log=lambda line: None,
+            )
             write_tuned(file, base, {method: method_entry(study, base, tuning_seeds, tune_trials)})
     tuned[views] = read_tuned(file)
     untuned = [m for m in chosen if m not in tuned[views]["methods"]]
     if untuned:
-        raise ValueError(f"{file.name} has no tuned values for {untuned}; run `make tune` or this chapter with "
-                         "-p tune_trials 10")
+        raise ValueError(
+            f"{file.name} has no tuned values for {untuned}; run `make tune` or this chapter with "
+            "-p tune_trials 10"
+        )
     for method, why in stale_methods(tuned[views]).items():
         if method in chosen:
-            warnings.warn(f"{file.name}: {method}: {why}; rerun `make tune`")
+            warnings.warn(f"{file.name}: {method}: {why}; rerun `make tune`", stacklevel=1)
 budget_rows = []
 for views in sets:
     for method in chosen:
         entry = tuned[views]["methods"][method]
-        budget_rows.append({"set": views, "method": method, "trials": entry["budget"],
-                            "seeds per trial": len(entry["seeds"]), "validation at defaults": entry["default_value"],
-                            "validation tuned": entry["best_value"],
-                            "tuned values": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                                      for k, v in entry["best"].items())})
+        budget_rows.append(
+            {
+                "set": views,
+                "method": method,
+                "trials": entry["budget"],
+                "seeds per trial": len(entry["seeds"]),
+                "validation at defaults": entry["default_value"],
+                "validation tuned": entry["best_value"],
+                "tuned values": ", ".join(
+                    f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in entry["best"].items()
+                ),
+            }
+        )
 budget = pd.DataFrame(budget_rows)
 first_file = tuned[sets[0]]
-show(budget, f"The tuned values: validation accuracy (%) of the fused model, mean over the tuning seeds; "
-     f"{first_file['methods'][chosen[0]]['budget']} trials per method; tuning took "
-     f"{first_file['wall_s'] / 60:.0f} min (wall) for [{sets[0]}] at commit {str(first_file['git_commit'])[:7]}")
+show(
+    budget,
+    f"The tuned values: validation accuracy (%) of the fused model, mean over the tuning seeds; "
+    f"{first_file['methods'][chosen[0]]['budget']} trials per method; tuning took "
+    f"{first_file['wall_s'] / 60:.0f} min (wall) for [{sets[0]}] at commit "
+    f"{str(first_file['git_commit'])[:7]}",
+)
 
 # %% [markdown]
 # Each row is one method's study: the score of its first trial (the defaults) and of its best
@@ -146,15 +183,22 @@ for views in sets:
     defaults = comparison_configs(chosen, dataset, views, options, seeds, epochs, protocol=protocol)
     labelled = [("defaults", c.method, c) for c in defaults]
     labelled += [("tuned", c.method, tuned_config(c, tuned[views])) for c in defaults]
-    labelled += [(setting, "ours (reverse)", dataclasses.replace(c, method_options={**c.method_options,
-                                                                                    "order": "reverse"}))
-                 for setting, method, c in list(labelled) if method == "ours"]
+    labelled += [
+        (
+            setting,
+            "ours (reverse)",
+            dataclasses.replace(c, method_options={**c.method_options, "order": "reverse"}),
+        )
+        for setting, method, c in list(labelled)
+        if method == "ours"
+    ]
     grid = run_grid([c for _, _, c in labelled], paths.runs, progress=False, workers=workers)
     frame = records_frame(grid)
     frame["setting"] = [setting for setting, _, _ in labelled]
     frame["variant"] = [variant for _, variant, _ in labelled]
     frames[views], records = frame, records + grid
     print(f"{dataset} [{views}]: {len(labelled)} runs")
+
 
 # %% tags=["hide-input"]
 def side_by_side(frame):
@@ -163,16 +207,27 @@ def side_by_side(frame):
         pair = frame[frame["variant"] == method]
         stats = pair.groupby("setting")["fused_acc"].agg(["mean", "std"])
         test = paired_test(pair, "setting", "tuned", "defaults", "fused_acc")
-        rows.append({"method": method, "defaults": mean_std(*stats.loc["defaults", ["mean", "std"]]),
-                     "tuned": mean_std(*stats.loc["tuned", ["mean", "std"]]),
-                     "tuned − defaults": test["mean_diff"], "p (Wilcoxon)": test["p_wilcoxon"]})
+        rows.append(
+            {
+                "method": method,
+                "defaults": mean_std(*stats.loc["defaults", ["mean", "std"]]),
+                "tuned": mean_std(*stats.loc["tuned", ["mean", "std"]]),
+                "tuned − defaults": test["mean_diff"],
+                "p (Wilcoxon)": test["p_wilcoxon"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 tables = {views: side_by_side(frame) for views, frame in frames.items()}
 for views in sets:
-    display(show(tables[views], f"{dataset} [{views}]: fused test accuracy (%), mean ± std over {seeds} seeds, "
-                 "at the defaults and at the tuned values"))
+    display(
+        show(
+            tables[views],
+            f"{dataset} [{views}]: fused test accuracy (%), mean ± std over {seeds} seeds, "
+            "at the defaults and at the tuned values",
+        )
+    )
 
 # %% [markdown]
 # A positive difference means tuning helped on the test split, which tuning never saw.
@@ -190,21 +245,44 @@ for views, frame in frames.items():
         part = frame[frame["setting"] == setting]
         for form in forms:
             if baselines:
-                claims.append({"setting": setting, **claim_row(
-                    f"{form} beats every baseline", f"{dataset} [{views}]",
-                    beats_all(part, "variant", form, baselines, "fused_acc"))})
+                claims.append(
+                    {
+                        "setting": setting,
+                        **claim_row(
+                            f"{form} beats every baseline",
+                            f"{dataset} [{views}]",
+                            beats_all(part, "variant", form, baselines, "fused_acc"),
+                        ),
+                    }
+                )
         if "ours" in forms:
-            claims.append({"setting": setting, **claim_row(
-                "weakest-first beats strongest-first (ours vs reverse)", f"{dataset} [{views}]",
-                paired_test(part, "variant", "ours", "ours (reverse)", "fused_acc"))})
+            claims.append(
+                {
+                    "setting": setting,
+                    **claim_row(
+                        "weakest-first beats strongest-first (ours vs reverse)",
+                        f"{dataset} [{views}]",
+                        paired_test(part, "variant", "ours", "ours (reverse)", "fused_acc"),
+                    ),
+                }
+            )
 claims = pd.DataFrame(claims)
-wide = claims.pivot_table(index=["claim", "data"], columns="setting", values=["mean diff", "p", "verdict"],
-                          aggfunc="first", sort=False)
+wide = claims.pivot_table(
+    index=["claim", "data"],
+    columns="setting",
+    values=["mean diff", "p", "verdict"],
+    aggfunc="first",
+    sort=False,
+)
 wide.columns = [f"{value} ({setting})" for value, setting in wide.columns]
 wide = wide.reset_index()
 changed = wide[wide["verdict (defaults)"] != wide["verdict (tuned)"]]
-show(wide, f"Verdicts at the defaults and at the tuned values ({seeds} seeds; mean diff = first named − rival, "
-     "points)", p_columns=["p (defaults)", "p (tuned)"])
+show(
+    wide,
+    f"Verdicts at the defaults and at the tuned values ({seeds} seeds; "
+    "mean diff = first named − rival, points)",
+    p_columns=["p (defaults)", "p (tuned)"],
+)
 
 # %% [markdown]
 # A verdict that differs between the two columns depends on the hyperparameters; one that does
@@ -224,15 +302,27 @@ for views in sets:
         study = trials_study(tuned[views]["methods"][form], form)
         if len(study.trials) >= 3:
             importance[(views, form)] = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-importance_table = pd.DataFrame([{"set": v, "method": f, **values} for (v, f), values in importance.items()])
-show(importance_table, "Importance of each parameter for the validation accuracy (fANOVA, sums to 1 per row), "
-     "from the completed tuning trials") if len(importance_table) else print("too few completed trials")
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+            )
+importance_table = pd.DataFrame(
+    [{"set": v, "method": f, **values} for (v, f), values in importance.items()]
+)
+show(
+    importance_table,
+    "Importance of each parameter for the validation accuracy (fANOVA, sums to 1 per row), "
+    "from the completed tuning trials",
+) if len(importance_table) else print("too few completed trials")
 
 # %% tags=["hide-input"]
-trials = pd.DataFrame([{"set": views, "method": form, **t["params"], "validation": t["value"]}
-                       for views in sets for form in forms
-                       for t in tuned[views]["methods"][form]["history"] if t["state"] == "complete"])
+trials = pd.DataFrame(
+    [
+        {"set": views, "method": form, **t["params"], "validation": t["value"]}
+        for views in sets
+        for form in forms
+        for t in tuned[views]["methods"][form]["history"]
+        if t["state"] == "complete"
+    ]
+)
 palette = method_palette(forms)
 fig, axes = plt.subplots(len(sets), 4, figsize=(14, 3.4 * len(sets)), squeeze=False, sharey="row")
 for row, views in zip(axes, sets):
@@ -243,10 +333,15 @@ for row, views in zip(axes, sets):
             continue
         row[0].scatter(mine["tau"], mine["validation"], color=palette[form], label=form)
         kinds = {"gated": 0, "none": 1}
-        row[1].scatter(mine["memory"].map(kinds) + (0.08 if form == "ours_rownorm" else -0.08), mine["validation"],
-                       color=palette[form])
+        row[1].scatter(
+            mine["memory"].map(kinds) + (0.08 if form == "ours_rownorm" else -0.08),
+            mine["validation"],
+            color=palette[form],
+        )
         row[2].scatter(mine["lr"], mine["validation"], color=palette[form])
-        row[3].scatter(np.full(len(mine), forms.index(form)), mine["validation"], color=palette[form])
+        row[3].scatter(
+            np.full(len(mine), forms.index(form)), mine["validation"], color=palette[form]
+        )
     row[0].set_xlabel("tau (Eq. 10 threshold)")
     row[1].set_xticks([0, 1], ["gated", "none"])
     row[1].set_xlabel("memory")
@@ -270,9 +365,14 @@ glue_figure("tuning_fig", fig, paths.figures / "tuning_ours.png")
 # or row-normalised), one row per modality set.
 # ```
 
+
 # %% tags=["hide-input"]
 def verdict_text(frame, claim, views, setting):
-    row = frame[(frame["claim"] == claim) & (frame["data"] == f"{dataset} [{views}]") & (frame["setting"] == setting)]
+    row = frame[
+        (frame["claim"] == claim)
+        & (frame["data"] == f"{dataset} [{views}]")
+        & (frame["setting"] == setting)
+    ]
     if not len(row):
         return "not tested"
     row = row.iloc[0]
@@ -283,27 +383,46 @@ answer = []
 for views in sets:
     table = tables[views].set_index("method")
     gains = table["tuned − defaults"]
-    parts = [f"On [{views}] tuning changed the test accuracy by {gains.min():+.1f} to {gains.max():+.1f} points "
-             f"(largest gain: `{gains.idxmax()}`)"]
+    parts = [
+        f"On [{views}] tuning changed the test accuracy by {gains.min():+.1f} to "
+        f"{gains.max():+.1f} points "
+        f"(largest gain: `{gains.idxmax()}`)"
+    ]
     for form in forms:
         claim = f"{form} beats every baseline"
-        parts.append(f"\"{claim}\" is {verdict_text(claims, claim, views, 'defaults')} at the defaults and "
-                     f"{verdict_text(claims, claim, views, 'tuned')} tuned")
+        parts.append(
+            f'"{claim}" is {verdict_text(claims, claim, views, "defaults")} at the defaults and '
+            f"{verdict_text(claims, claim, views, 'tuned')} tuned"
+        )
     if "ours" in forms:
         claim = "weakest-first beats strongest-first (ours vs reverse)"
-        parts.append(f"weakest-first against PDMP's strongest-first order is "
-                     f"{verdict_text(claims, claim, views, 'defaults')} at the defaults and "
-                     f"{verdict_text(claims, claim, views, 'tuned')} tuned")
+        parts.append(
+            f"weakest-first against PDMP's strongest-first order is "
+            f"{verdict_text(claims, claim, views, 'defaults')} at the defaults and "
+            f"{verdict_text(claims, claim, views, 'tuned')} tuned"
+        )
     answer.append("; ".join(parts))
 answer.append(f"{len(changed)} of {len(wide)} verdicts change with tuning")
 glue("tuning_answer", Markdown(". ".join(answer) + "."), display=False)
-save_summary("tuning", output_dir, {
-    "tables": {v: t.set_index("method").to_dict(orient="index") for v, t in tables.items()},
-    "claims": claims.to_dict(orient="records"), "changed": changed.to_dict(orient="records"),
-    "importance": {f"{v}|{f}": values for (v, f), values in importance.items()},
-    "tuned_files": {v: {k: t[k] for k in ("wall_s", "git_commit", "note")} for v, t in tuned.items()},
-    "seeds": seeds, "epochs": epochs, "tune_trials": tune_trials}, records=records,
-    tuning_changed=len(changed), tuning_verdicts=len(wide))
+save_summary(
+    "tuning",
+    output_dir,
+    {
+        "tables": {v: t.set_index("method").to_dict(orient="index") for v, t in tables.items()},
+        "claims": claims.to_dict(orient="records"),
+        "changed": changed.to_dict(orient="records"),
+        "importance": {f"{v}|{f}": values for (v, f), values in importance.items()},
+        "tuned_files": {
+            v: {k: t[k] for k in ("wall_s", "git_commit", "note")} for v, t in tuned.items()
+        },
+        "seeds": seeds,
+        "epochs": epochs,
+        "tune_trials": tune_trials,
+    },
+    records=records,
+    tuning_changed=len(changed),
+    tuning_verdicts=len(wide),
+)
 
 # %% [markdown]
 # ## Summary
