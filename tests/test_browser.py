@@ -482,10 +482,6 @@ def test_search_results_summarise_the_chapter_not_the_toolbar(browser, full_book
     assert all(len(text) > 80 and ".ipynb" not in text for text in summaries), summaries
 
 
-# A page whose fix belongs to another file than the book's shared style: (page, kind) -> where.
-EXPECTED_ELSEWHERE = {("chapters/report.html", "tables"): "the claims table is narrowed in notebooks/report.py"}
-
-
 @pytest.fixture(scope="module")
 def built_html(request) -> Path:
     """The book to read: ``MMLIB_BOOK_HTML`` (a built book) when set, else the smoke build."""
@@ -509,14 +505,7 @@ def reader_report(browser, built_html):
 
 @pytest.mark.slow
 def test_a_reader_at_1280_px_finds_no_wide_table_small_figure_text_scrolling_equation_or_plumbing(reader_report):
-    left = {key: found for key, found in reader_report.items() if key not in EXPECTED_ELSEWHERE}
-    assert left == {}
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason=EXPECTED_ELSEWHERE[("chapters/report.html", "tables")], strict=False)
-def test_the_reports_claims_table_fits_its_column(reader_report):
-    assert reader_report.get(("chapters/report.html", "tables")) is None
+    assert reader_report == {}
 
 
 @pytest.mark.slow
