@@ -56,13 +56,13 @@ def test_paired_table_names_the_columns_for_readers():
 
 # --- what a reader of the book checks, on the chapters' sources -------------------------------
 
-PLUMBING = re.compile(r"^(import \w|from \S+ import |.*\bsave_summary\()", re.M)
-SOLUTION = re.compile(r"```\{solution\}.*?\n```", re.S)
+PLUMBING = re.compile(r"^(import \w|from \S+ import |.*\bsave_summary\()", re.MULTILINE)
+SOLUTION = re.compile(r"```\{solution\}.*?\n```", re.DOTALL)
 # what a solution may show without glue: roles ({glue:text}`key`, {numref}`fig`), code, math
 NOT_PROSE = re.compile(r"\{[\w:-]+\}`[^`]*`|`[^`]*`|\$[^$]*\$")
 # a measured number: a decimal (0.93, 85.3), a percentage (11%) or a signed difference (+1.2)
 MEASURED = re.compile(r"(?<![\w.])(?:[+−-]?\d+\.\d+|\d+(?:\.\d+)?\s?%)(?!\w|\.\d)")
-EXERCISE = re.compile(r"```\{exercise\}\s*\n:label: (\S+)(.*?)\n```", re.S)
+EXERCISE = re.compile(r"```\{exercise\}\s*\n:label: (\S+)(.*?)\n```", re.DOTALL)
 
 
 def chapter_cells(path: Path) -> list[tuple[str, str, list[str]]]:

@@ -131,8 +131,8 @@ def provenance_markdown(rows: list[dict], sources: Path, here: Path) -> str:
             lines += ["", f":::{{dropdown}} Records read by {row['name']} ({len(row['records'])})",
                       ", ".join(f"`{r}`" for r in row["records"]), ":::"]
         if row.get("exercise_records"):
-            lines += ["", f":::{{dropdown}} Records of {row['name']}'s exercise "
-                      f"({len(row['exercise_records'])}, in `results/runs/exercises`)",
+            lines += ["", (f":::{{dropdown}} Records of {row['name']}'s exercise "
+                           f"({len(row['exercise_records'])}, in `results/runs/exercises`)"),
                       ", ".join(f"`{r}`" for r in row["exercise_records"]), ":::"]
     return "\n".join(lines)
 
