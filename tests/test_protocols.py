@@ -12,7 +12,7 @@ import torch
 from mmlib.augment import crop_boxes, crop_flip, resample
 from mmlib.cli import main as train_cli
 from mmlib.data import load_dataset
-from mmlib.data.base import Batch, resize_frames, to_model_input
+from mmlib.data.base import Batch, MultimodalDataset, resize_frames, to_model_input
 from mmlib.data.prefetch import prefetched
 from mmlib.evaluate import evaluate_split
 from mmlib.protocols import PROTOCOLS
@@ -366,3 +366,34 @@ def test_cli_frame_size_too_small_is_one_line(capsys):
     assert train_cli(["--dataset", "cremad_fabricated", "--frame-size", "4", "--epochs", "1"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "mmlib train: frame_size must be 0 (frames at their stored size) or a size of at least 8 pixels, got 4"]
+
+
+def test_a_prefetched_epoch_interrupted_and_resumed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    """The path of host arrays prefetched to an accelerator (:mod:`mmlib.data.prefetch`, one batch in
+    flight), run on the CPU's no-op streams: a run stopped in the middle of its second epoch, with a
+    batch already gathered ahead, resumes from its checkpoint to the uninterrupted run's record."""
+    stop = {"at": None, "served": 0}
+
+    def through_the_prefetcher(self, split, batch_size, shuffle=False, generator=None, device="cpu", shard=None,
+                               full_frames=False, modalities=None):
+        chosen = self.modalities if modalities is None else list(modalities)
+        chunks = self._batch_rows(split, batch_size, shuffle, generator, shard)
+        for batch in self._prefetched_batches(chunks, torch.device(device), 0 if full_frames else self.frame_size,
+                                              chosen):
+            if split == "train":
+                stop["served"] += 1
+                if stop["served"] == stop["at"]:
+                    raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(MultimodalDataset, "batches", through_the_prefetcher)
+    config = toy_config(epochs=3, method="ours")
+    uninterrupted = train(config, progress=False)
+    per_epoch = stop["served"] // 3
+    stop.update(served=0, at=per_epoch + 2)  # the second batch of epoch 2, the third already gathered
+    with pytest.raises(KeyboardInterrupt):
+        train(config, checkpoint_dir=tmp_path, progress=False)
+    stop.update(served=0, at=None)
+    resumed = train(config, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert stop["served"] == 2 * per_epoch, "the resumed run must start at epoch 2, from the checkpoint"
+    assert resumed["history"] == uninterrupted["history"] and resumed["test"] == uninterrupted["test"]

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -203,8 +203,14 @@ class MultimodalDataset:
             for chunk in rows:
                 yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in chosen}, chunk, device, chosen)
             return
+        yield from self._prefetched_batches(rows, device, frame_size, chosen)
+
+    def _prefetched_batches(self, chunks: Iterable[np.ndarray], device: torch.device, frame_size: int,
+                            chosen: Sequence[str]) -> Iterator[Batch]:
+        """Host arrays to an accelerator: each chunk gathered in its stored dtype, copied and converted
+        one step ahead (:func:`mmlib.data.prefetch.prefetched`)."""
         stored = (self._batch({m: self._stored_rows(m, chunk) for m in chosen}, chunk, torch.device("cpu"), chosen)
-                  for chunk in rows)
+                  for chunk in chunks)
         yield from prefetched(stored, device, lambda raw: to_model_input(raw, self.frame_normalization, frame_size))
 
     def _resident_batches(self, chunks: list[np.ndarray], device: torch.device, frame_size: int,
