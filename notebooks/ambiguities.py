@@ -77,8 +77,6 @@ from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)
-runs_dir, fig_dir = paths.runs, paths.figures
-weights_dir = paths.weights
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
 base = TrainConfig(dataset=dataset, modalities=modalities, method="ours", epochs=epochs,
@@ -113,13 +111,13 @@ def config_of(options: dict, seed: int) -> TrainConfig:
 # %%
 grid = [(name, config_of(options, seed)) for name, options in variants.items()
         for seed in range(seeds)]
-records = run_grid([config for _, config in grid], runs_dir, force=force, progress=False)
+records = run_grid([config for _, config in grid], paths.runs, force=force, progress=False)
 labels = [name for name, _ in grid]
 # the default and row-normalised models again (their stored weights), for the batch-size checks
 models: dict[tuple[str, int], tuple] = {}
 for name, config in grid:
     if name in ("default (sample, epoch)", "row_normalize = on"):
-        model, data, _ = train_model(config, runs_dir, weights_dir)
+        model, data, _ = train_model(config, paths.runs, paths.weights)
         models[(name, config.seed)] = (model, data)
 frame = records_frame(records)
 frame["variant"] = labels
@@ -149,7 +147,7 @@ ax.set_xlabel("fused test accuracy (%)")
 ax.set_ylabel("")
 ax.set_title(f"Variants of the method, {dataset} "
              f"({seeds} seeds; point: mean, bar: std, dots: seeds)")
-glue_figure("ambiguities_variants_fig", fig, fig_dir / "ambiguities_variants.png")
+glue_figure("ambiguities_variants_fig", fig, paths.figures / "ambiguities_variants.png")
 
 # %% [markdown]
 # ```{glue:figure} ambiguities_variants_fig
@@ -254,7 +252,7 @@ ax.set_xscale("log")
 ax.set_xlabel("test batch size (samples, log scale; training used 64, validation 256)")
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"Test-time batch-size dependence ({seeds} seeds, bands: std over seeds)")
-glue_figure("ambiguities_batch_size_fig", fig, fig_dir / "ambiguities_batch_size.png")
+glue_figure("ambiguities_batch_size_fig", fig, paths.figures / "ambiguities_batch_size.png")
 
 # %% [markdown]
 # ```{glue:figure} ambiguities_batch_size_fig

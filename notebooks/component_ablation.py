@@ -65,12 +65,11 @@ from mmlib.results import records_frame
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 views = [m.strip() for m in modalities.split(",") if m.strip()]
-runs_dir, fig_dir = paths.runs, paths.figures
 
 # %%
 options = data_options(dataset, modalities, pix_noise=pix_noise, data_root=data_root)
 grid = ablation_configs(dataset, modalities, options, seeds, epochs, protocol=protocol)
-records = {variant: run_grid(configs, runs_dir, force=force, progress=False, workers=workers)
+records = {variant: run_grid(configs, paths.runs, force=force, progress=False, workers=workers)
            for variant, configs in grid.items()}
 frame = pd.concat([records_frame(got).assign(variant=variant) for variant, got in records.items()],
                   ignore_index=True)
@@ -109,7 +108,7 @@ ax.set_xlabel("variant of the method")
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"{dataset} [{modalities}], {seeds} seeds")
 ax.tick_params(axis="x", rotation=30)
-glue_figure("ablation_fig", fig, fig_dir / "component_ablation.png")
+glue_figure("ablation_fig", fig, paths.figures / "component_ablation.png")
 
 # %% [markdown]
 # ```{glue:figure} ablation_fig
@@ -124,7 +123,7 @@ pair_views = "fou,mor" if dataset == "mfeat" else ",".join(views[-2:])
 pair_grid = ablation_configs(dataset, pair_views, data_options(dataset, pair_views,
                              data_root=data_root), seeds, epochs, protocol=protocol)
 # the exercises' own store (results_dir/exercises): the chapter's records stay its own
-pair_records = {v: run_grid(pair_grid[v], runs_dir / "exercises", force=force, progress=False,
+pair_records = {v: run_grid(pair_grid[v], paths.runs / "exercises", force=force, progress=False,
                             workers=workers) for v in ("full", "w/o memory")}
 glue("provenance_exercise_records", sorted(r["run_id"] for got in pair_records.values()
                                            for r in got), display=False)

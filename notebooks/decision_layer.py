@@ -73,8 +73,6 @@ from mmlib.trained import train_model
 from mmlib.verdicts import verdict
 
 paths = setup(results_dir, figures_dir)  # figure style, CPU threads, quiet progress bars
-runs_dir, fig_dir = paths.runs, paths.figures
-weights_dir = paths.weights
 method_list = parse_methods(methods)
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) < 2:
@@ -93,7 +91,7 @@ for method in method_list:
     for seed in range(n_seeds):
         config = TrainConfig(dataset=dataset, modalities=modalities, method=method, epochs=epochs,
                              seed=seed, probe=False)
-        model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+        model, data, record = train_model(config, paths.runs, paths.weights, force=force)
         records.append(record)
         result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size,
                                 seed=config.eval_seed, probe=False)
@@ -131,7 +129,7 @@ axes[1].axvline(1.0, color="#444444", lw=1, ls="--")
 axes[1].set_xlabel(f"logit scale\n{views[0]} / {views[1]}")
 axes[0].set_title(f"{dataset} [{modalities}], {stat_seeds} seeds", loc="left")
 fig.tight_layout()
-glue_figure("decision_follow_fig", fig, fig_dir / "decision_layer_follow.png")
+glue_figure("decision_follow_fig", fig, paths.figures / "decision_layer_follow.png")
 
 # %% [markdown]
 # ```{glue:figure} decision_follow_fig
@@ -205,7 +203,7 @@ ax.set_xticks([0, 1], ["sum", "sum_calibrated"])
 ax.set_xlim(-0.4, 1.4)
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"paired by seed ({len(points)} seeds)")
-glue_figure("decision_calibration_fig", fig, fig_dir / "decision_layer_calibration.png")
+glue_figure("decision_calibration_fig", fig, paths.figures / "decision_layer_calibration.png")
 
 # %% [markdown]
 # ```{glue:figure} decision_calibration_fig
@@ -224,10 +222,10 @@ glue_figure("decision_calibration_fig", fig, fig_dir / "decision_layer_calibrati
 shown = "ours" if "ours" in method_list else method_list[0]
 config = TrainConfig(dataset=dataset, modalities=modalities, method=shown, epochs=epochs, seed=0,
                      probe=False)
-model, data, _ = train_model(config, runs_dir, weights_dir, force=force)
+model, data, _ = train_model(config, paths.runs, paths.weights, force=force)
 result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size, seed=config.eval_seed)
 figure = as_grid(result.figure())  # four panels in a 2 x 2 grid: legible at page width
-glue_figure("decision_diagnose_fig", figure, fig_dir / "decision_layer_diagnose.png")
+glue_figure("decision_diagnose_fig", figure, paths.figures / "decision_layer_diagnose.png")
 
 # %% [markdown]
 # ```{glue:figure} decision_diagnose_fig

@@ -76,8 +76,7 @@ from mmlib.train import load_config_dataset
 from mmlib.trained import model_at_epoch
 
 paths = setup(results_dir, figures_dir)
-runs_dir, fig_dir = paths.runs, paths.figures
-snap_dir = snapshots_folder(runs_dir)  # results/snapshots: stopped runs and their features
+snap_dir = snapshots_folder(paths.runs)  # results/snapshots: stopped runs and their features
 method_list = [m.strip() for m in methods.split(",") if m.strip()]
 views = [m.strip() for m in modalities.split(",") if m.strip()]
 snapshots = sorted({0, 1, max(1, epochs // 2), epochs})
@@ -151,7 +150,7 @@ for ax, epoch in zip(axes.flat, snapshots):
     ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
 axes.flat[0].legend(markerscale=3, loc="best")
 glue_figure("feature_distributions_modalities_fig", fig,
-            fig_dir / "feature_distributions_modalities.png")
+            paths.figures / "feature_distributions_modalities.png")
 
 # %% [markdown]
 # ```{glue:figure} feature_distributions_modalities_fig
@@ -177,7 +176,8 @@ for j, method in enumerate(method_list):
         ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
         ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
 fig.colorbar(points, ax=axes, ticks=range(10), label="digit class", shrink=0.8)  # the ten colours
-glue_figure("feature_distributions_fused_fig", fig, fig_dir / "feature_distributions_fused.png")
+glue_figure("feature_distributions_fused_fig", fig,
+            paths.figures / "feature_distributions_fused.png")
 
 # %% [markdown]
 # ```{glue:figure} feature_distributions_fused_fig
@@ -196,7 +196,7 @@ ax.set_ylabel("class silhouette score (unitless, -1 to 1)")
 ax.set_title(f"Class separation of each feature set ({seeds} seeds, bands: std over seeds)")
 ax.legend(ncol=2)
 glue_figure("feature_distributions_silhouette_fig", fig,
-            fig_dir / "feature_distributions_silhouette.png")
+            paths.figures / "feature_distributions_silhouette.png")
 
 # %% [markdown]
 # ```{glue:figure} feature_distributions_silhouette_fig

@@ -75,7 +75,6 @@ from mmlib.config import TrainConfig
 from mmlib.verdicts import claim_row
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
-runs_dir, fig_dir = paths.runs, paths.figures
 method_list = parse_methods(methods)
 fractions = [float(f) for f in train_fractions.split(",") if f.strip()]
 options = {"base": base, "backbone_dim": backbone_dim, "pretrain_fraction": pretrain_fraction}
@@ -93,7 +92,7 @@ print(f"backbone pretrained on {info['pool_size']} samples; adapters train on "
 configs = [TrainConfig(dataset="frozen", modalities=modalities, method=m, epochs=epochs, seed=s,
                        probe=False, dataset_options={**options, "train_fraction": f})
            for f in fractions for m in method_list for s in range(seeds)]
-records = run_grid(configs, runs_dir, force=force, progress=False)
+records = run_grid(configs, paths.runs, force=force, progress=False)
 frame = records_frame(records)
 frame["fraction"] = [r["config"]["dataset_options"]["train_fraction"] for r in records]
 views = modalities.split(",")
@@ -138,7 +137,7 @@ def fraction_bars(frame, order, title):
 
 
 figure = fraction_bars(frame, method_list, f"{base} [{modalities}], {seeds} seeds")
-glue_figure("frozen_fig", figure, fig_dir / "frozen_backbones.png")
+glue_figure("frozen_fig", figure, paths.figures / "frozen_backbones.png")
 
 # %% [markdown]
 # ```{glue:figure} frozen_fig
@@ -211,7 +210,7 @@ if have_fsdd:
                               seed=s, probe=False,
                               dataset_options={**av_options, "train_fraction": f})
                   for f in fractions for m in method_list for s in range(seeds)]
-    av_records = run_grid(av_configs, runs_dir, force=force, progress=False)
+    av_records = run_grid(av_configs, paths.runs, force=force, progress=False)
     av_frame = records_frame(av_records)
     av_frame["fraction"] = [r["config"]["dataset_options"]["train_fraction"] for r in av_records]
     av_frame["setting"] = [f"{int(round(100 * f))}%" for f in av_frame["fraction"]]
@@ -236,7 +235,7 @@ if have_fsdd:
     figure = fraction_bars(av_frame, method_list, f"AV-MNIST [audio,image], {seeds} seeds")
 else:
     figure = placeholder_figure(f"FSDD recordings not found at {fsdd_root}: AV-MNIST not run")
-glue_figure("frozen_avmnist_fig", figure, fig_dir / "frozen_backbones_avmnist.png")
+glue_figure("frozen_avmnist_fig", figure, paths.figures / "frozen_backbones_avmnist.png")
 
 # %% [markdown]
 # ```{glue:figure} frozen_avmnist_fig

@@ -142,8 +142,6 @@ if rest:
     display(show(tables[rest[0]], caption(rest[0])))
 
 # %% [markdown]
-# The second modality set, three views with a noisy `pix`.
-#
 # ## The paper's Table 1, for context
 #
 # The paper's CREMA-D rows {cite:p}`cao2014cremad` (audio and visual, ResNet-18 encoders):

@@ -91,7 +91,6 @@ from mmlib.trained import train_model
 from mmlib.verdicts import claim_row, deciding_test, p_source
 
 paths = setup(results_dir, figures_dir)
-runs_dir, weights_dir = paths.runs, paths.weights
 rate_list = [float(r) for r in rates.split(",") if r.strip()]
 wanted = [m.strip() for m in methods.split(",") if m.strip()]
 method_list = [m for m in wanted if m in available_methods()]
@@ -112,7 +111,7 @@ for method in method_list:
                        probe=False, dataset_options=options)
     for seed in range(seeds_of[method]):
         config = dataclasses.replace(base, seed=seed)
-        model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+        model, data, record = train_model(config, paths.runs, paths.weights, force=force)
         records.append(record)
         scores = evaluate_missing(model, data, rate_list, mask_seed=seed,
                                   batch_size=base.eval_batch_size)
@@ -205,7 +204,8 @@ for method in ("concat", "late_fusion"):
         for seed in range(seeds_of.get(method, seeds)):
             config = TrainConfig(dataset=dataset, modalities=modalities, method=method,
                                  epochs=epochs, probe=False, dataset_options=opts, seed=seed)
-            store = runs_dir if label == "noisy" else runs_dir / "exercises"  # the chapter's runs
+            # the chapter's own runs for the noisy data, the exercise's store for the clean
+            store = paths.runs if label == "noisy" else paths.runs / "exercises"
             model, data, record = train_model(config, store, weights_folder(store), force=force)
             exercise_records += [record] if label == "clean" else []
             scores = evaluate_missing(model, data, [0.0, 0.5], mask_seed=seed,

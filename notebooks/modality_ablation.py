@@ -70,7 +70,6 @@ views = [m.strip() for m in modalities.split(",") if m.strip()]
 if len(views) != 3:
     raise ValueError(f"modality_ablation needs exactly three modalities, got {views}; "
                      "e.g. -p modalities pix,fou,mor")
-runs_dir, fig_dir = paths.runs, paths.figures
 subsets = [c for k in (1, 2, 3) for c in itertools.combinations(views, k)]
 
 # %% [markdown]
@@ -87,7 +86,7 @@ for subset in subsets:
     base = TrainConfig(dataset=dataset, modalities=mods, dataset_options=options,
                        method="ours", epochs=epochs, probe=False)
     configs += with_seeds(base, range(seeds))
-records = run_grid(configs, runs_dir, force=force, progress=False, workers=workers)
+records = run_grid(configs, paths.runs, force=force, progress=False, workers=workers)
 frame = records_frame(records)
 frame["subset"] = frame["modalities"].str.replace(",", " + ")
 print(f"{len(records)} runs ({len(subsets)} subsets x {seeds} seeds) on {dataset}")
@@ -145,7 +144,7 @@ ax.set_ylabel("fused test accuracy (%)")
 ax.set_ylim(max(0, frame["fused_acc"].min() - 15), 100)
 ax.set_title(f"Modality ablation on {dataset} ({seeds} seeds, bars: std over seeds)")
 ax.tick_params(axis="x", rotation=20)
-glue_figure("modality_ablation_fig", fig, fig_dir / "modality_ablation.png")
+glue_figure("modality_ablation_fig", fig, paths.figures / "modality_ablation.png")
 
 # %% [markdown]
 # ```{glue:figure} modality_ablation_fig
@@ -165,7 +164,7 @@ for subset in [s for s in subsets if first_view in s]:
         dataset_options=data_options(dataset, mods, pix_noise=0.0, data_root=data_root)),
         range(seeds))
 # the exercises' own store (results_dir/exercises): the chapter's records stay its own
-clean_records = run_grid(clean_configs, runs_dir / "exercises", force=force, progress=False,
+clean_records = run_grid(clean_configs, paths.runs / "exercises", force=force, progress=False,
                          workers=workers)
 glue("provenance_exercise_records", sorted(r["run_id"] for r in clean_records), display=False)
 clean = records_frame(clean_records).groupby("modalities")["fused_acc"].mean()

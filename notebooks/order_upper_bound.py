@@ -67,8 +67,6 @@ from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 
 paths = setup(results_dir, figures_dir)
-runs_dir, fig_dir = paths.runs, paths.figures
-weights_dir = paths.weights
 
 # %% [markdown]
 # ## Train, then score every inference rule on the same test samples
@@ -83,7 +81,7 @@ base = TrainConfig(dataset=dataset, modalities=modalities, dataset_options=optio
 rows, records = [], []
 for seed in range(seeds):
     config = dataclasses.replace(base, seed=seed)
-    model, data, record = train_model(config, runs_dir, weights_dir, force=force)
+    model, data, record = train_model(config, paths.runs, paths.weights, force=force)
     records.append(record)
     features, labels = encode_split(model, data, "test", eval_batch_size, "cpu")
     accuracy = order_accuracies(order_correct(model, features, labels, eval_batch_size))
@@ -125,7 +123,7 @@ ax.set_ylim(max(0, plot["accuracy"].min() - 10), 100)
 ax.set_title(f"{dataset}, {seeds} seeds; bars: std over seeds")
 ax.tick_params(axis="x", rotation=25)
 ax.legend(title="", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the bars
-glue_figure("order_upper_bound_fig", fig, fig_dir / "order_upper_bound.png")
+glue_figure("order_upper_bound_fig", fig, paths.figures / "order_upper_bound.png")
 
 # %% [markdown]
 # ```{glue:figure} order_upper_bound_fig
