@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmlib {command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " (a train run keeps every finished epoch in its checkpoint: add --resume to continue)" if command == "train" else ""
+        hint = (" (a train run keeps every finished epoch in its checkpoint: add --resume to "
+                "continue)") if command == "train" else ""
         print(f"mmlib {command}: interrupted{hint}", file=sys.stderr)
         return 130
 

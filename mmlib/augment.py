@@ -47,7 +47,8 @@ def crop_boxes(count: int, height: int, width: int, generator: torch.Generator) 
     found = first >= 0
     rows = torch.arange(count)[found]
     h_ok, w_ok = h[rows, first[found]], w[rows, first[found]]
-    boxes[found] = torch.stack([torch.floor(u_top[found] * (height - h_ok + 1)), torch.floor(u_left[found] * (width - w_ok + 1)),
+    boxes[found] = torch.stack([torch.floor(u_top[found] * (height - h_ok + 1)),
+                                torch.floor(u_left[found] * (width - w_ok + 1)),
                                 h_ok, w_ok], dim=1)
     boxes[~found] = torch.tensor(_fallback_box(height, width), dtype=torch.float32)
     return boxes

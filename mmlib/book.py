@@ -53,8 +53,8 @@ def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> Cha
     Torch uses ``MMLIB_CPU_THREADS`` threads (default 1) for what the chapter computes outside
     training too (training sets them itself, :func:`mmlib.runtime.cpu_threads`), so a chapter's
     analyses are as reproducible as its runs. A kernel whose CPU numerics are not pinned
-    (:mod:`mmlib.numerics`; numpy was imported before ``mmlib``) is told so in a warning. Paths relative to the repository
-    root are resolved as :func:`repo_path` does; trained weights are read from
+    (:mod:`mmlib.numerics`; numpy was imported before ``mmlib``) is told so in a warning. Paths relative to the
+    repository root are resolved as :func:`repo_path` does; trained weights are read from
     :func:`mmlib.results.weights_folder`.
     """
     torch.set_num_threads(cpu_thread_count())

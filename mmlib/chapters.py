@@ -110,7 +110,8 @@ def parameters_of(nb) -> dict[str, Parameter]:
     """The parameters declared in the cell tagged ``parameters``, with defaults and comments."""
     cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
-        raise ChapterError("the notebook has no code cell tagged 'parameters'; tag its first code cell so papermill can inject values")
+        raise ChapterError("the notebook has no code cell tagged 'parameters'; tag its first code cell so papermill "
+                           "can inject values")
     source = cells[0].source
     lines = source.splitlines()
     params: dict[str, Parameter] = {}
@@ -184,8 +185,8 @@ def check_parameters(name: str, declared: dict[str, Parameter], given: dict[str,
     if unknown:
         valid = "\n  ".join(p.describe() for p in declared.values())
         raise ChapterError(
-            f"chapter {name!r} has no parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; valid parameters "
-            f"(with defaults) are:\n  {valid}"
+            f"chapter {name!r} has no parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid parameters (with defaults) are:\n  {valid}"
         )
     checked = {key: coerce(declared[key], value) for key, value in given.items()}
     for key, value in checked.items():
@@ -206,7 +207,8 @@ def _venv_kernel_path() -> str:
     spec_dir = folder / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=CRITICAL"],
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=CRITICAL"],
         "display_name": "Python 3 (mmlib)",
         "language": "python",
         "metadata": {"debugger": False},
@@ -314,7 +316,8 @@ def describe_failure(name: str, error: BaseException, output: Path) -> str:
         what = f"failed in cell {error.cell_index} (`{first_line.strip()[:80]}`): {error.ename}: {evalue}"
     else:
         what = f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or ['(no message)'])[0]}"
-    return f"chapter {name} {what}\n  the executed copy with the error: {failed_path(output)}\n  {last_good_run(output)}"
+    return (f"chapter {name} {what}\n  the executed copy with the error: {failed_path(output)}\n  "
+            f"{last_good_run(output)}")
 
 
 def describe_interrupt(name: str, output: Path) -> str:
@@ -361,9 +364,11 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("name", nargs="?", help="chapter to run (see --list)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                         help="set a parameter, read like papermill's -p (repeatable)")
-    parser.add_argument("--all", action="store_true", help="run every chapter in book order with its defaults (and any -p given)")
+    parser.add_argument("--all", action="store_true",
+                        help="run every chapter in book order with its defaults (and any -p given)")
     parser.add_argument("--list", action="store_true", help="list the chapters and their parameters, then exit")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where executed notebooks go (default book/chapters)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help="where executed notebooks go (default book/chapters)")
     parser.add_argument("--log-output", action="store_true", help="stream cell output while running")
     return parser.parse_args(list(argv))
 

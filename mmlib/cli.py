@@ -150,8 +150,10 @@ def check_resumable(config: TrainConfig, checkpoint_dir: str) -> None:
     path = checkpoint_path(checkpoint_dir, config)
     if path.exists():
         return
-    same_run = sorted(p.name for p in Path(checkpoint_dir).glob(f"{config.method}-{config.dataset}-s{config.seed}-*.ckpt"))
-    others = f"; it holds {', '.join(same_run)} of {config.method} on {config.dataset} seed {config.seed} with other options" if same_run else ""
+    same_run = sorted(p.name
+                      for p in Path(checkpoint_dir).glob(f"{config.method}-{config.dataset}-s{config.seed}-*.ckpt"))
+    others = (f"; it holds {', '.join(same_run)} of {config.method} on {config.dataset} seed {config.seed} with other "
+              "options") if same_run else ""
     raise ValueError(f"--resume: no checkpoint of this config in {checkpoint_dir} (expected {path.name}){others}; "
                      f"give the options of the interrupted run, or drop --resume to start at epoch 1")
 
@@ -178,5 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     probe = " ".join(f"{m}={a:.1f}" for m, a in (record["probe_acc"] or {}).items())
     print(f"{config.method} on {config.dataset} [{','.join(record['modalities'])}] seed {config.seed}: "
           f"test fused {test['fused_acc']:.2f}% | head {unimodal} | probe {probe or '-'} | EDM {test['edm']:.2f} "
-          f"| best epoch {record['best_epoch']} | {record['wall_time_s']:.1f} s | record {args.results_dir}/{record['run_id']}.json")
+          f"| best epoch {record['best_epoch']} | {record['wall_time_s']:.1f} s | record "
+          f"{args.results_dir}/{record['run_id']}.json")
     return 0

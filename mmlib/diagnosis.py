@@ -125,13 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", help="a run id of the results store (the name of its .json record)")
     parser.add_argument("--results-dir", default="results/runs", help="the results store (default: results/runs)")
     parser.add_argument("--weights-dir", default="results/weights",
-                        help="checkpoints of the store's runs; a run without one is retrained, deterministically (default: results/weights)")
+                        help="checkpoints of the store's runs; a run without one is retrained, deterministically "
+                             "(default: results/weights)")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--no-probe", action="store_true", help="skip the linear probes")
     parser.add_argument("--figure", default="", help="also save the figure as this PNG")
     args = parser.parse_args(argv)
     if not Path(args.results_dir).is_dir():
-        raise ValueError(f"--results-dir {args.results_dir} is not a folder; give the results store that holds {args.run_id}")
+        raise ValueError(f"--results-dir {args.results_dir} is not a folder; give the results store that holds "
+                         f"{args.run_id}")
     record = find_record(args.results_dir, args.run_id)
     if record is None:
         raise ValueError(f"no record {args.run_id!r} in {args.results_dir}; run ids are the .json names there")

@@ -132,7 +132,8 @@ class World:
 
     def _require_batch(self) -> int:
         if self._batch is None:
-            raise RuntimeError("a batch statistic was asked for outside World.step (no global batch is being stepped on)")
+            raise RuntimeError("a batch statistic was asked for outside World.step (no global batch is being stepped "
+                               "on)")
         return self._batch
 
     # ---- collectives ----------------------------------------------------------------------------------
@@ -271,7 +272,8 @@ class _GatherShards(torch.autograd.Function):
     def forward(ctx, world: World, tensor: Tensor) -> Tensor:
         sizes = shard_sizes(world._require_batch(), world.size)
         if len(tensor) != sizes[world.rank]:
-            raise ValueError(f"rank {world.rank} gathers {len(tensor)} rows, but its shard of the batch of {world.batch} has {sizes[world.rank]}")
+            raise ValueError(f"rank {world.rank} gathers {len(tensor)} rows, but its shard of the batch of "
+                             f"{world.batch} has {sizes[world.rank]}")
         ctx.rows = shard_bounds(world.batch, world.rank, world.size)
         return _gather_padded(tensor.detach(), sizes)
 

@@ -40,7 +40,8 @@ def numbers_differing(stored, now, path: str = "", rel: float = 0.0) -> list[str
     if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now):
         return [d for i, (a, b) in enumerate(zip(stored, now)) for d in numbers_differing(a, b, f"{path}[{i}]", rel)]
     if isinstance(stored, float) and isinstance(now, float):
-        same = stored == now or (math.isnan(stored) and math.isnan(now)) or math.isclose(stored, now, rel_tol=rel, abs_tol=rel)
+        same = (stored == now or (math.isnan(stored) and math.isnan(now))
+                or math.isclose(stored, now, rel_tol=rel, abs_tol=rel))
         return [] if same else [f"{path}: {stored!r} -> {now!r}"]
     return [] if stored == now else [f"{path}: {stored!r} -> {now!r}"]
 

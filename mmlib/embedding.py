@@ -14,7 +14,8 @@ from mmlib.methods.base import Method
 def fused_features(model: Method, features: dict[str, Tensor], batch_size: int) -> Tensor:
     """:meth:`Method.fused_representation` with every modality present, ``(N, d')``, in chunks of
     ``batch_size`` samples in the order given (batch-dependent fusion sees the evaluation's chunks)."""
-    return torch.cat([model.fused_representation(chunk, model.modalities) for _, chunk in feature_chunks(features, batch_size)])
+    return torch.cat([model.fused_representation(chunk, model.modalities)
+                      for _, chunk in feature_chunks(features, batch_size)])
 
 
 def class_silhouette(points: np.ndarray, labels: np.ndarray) -> float:

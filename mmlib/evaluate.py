@@ -119,7 +119,8 @@ def subset_correct(method: Method, features: dict[str, Tensor], labels: Tensor, 
     return correct.cpu().numpy().astype(bool)
 
 
-def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classes: int, empty_value: str = "zero") -> dict:
+def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classes: int,
+                      empty_value: str = "zero") -> dict:
     """Subset accuracies, dataset-level Shapley values and both EDM readings from a correctness table."""
     if empty_value not in EMPTY_VALUES:
         raise ValueError(f"empty_value must be one of {EMPTY_VALUES}, got {empty_value!r}")
@@ -133,7 +134,8 @@ def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classe
     return {
         "fused_acc": float(accuracy[-1]),
         "unimodal_acc": {m: float(accuracy[1 << k]) for k, m in enumerate(modalities)},
-        "subset_acc": {"+".join(subset_members(b, modalities)) or "none": float(accuracy[b]) for b in range(len(accuracy))},
+        "subset_acc": {"+".join(subset_members(b, modalities)) or "none": float(accuracy[b])
+                       for b in range(len(accuracy))},
         "shapley": phi,
         "edm": edm_total,
         "edm_terms": edm_terms,
@@ -142,9 +144,11 @@ def summarize_correct(correct: np.ndarray, modalities: Sequence[str], num_classe
     }
 
 
-def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device, empty_value: str = "zero",
+def evaluate_split(method: Method, dataset: MultimodalDataset, split: str, batch_size: int, device,
+                   empty_value: str = "zero",
                    seed: int = EVAL_SEED, world: World = ONE_PROCESS) -> dict:
-    """All subset-based metrics of ``method`` on ``split``, in chunks of ``batch_size`` drawn in the evaluation order of ``seed``.
+    """All subset-based metrics of ``method`` on ``split``, in chunks of ``batch_size`` drawn in the evaluation order of
+    ``seed``.
 
     ``world``: encoding and classification sharded over its ranks; the same metrics on every rank."""
     features, labels = encode_split(method, dataset, split, batch_size, device, seed, world)
@@ -173,7 +177,8 @@ def linear_probe_accuracy(method: Method, dataset: MultimodalDataset, batch_size
 
 # ---- missing modalities at test time (paper Table 4) -------------------------------------------
 def mask_columns(present: np.ndarray) -> np.ndarray:
-    """Subset index ``b`` (bit k = modality k present, as in :func:`mmlib.shapley.subset_members`) per row of an ``(N, n)`` mask."""
+    """Subset index ``b`` (bit k = modality k present, as in :func:`mmlib.shapley.subset_members`) per row of an
+    ``(N, n)`` mask."""
     present = np.asarray(present, dtype=bool)
     return (present * (1 << np.arange(present.shape[1]))).sum(axis=1)
 
@@ -201,7 +206,8 @@ def evaluate_missing(model: Method, dataset: MultimodalDataset, rates: Sequence[
     features, labels = encode_split(model, dataset, split, batch_size, "cpu")
     correct = subset_correct(model, features, labels, batch_size)
     n = len(model.modalities)
-    return {float(r): missing_accuracy(correct, missing_modality_mask(len(labels), n, float(r), mask_seed)) for r in rates}
+    return {float(r): missing_accuracy(correct, missing_modality_mask(len(labels), n, float(r), mask_seed))
+            for r in rates}
 
 
 # ---- dependence on the evaluation batch -----------------------------------------------------------

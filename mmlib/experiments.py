@@ -55,7 +55,8 @@ def paper_ablation_deltas(paper: pd.DataFrame) -> dict[str, float]:
     rows = paper.set_index("variant")
     missing = sorted(set(PAPER_ABLATION_ROWS.values()) - set(rows.index))
     if missing:
-        raise ValueError(f"the paper's ablation table lacks the rows {missing}; expected {sorted(PAPER_ABLATION_ROWS.values())}")
+        raise ValueError(f"the paper's ablation table lacks the rows {missing}; expected "
+                         f"{sorted(PAPER_ABLATION_ROWS.values())}")
     full = float(rows.loc[PAPER_ABLATION_ROWS["full"], "multi"])
     deltas = {}
     for variant, row in PAPER_ABLATION_ROWS.items():
@@ -78,7 +79,8 @@ def comparison_configs(methods: Sequence[str], dataset: str, modalities: str, da
     """
     if epochs is not None:
         overrides["epochs"] = epochs
-    return [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
+    return [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities,
+                                      dataset_options=dict(dataset_options),
                                       method=m, seed=s, **overrides) for m in methods for s in range(seeds)]
 
 
@@ -91,7 +93,8 @@ def ablation_configs(dataset: str, modalities: str, dataset_options: dict, seeds
     """
     if epochs is not None:
         overrides["epochs"] = epochs
-    return {variant: [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities, dataset_options=dict(dataset_options),
+    return {variant: [TrainConfig.from_protocol(protocol, dataset=dataset, modalities=modalities,
+                                                dataset_options=dict(dataset_options),
                                                 method=method, method_options=dict(options), seed=s, **overrides)
                       for s in range(seeds)]
             for variant, (method, options) in ABLATION_VARIANTS.items()}
@@ -116,7 +119,8 @@ def run_grid(configs: Sequence[TrainConfig], results_dir: str | Path, force: boo
     """
     if workers:
         if force:
-            raise ValueError("force retrains stored runs in this process; set workers=0 with force (a sweep never retrains a stored run)")
+            raise ValueError("force retrains stored runs in this process; set workers=0 with force (a sweep never "
+                             "retrains a stored run)")
         return sweep_records(configs, results_dir, workers, progress)
     records = []
     for config in tqdm(configs, desc="runs", disable=not progress):
@@ -182,4 +186,5 @@ def intersection_union(tests: Mapping[str, Mapping]) -> dict:
     tests = dict(tests)
     weakest = min(tests, key=lambda b: tests[b]["mean_diff"])
     return {"tests": tests, "closest": weakest, "mean_diff": tests[weakest]["mean_diff"],
-            "p_wilcoxon": max(t["p_wilcoxon"] for t in tests.values()), "seeds": min(t["seeds"] for t in tests.values())}
+            "p_wilcoxon": max(t["p_wilcoxon"] for t in tests.values()),
+            "seeds": min(t["seeds"] for t in tests.values())}

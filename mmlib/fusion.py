@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 
-def chain_orders(features: dict[str, Tensor], orders: Sequence[Sequence[str]], mapping: nn.Module, memory: nn.Module) -> Tensor:
+def chain_orders(features: dict[str, Tensor], orders: Sequence[Sequence[str]], mapping: nn.Module,
+                 memory: nn.Module) -> Tensor:
     """Fused representation for each order. ``features[m]: (B, d)``; returns ``(K, B, d)``, K = len(orders)."""
     if not orders:
         raise ValueError("chain_orders needs at least one order")
@@ -50,7 +51,8 @@ def _fold(steps: list[Tensor], mapping: nn.Module, memory: nn.Module) -> Tensor:
     return h
 
 
-def hybrid_order(features: dict[str, Tensor], modalities: Sequence[str], mapping: nn.Module, memory: nn.Module) -> Tensor:
+def hybrid_order(features: dict[str, Tensor], modalities: Sequence[str], mapping: nn.Module,
+                 memory: nn.Module) -> Tensor:
     """Algorithm 1: mean over all ``k!`` orders of ``modalities`` of the chain's output, ``(B, d)``."""
     return chain_orders(features, list(permutations(modalities)), mapping, memory).mean(dim=0)
 
@@ -86,7 +88,8 @@ class SumHead(nn.Module):
     def forward(self, features: dict[str, Tensor], present: Sequence[str] | None = None) -> Tensor:
         present = self.modalities if present is None else present
         ref = next(iter(features.values()))
-        logits = torch.zeros(ref.shape[0], self.heads[self.modalities[0]].out_features, device=ref.device, dtype=ref.dtype)
+        logits = torch.zeros(ref.shape[0], self.heads[self.modalities[0]].out_features, device=ref.device,
+                             dtype=ref.dtype)
         for m in self.modalities:
             if m in present:
                 logits = logits + self.heads[m](features[m])

@@ -55,7 +55,8 @@ MAPPING_BATCHES = ("batch", "instance")
 
 
 def correlation_matrix(h: Tensor, x: Tensor, mode: str, tau: float) -> Tensor:
-    """Thresholded correlation with unit diagonal. ``(..., B, d), (..., B, d)`` -> ``(..., B, B)`` or ``(..., d, d)``."""
+    """Thresholded correlation with unit diagonal. ``(..., B, d), (..., B, d)`` -> ``(..., B, B)`` or
+    ``(..., d, d)``."""
     if mode == "sample":
         corr = _unit(h, -1) @ _unit(x, -1).mT
     elif mode == "feature":

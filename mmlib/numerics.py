@@ -33,8 +33,8 @@ AVX2 and FMA is not pinned at all (OpenBLAS would stop on an illegal instruction
 :func:`numerics_info` reads back what is in force (MKL's branch from MKL itself, ATen's capability
 from torch, each loaded OpenBLAS's kernels through threadpoolctl) for the records and for ``python
 -m mmlib doctor``; :func:`pin_status` says why a pin is not in force, :func:`pin_problems` names
-a value a library does not know. The pin covers the CPU's math only: a GPU run takes cuBLAS and cuDNN's paths, which differ
-again (``book/chapters/performance`` measures how far a verdict moves between the two CPU paths).
+a value a library does not know. The pin covers the CPU's math only: a GPU run takes cuBLAS and cuDNN's paths, which
+differ again (``book/chapters/performance`` measures how far a verdict moves between the two CPU paths).
 """
 
 from __future__ import annotations
@@ -230,7 +230,8 @@ def pin_status(info: Mapping) -> str:
         return (f"not pinned: the pin needs x86-64 with AVX2, FMA and torch's MKL, which this machine lacks, so its "
                 f"CPU runs may differ from the book's in the last bits ({paths})")
     if info["mode"] == "native":
-        return f"native ({OPT_OUT}=native: the CPU's fastest paths; records differ from the book's in the last bits) ({paths})"
+        return (f"native ({OPT_OUT}=native: the CPU's fastest paths; records differ from the book's in the last bits) "
+                f"({paths})")
     overridden = [f"{name}={value}" for name, value in info["variables"].items()
                   if value is None or value.upper() != PIN[name].upper()]
     if overridden:

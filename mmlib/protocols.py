@@ -74,7 +74,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "book": Protocol(optimizer="adam", lr=1e-3, weight_decay=1e-4, lr_schedule="none", lr_step=70, lr_gamma=0.1,
                      epochs=20, batch_size=64, hidden_dim=64, frame_normalization="unit", augment="none",
                      source="the book's CPU defaults"),
-    "ogm_ge": Protocol(**_PEERS, source="GeWu-Lab/OGM-GE_CVPR2022 main.py l. 33-39, 246-247; dataset/CramedDataset.py l. 68-80"),
+    "ogm_ge": Protocol(**_PEERS,
+                       source="GeWu-Lab/OGM-GE_CVPR2022 main.py l. 33-39, 246-247; dataset/CramedDataset.py l. 68-80"),
     "mla": Protocol(**_PEERS, source="Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation main.py "
                                      "l. 28-34, 749, 760; dataset/dataset.py l. 128-140"),
 }

@@ -108,7 +108,8 @@ def no_room(folder: str | Path, size: int) -> str | None:
     ``ulimit -f``, or the free space of its disk), in words; None when it fits."""
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and size > limit:
-        return f"file too large: the file-size limit (ulimit -f) is {human_size(limit)}, the file needs {human_size(size)}"
+        return (f"file too large: the file-size limit (ulimit -f) is {human_size(limit)}, the file needs "
+                f"{human_size(size)}")
     free = shutil.disk_usage(folder).free
     if size > free:
         return f"disk full: {human_size(free)} free, the file needs {human_size(size)}"
@@ -128,7 +129,8 @@ def writable_folder(path: str | Path, what: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise ValueError(f"{what} {path} is not a writable folder ({error.strerror}); choose another or fix its permissions") from None
+        raise ValueError(f"{what} {path} is not a writable folder ({error.strerror}); choose another or fix its "
+                         "permissions") from None
     return path
 
 
@@ -177,7 +179,8 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray] | None:
         with np.load(path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
     except (OSError, ValueError) as error:
-        raise ValueError(f"cached arrays {path} cannot be read ({error}); delete the file to compute them again") from None
+        raise ValueError(f"cached arrays {path} cannot be read ({error}); delete the file to compute them "
+                         "again") from None
 
 
 def save_record(record: dict, directory: str | Path, name: str | None = None) -> Path:
@@ -191,7 +194,8 @@ def save_record(record: dict, directory: str | Path, name: str | None = None) ->
             json.dump(record, handle, indent=1, sort_keys=True)
         os.link(tmp, path)  # fails if path exists: never overwrites
     except FileExistsError:
-        raise FileExistsError(f"result {path} already exists; records are never overwritten (use force to store a rerun beside it)") from None
+        raise FileExistsError(f"result {path} already exists; records are never overwritten (use force to store a "
+                              "rerun beside it)") from None
     finally:
         os.unlink(tmp)
     return path

@@ -49,7 +49,8 @@ def cpu_thread_count() -> int:
     """``MMLIB_CPU_THREADS`` (default 1): a positive whole number, else a clear error."""
     text = os.environ.get("MMLIB_CPU_THREADS", "1")
     if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"MMLIB_CPU_THREADS must be a positive whole number of CPU threads, got {text!r}; unset it for 1")
+        raise ValueError(f"MMLIB_CPU_THREADS must be a positive whole number of CPU threads, got {text!r}; unset it "
+                         "for 1")
     return int(text)
 
 

@@ -24,7 +24,8 @@ ORDER_POLICIES = ("shapley", "reverse", "random", "fixed")
 GRANULARITIES = ("epoch", "batch")
 
 
-def next_order(policy: str, modalities: Sequence[str], epoch: int, shapley: dict[str, float] | None, seed: int) -> tuple[str, ...]:
+def next_order(policy: str, modalities: Sequence[str], epoch: int, shapley: dict[str, float] | None,
+               seed: int) -> tuple[str, ...]:
     """The training order for ``epoch`` (1-based) under ``policy``."""
     modalities = tuple(modalities)
     if policy == "fixed":

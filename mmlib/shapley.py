@@ -153,7 +153,8 @@ def edm_sample(correct: np.ndarray, players: Sequence[str]) -> tuple[dict[str, f
     players = _check_players(players)
     correct = np.asarray(correct, dtype=bool)
     if correct.ndim != 2 or correct.shape[1] != 2 ** len(players):
-        raise ValueError(f"correct must have shape (N, {2 ** len(players)}) for players {list(players)}, got {correct.shape}")
+        raise ValueError(f"correct must have shape (N, {2 ** len(players)}) for players {list(players)}, got "
+                         f"{correct.shape}")
     phi = shapley_from_table(sample_game(correct))
     terms = 100.0 * np.abs(1.0 - phi).mean(axis=0)
     return dict(zip(players, terms.tolist())), float(terms.sum())

@@ -78,14 +78,16 @@ def load_config_dataset(config: TrainConfig) -> MultimodalDataset:
     dataset = (load_dataset(config.dataset, **options).with_frame_normalization(config.frame_normalization)
                .with_frame_size(config.frame_size))
     if config.modalities is not None:
-        dataset = dataset.select(check_modalities(config.modalities, dataset.modalities, what=f"dataset {config.dataset!r}"))
+        dataset = dataset.select(check_modalities(config.modalities, dataset.modalities,
+                                                  what=f"dataset {config.dataset!r}"))
     return dataset
 
 
 def build_model(config: TrainConfig, dataset: MultimodalDataset) -> Method:
     cls = method_class(config.method)
     shapes = {m: dataset.input_shape(m) for m in dataset.modalities}
-    return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options), seed=config.seed,
+    return cls(dataset.modalities, shapes, dataset.num_classes, config.hidden_dim, cls.Options(**config.method_options),
+               seed=config.seed,
                encoder_kinds=dataset.params.get("encoder_kinds"), epochs=config.epochs)
 
 
@@ -96,7 +98,8 @@ def build_optimizer(config: TrainConfig, model: Method) -> torch.optim.Optimizer
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+def build_scheduler(config: TrainConfig,
+                    optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The learning-rate schedule, stepped once after every epoch as OGM-GE and MLA step theirs.
 
     ``step``: StepLR, the rate times ``lr_gamma`` every ``lr_step`` epochs (the peers: 70, 0.1).
@@ -119,7 +122,8 @@ def augment_batch(batch: Batch, generator: torch.Generator, world: World = ONE_P
     """
     frames = frame_modalities(batch.inputs)
     shard = None if world.batch is None else (world.batch, world.rows())
-    return dataclasses.replace(batch, inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
+    return dataclasses.replace(batch,
+                               inputs={m: crop_flip(x, generator, out_size or None, shard=shard) if m in frames else x
                                               for m, x in batch.inputs.items()})
 
 
@@ -158,7 +162,8 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
 
     for steps in plan:
         model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
-        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device, shard=shard,
+        batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device,
+                                  shard=shard,
                                   full_frames=augmentation is not None)
         for number, batch in enumerate(batches):
             global_batch = min(config.batch_size, train_size - number * config.batch_size)
@@ -191,11 +196,13 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
 def nonfinite_loss_message(loss: float, epoch: int, config: TrainConfig, dataset: MultimodalDataset) -> str:
     """Why a run stopped on a loss that is not finite: the training samples whose inputs hold NaN or
     inf, by modality (:meth:`MultimodalDataset.nonfinite_samples`), else the learning rate."""
-    stopped = f"training loss became {loss} in epoch {epoch} of {config.run_id}; the run is stopped and no record is stored"
+    stopped = (f"training loss became {loss} in epoch {epoch} of {config.run_id}; the run is stopped and no record is "
+               "stored")
     found = dataset.nonfinite_samples("train")
     if not found:
         return f"{stopped} (lower the learning rate, now {config.lr}; the training inputs are finite)"
-    shown = "; ".join(f"modality {m!r} in {len(ids)} training sample(s): {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}"
+    shown = "; ".join(f"modality {m!r} in {len(ids)} training sample(s): "
+                      f"{', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}"
                       for m, ids in found.items())
     return f"{stopped}: the data hold NaN or inf ({shown}); repair or drop those samples (a cache: prepare it again)"
 
@@ -204,9 +211,10 @@ def check_shards(train_size: int, batch_size: int, world: World) -> None:
     """Every global batch must give every rank at least one sample; a clear error otherwise."""
     sizes = {min(batch_size, train_size)} | ({train_size % batch_size} - {0})
     if min(sizes) < world.size:
-        raise ValueError(f"a training batch of {min(sizes)} sample(s) (training split {train_size}, batch_size {batch_size}) "
-                         f"cannot give each of {world.size} processes a sample; choose a batch_size whose last batch "
-                         f"(train size mod batch_size) is 0 or at least {world.size}, or fewer processes")
+        raise ValueError(f"a training batch of {min(sizes)} sample(s) (training split {train_size}, batch_size "
+                         f"{batch_size}) cannot give each of {world.size} processes a sample; choose a batch_size "
+                         f"whose last batch (train size mod batch_size) is 0 or at least {world.size}, or fewer "
+                         "processes")
 
 
 def answers(record: dict | None, config: TrainConfig) -> bool:
@@ -276,8 +284,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
         cause = no_room(path.parent, len(data)) or error.strerror or str(error)
         kept = f"{path} still holds the last finished epoch" if path.exists() else "no epoch of this run is stored"
         rerun = "rerun with resume" if path.exists() else "rerun"
-        raise OSError(f"cannot write checkpoint {path.name} into {path.parent} ({cause}); {kept}: free space, raise the "
-                      f"limit or choose another checkpoint folder and {rerun}") from None
+        raise OSError(f"cannot write checkpoint {path.name} into {path.parent} ({cause}); {kept}: free space, raise "
+                      f"the limit or choose another checkpoint folder and {rerun}") from None
 
 
 def check_checkpoint_room(path: Path, model: Method, config: TrainConfig) -> None:
@@ -289,11 +297,12 @@ def check_checkpoint_room(path: Path, model: Method, config: TrainConfig) -> Non
     """
     state = io.BytesIO()
     torch.save(model.state_dict(), state)
-    slots = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) * OPTIMIZER_SLOTS[config.optimizer]
+    slots = (sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+             * OPTIMIZER_SLOTS[config.optimizer])
     cause = no_room(path.parent, 2 * state.tell() + slots)
     if cause:
-        raise OSError(f"checkpoint folder {path.parent} cannot hold the checkpoint of {config.run_id} ({cause}); free space, "
-                      f"raise the limit or choose another checkpoint folder before training")
+        raise OSError(f"checkpoint folder {path.parent} cannot hold the checkpoint of {config.run_id} ({cause}); free "
+                      f"space, raise the limit or choose another checkpoint folder before training")
 
 
 def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_dir, resume: bool, progress: bool,
@@ -331,20 +340,23 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
     start = time.perf_counter() - elapsed
     for epoch in range(len(history) + 1, config.epochs + 1):
         epoch_lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation, world)
+        train_loss = train_one_epoch(model, dataset, optimizer, config, epoch, shuffle, device, progress, augmentation,
+                                     world)
         if scheduler is not None:
             scheduler.step()
         if not np.isfinite(train_loss):
             raise ValueError(nonfinite_loss_message(train_loss, epoch, config, dataset))
         described = model.describe_epoch()
         with autocast(config, device):
-            validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)
+            validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value,
+                                        config.eval_seed, world)
         model.end_epoch(epoch, validation)
         history.append({"epoch": epoch, "lr": epoch_lr, "train_loss": train_loss, **described, **validation})
         if validation["fused_acc"] > best["acc"]:
             best = {"epoch": epoch, "acc": validation["fused_acc"], "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None and world.is_main:
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(generators),
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "rng": rng_state(generators),
                                          "scheduler": None if scheduler is None else scheduler.state_dict(),
                                          "history": history, "best": best, "elapsed": time.perf_counter() - start,
                                          "config": dataclasses.asdict(config)})
@@ -352,11 +364,13 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
             return None
     model.load_state_dict(best["state"])
     with autocast(config, device):
-        test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value, config.eval_seed, world)
+        test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value,
+                              config.eval_seed, world)
     probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device, world=world) if config.probe else None
     record = {
         "run_id": config.run_id, "config": dataclasses.asdict(config), "modalities": list(dataset.modalities),
-        "protocol": config.resolved_protocol(), "dataset_identity": dataset.identity, "history": history, "best_epoch": best["epoch"],
+        "protocol": config.resolved_protocol(), "dataset_identity": dataset.identity, "history": history,
+        "best_epoch": best["epoch"],
         "test": test, "probe_acc": probe, "wall_time_s": time.perf_counter() - start,
         "environment": environment_info(str(device)), "world_size": world.size,
     }
@@ -370,5 +384,7 @@ def _store(record: dict, results_dir: Path, force: bool, checkpoint: Path | None
     try:
         return store_run(record, results_dir, force)
     except OSError as error:
-        kept = f"; checkpoint {checkpoint} holds every epoch: fix the folder and rerun with resume to store it" if checkpoint else ""
-        raise OSError(f"cannot store the record of {record['run_id']} in {results_dir} ({error.strerror or error}){kept}") from None
+        kept = (f"; checkpoint {checkpoint} holds every epoch: fix the folder and rerun with resume to store "
+                "it") if checkpoint else ""
+        raise OSError(f"cannot store the record of {record['run_id']} in {results_dir} "
+                      f"({error.strerror or error}){kept}") from None

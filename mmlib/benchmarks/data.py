@@ -4,9 +4,9 @@ One run fabricates CREMA-D-format clips in a temporary folder (16 kHz WAV as in 
 FLV as in VideoFlash, 2.5 s each), prepares the cache once (timed separately), then times epochs:
 
 * **media**: what OGM-GE's ``CramedDataset.__getitem__`` and MLA's loaders do every epoch, per sample:
-  decode the WAV, resample to 22050 Hz (a resampler built once: faster than their per-call librosa), tile to 3 s, STFT (n_fft 512, hop 353), log; open 3 JPEG
-  frames (extracted beforehand, as their preprocessing does, not timed), resize to 224x224,
-  ToTensor, Normalize; then stack the batch.
+  decode the WAV, resample to 22050 Hz (a resampler built once: faster than their per-call librosa), tile to 3 s, STFT
+  (n_fft 512, hop 353), log; open 3 JPEG frames (extracted beforehand, as their preprocessing does, not timed), resize
+  to 224x224, ToTensor, Normalize; then stack the batch.
 * **cache**: ``load_cache`` memory maps, ``MultimodalDataset.batches`` (uint8 -> float, float16 -> float32).
 
 Both paths run on one torch thread. Prints both rates and their ratio, measured in the same run.
@@ -42,7 +42,8 @@ def fabricate(root: Path, clips: int, seconds: float = 2.5) -> list[str]:
         t = np.arange(int(seconds * 16000)) / 16000
         wave = 0.3 * np.sin(2 * np.pi * (150 + 10 * i) * t) + 0.02 * rng.standard_normal(len(t))
         soundfile.write(str(root / "AudioWAV" / f"{name}.wav"), wave.astype(np.float32), 16000, subtype="PCM_16")
-        writer = cv2.VideoWriter(str(root / "VideoFlash" / f"{name}.flv"), cv2.VideoWriter_fourcc(*"FLV1"), 30, (480, 360))
+        writer = cv2.VideoWriter(str(root / "VideoFlash" / f"{name}.flv"), cv2.VideoWriter_fourcc(*"FLV1"), 30,
+                                 (480, 360))
         for k in range(int(seconds * 30)):
             frame = rng.integers(0, 256, (45, 60, 3), dtype=np.uint8)
             writer.write(cv2.resize(frame, (480, 360), interpolation=cv2.INTER_LINEAR))
@@ -115,10 +116,12 @@ def best_rate(epoch, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mmlib bench data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m mmlib bench data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=64, help="fabricated CREMA-D clips (default: 64)")
     parser.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
-    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per path; the best is reported (default: 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="epochs timed per path; the best is reported (default: 3)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # per-sample tensors are small; thread pools only add contention, on both paths
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare_s = time.perf_counter() - start
         media = best_rate(lambda: media_epoch(root, Path(tmp) / "frames", names, args.batch_size), args.repeats)
         cached = best_rate(lambda: cache_epoch(cache, args.batch_size), args.repeats)
-    print(f"data benchmark: {args.clips} CREMA-D-format clips, batch {args.batch_size}, best of {args.repeats} epochs, 1 thread")
+    print(f"data benchmark: {args.clips} CREMA-D-format clips, batch {args.batch_size}, best of {args.repeats} epochs, "
+          "1 thread")
     print(f"  prepare (once)            {prepare_s:8.2f} s")
     print(f"  decode media every epoch  {media:8.1f} samples/s")
     print(f"  read tensor cache         {cached:8.1f} samples/s")

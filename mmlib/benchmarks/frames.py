@@ -47,7 +47,8 @@ def source_frames() -> list[np.ndarray]:
 
 
 def jpeg_round_trip(frame: np.ndarray, quality: int = 95) -> np.ndarray:
-    """``frame`` written and read back as a JPEG of ``quality`` (OpenCV's default, which the peers' frame files have)."""
+    """``frame`` written and read back as a JPEG of ``quality`` (OpenCV's default, which the peers' frame files
+    have)."""
     import cv2
 
     ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -58,7 +58,8 @@ from pathlib import Path
 from typing import Callable
 
 RUN_CLIPS = {"samples": 256, "size": 224, "duration": 3.0, "n_fft": 512}
-CPU_BENCH = ["--samples", "16", "--batch-size", "8", "--epochs", "2"]  # --allow-cpu: the smallest run that exercises every step
+# --allow-cpu: the smallest run that exercises every step
+CPU_BENCH = ["--samples", "16", "--batch-size", "8", "--epochs", "2"]
 CPU_RUN_CLIPS = {"samples": 16, "size": 32, "duration": 0.5, "n_fft": 62}
 CUDA_SECTIONS = ("compile", "host_arrays", "prefetch", "sync_debug")
 SYNC_CLIPS = {**RUN_CLIPS, "samples": 64}  # one epoch per method under the sync debug mode
@@ -94,7 +95,8 @@ def missing_toolchain() -> str | None:
         return "no C compiler (cc, gcc or clang) on PATH; torch.compile's Triton backend builds a C module at first use"
     header = Path(sysconfig.get_paths()["include"]) / "Python.h"
     if not header.exists():
-        return f"no {header} (Python's development headers); torch.compile's Triton backend builds a C module at first use"
+        return (f"no {header} (Python's development headers); torch.compile's Triton backend builds a C module at "
+                "first use")
     return None
 
 
@@ -158,7 +160,8 @@ def short_runs(device: str, clips: dict) -> dict:
     for method in ("concat", "mla", "ours"):
         record = train(_ogm_ge_config(device, clips, method), progress=False)
         runs[method] = {"wall_s": record["wall_time_s"], "epoch_s": record["wall_time_s"] / 3,
-                        "test_fused_acc": record["test"]["fused_acc"], "train_loss": [h["train_loss"] for h in record["history"]]}
+                        "test_fused_acc": record["test"]["fused_acc"],
+                        "train_loss": [h["train_loss"] for h in record["history"]]}
     return runs
 
 
@@ -182,11 +185,13 @@ def prefetch_check(device: str) -> dict:
 
     from mmlib.data import load_dataset
 
-    dataset = load_dataset("cremad_fabricated", samples=40, size=64, duration=0.5, n_fft=62).with_frame_normalization("imagenet")
+    dataset = load_dataset("cremad_fabricated", samples=40, size=64, duration=0.5,
+                           n_fft=62).with_frame_normalization("imagenet")
     found = {}
     for name, source in (("prefetched", dataset), ("resident", dataset.on_device(device))):
         same_rows, largest = True, 0.0
-        for moved, host in zip(source.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1), device=device),
+        for moved, host in zip(source.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1),
+                                              device=device),
                                dataset.batches("train", 16, shuffle=True, generator=torch.Generator().manual_seed(1))):
             same_rows &= torch.equal(moved.index.cpu(), host.index) and torch.equal(moved.labels.cpu(), host.labels)
             for m in dataset.modalities:
@@ -206,8 +211,10 @@ class SyncDebugged:
         self._dataset = dataset
 
     def batches(self, split, batch_size, shuffle=False, generator=None, device="cpu", **options):
-        served = self._dataset.batches(split, batch_size, shuffle=shuffle, generator=generator, device=device, **options)
-        return self._debugged(served) if split == "train" and shuffle else served  # the steps' batches, not a pass's table
+        served = self._dataset.batches(split, batch_size, shuffle=shuffle, generator=generator, device=device,
+                                       **options)
+        # the steps' batches, not a pass's table
+        return self._debugged(served) if split == "train" and shuffle else served
 
     @staticmethod
     def _debugged(batches):
@@ -273,7 +280,8 @@ def bench_scale(device: str, folder: Path) -> dict:
 
 
 def determinism(device: str) -> dict:
-    """Ours' epoch with and without the loop's deterministic settings (:func:`mmlib.benchmarks.scale.determinism_prices`)."""
+    """Ours' epoch with and without the loop's deterministic settings
+    (:func:`mmlib.benchmarks.scale.determinism_prices`)."""
     import torch
 
     from mmlib.benchmarks import scale
@@ -325,11 +333,13 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
     import pandas as pd
 
     path = Path(path)
-    found = sorted(path.parent.glob(path.name)) if any(c in path.name for c in "*?[") else ([path] if path.exists() else [])
+    found = (sorted(path.parent.glob(path.name)) if any(c in path.name for c in "*?[")
+             else ([path] if path.exists() else []))
     if not found:
         return (f"No GPU measurement is stored with the book (no {path} exists): no run of this book has been "
-                "timed on a GPU yet, and every GPU figure in this book is unmeasured. On a GPU machine, `make gpu-check` "
-                "writes `gpu-check.json`; copy it into that folder and rebuild this chapter to show its figures here."), None
+                "timed on a GPU yet, and every GPU figure in this book is unmeasured. On a GPU machine, `make "
+                "gpu-check` writes `gpu-check.json`; copy it into that folder and rebuild this chapter to show its "
+                "figures here."), None
     if len(found) > 1:
         parts = [summary(one) for one in found]
         tables = [table.assign(device=json.loads(one.read_text())["device"])
@@ -350,13 +360,15 @@ def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
             f"CUDA {figures['versions']['cuda']}) at CREMA-D's shapes under the ogm_ge protocol.")
     if "ours_100_epochs_cremad_s" in bench:
         whole = bench.get("ours_100_epochs_cremad", {})
-        parts = f"{whole['includes']}; not included: {whole['left_out']}" if whole else "extrapolated from the measured epoch"
+        parts = (f"{whole['includes']}; not included: {whole['left_out']}" if whole
+                 else "extrapolated from the measured epoch")
         text += (f" Ours takes {bench.get('ours_over_mla', float('nan')):.2f} MLA epochs per epoch, and 100 epochs of "
                  f"ours on CREMA-D would take about {bench['ours_100_epochs_cremad_s'] / 60:.1f} minutes ({parts}).")
     prices = figures.get("determinism", {})
     if prices.get("applicable"):
-        text += (f" Bitwise reproducibility (the loop's deterministic algorithms, no cudnn.benchmark) makes an epoch of "
-                 f"{prices['method']} take {prices['reproducibility_price']:.2f} times the fastest non-deterministic one.")
+        text += (f" Bitwise reproducibility (the loop's deterministic algorithms, no cudnn.benchmark) makes an epoch "
+                 f"of {prices['method']} take {prices['reproducibility_price']:.2f} times the fastest "
+                 "non-deterministic one.")
     if "sync_debug" in figures:
         waiting = {m: r for m, r in figures["sync_debug"].items() if r["waits_for_host"]}
         methods = ", ".join(figures["sync_debug"])
@@ -376,7 +388,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmlib.benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="gpu-check.json", help="where the figures go (default: gpu-check.json)")
     parser.add_argument("--wheels", default=None, metavar="DIR",
-                        help="unzip the wheels in DIR into DIR/site and import from there first (make gpu-wheels writes .whl/)")
+                        help="unzip the wheels in DIR into DIR/site and import from there first (make gpu-wheels "
+                             "writes .whl/)")
     parser.add_argument("--allow-cpu", action="store_true", help="run on the CPU at toy scale (to test this script)")
     return parser.parse_args(argv)
 
@@ -416,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     write_figures(out, figures)
     print(json.dumps({k: v for k, v in figures.items() if k != "bench_scale"}, indent=1))
     failed = figures.get("errors", {})
-    print(f"gpu-check: figures written to {out}" + (f"; {len(failed)} section(s) failed: {', '.join(failed)}" if failed else ""))
+    print(f"gpu-check: figures written to {out}" + (f"; {len(failed)} section(s) failed: "
+                                                    f"{', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 

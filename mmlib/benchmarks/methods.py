@@ -68,15 +68,18 @@ def bench_methods() -> list[str]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mmlib bench methods", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="mfeat")
-    parser.add_argument("--modalities", default=None, help=f"comma-separated, in the order ours trains them (default: {MFEAT_VIEWS} "
+    parser.add_argument("--modalities", default=None,
+                        help=f"comma-separated, in the order ours trains them (default: {MFEAT_VIEWS} "
                         "for mfeat, else every modality of the dataset)")
     parser.add_argument("--noise", default="pix=2.0", help="mfeat noise option (empty for none)")
     parser.add_argument("--data", action="append", type=parse_data_option, default=[], metavar="KEY=VALUE",
-                        help="another dataset option, repeatable; e.g. --dataset fsdd_av --data root=../shared/data/fsdd")
+                        help="another dataset option, repeatable; e.g. --dataset fsdd_av --data "
+                             "root=../shared/data/fsdd")
     parser.add_argument("--fabricate", type=int, default=0, metavar="N",
                         help="time N random samples of the dataset's prepared shapes instead of loading it (cremad)")
     parser.add_argument("--methods", default=",".join(bench_methods()),
-                        help="comma-separated; concat is always added; ours_recorded is ours with prefix_features=recorded")
+                        help="comma-separated; concat is always added; ours_recorded is ours with "
+                             "prefix_features=recorded")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per method; the first is a warm-up (default: 4)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden-dim", type=int, default=64)
@@ -106,7 +109,8 @@ def measure_methods(methods: list[str], dataset: str = "mfeat", modalities: str 
     if epochs < 2:
         raise ValueError("epochs must be at least 2 (the first epoch is a warm-up)")
     if fabricate and dataset_options:
-        raise ValueError(f"fabricated inputs have the prepared shapes only; dataset options {sorted(dataset_options)} do not apply to them")
+        raise ValueError(f"fabricated inputs have the prepared shapes only; dataset options {sorted(dataset_options)} "
+                         "do not apply to them")
     methods = methods if "concat" in methods else ["concat", *methods]
     modalities = default_modalities(dataset, modalities)
     options = {"noise": noise} if dataset == "mfeat" and noise else {}
@@ -144,14 +148,16 @@ def _bench_dataset(config: TrainConfig, fabricate: int) -> MultimodalDataset:
 
 def relative_cost(measured: dict[str, dict[str, float]]) -> pd.DataFrame:
     """:func:`measure_methods`'s result as a table: epoch time (s), GFLOP per epoch, and both divided by Concat's."""
-    cost = pd.DataFrame.from_dict(measured, orient="index").rename(columns={"epoch_s": "epoch time (s)", "epoch_gflop": "GFLOP per epoch"})
+    cost = pd.DataFrame.from_dict(measured, orient="index").rename(columns={"epoch_s": "epoch time (s)",
+                                                                            "epoch_gflop": "GFLOP per epoch"})
     cost["time × Concat"] = cost["epoch time (s)"] / cost.loc["concat", "epoch time (s)"]
     cost["arithmetic × Concat"] = cost["GFLOP per epoch"] / cost.loc["concat", "GFLOP per epoch"]
     return cost.rename_axis("method")
 
 
 def _interleave_epochs(runs: dict, epochs: int, torch_device: torch.device) -> dict[str, float]:
-    """Train every run ``epochs`` epochs, interleaved, appending each epoch's time; returns the warm-up epoch's GFLOP per run."""
+    """Train every run ``epochs`` epochs, interleaved, appending each epoch's time; returns the warm-up epoch's GFLOP
+    per run."""
     gflop = {}
     for epoch in range(1, epochs + 1):
         for method, run in runs.items():
@@ -160,7 +166,8 @@ def _interleave_epochs(runs: dict, epochs: int, torch_device: torch.device) -> d
                 torch.cuda.synchronize()
             start = time.perf_counter()
             with counter or contextlib.nullcontext():
-                train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], torch_device, progress=False)
+                train_one_epoch(run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"],
+                                torch_device, progress=False)
             if torch_device.type == "cuda":
                 torch.cuda.synchronize()
             run["times"].append(time.perf_counter() - start)
@@ -180,22 +187,25 @@ def main(argv: list[str]) -> int:
         return 2
     data = f"{args.fabricate} random samples of {args.dataset}'s prepared shapes" if args.fabricate else args.dataset
     modalities = default_modalities(args.dataset, args.modalities) or "all modalities"
-    print(f"epoch time and arithmetic / concat's, {data} [{modalities}], batch {args.batch_size}, hidden {args.hidden_dim}, "
-          f"{resolve_device(args.device)}, CPU threads MMLIB_CPU_THREADS (default 1); time: median of epochs 2..{args.epochs}, "
-          f"GFLOP: epoch 1 (matrix products and convolutions, forward and backward)")
+    print(f"epoch time and arithmetic / concat's, {data} [{modalities}], batch {args.batch_size}, hidden "
+          f"{args.hidden_dim}, {resolve_device(args.device)}, CPU threads MMLIB_CPU_THREADS (default 1); time: median "
+          f"of epochs 2..{args.epochs}, GFLOP: epoch 1 (matrix products and convolutions, forward and backward)")
     print(f"{'method':<14} {'epoch (s)':>10} {'/ concat':>9} {'GFLOP':>10} {'/ concat':>9}")
     for method, row in relative_cost(measured).iterrows():
         print(f"{method:<14} {row['epoch time (s)']:>10.3f} {row['time × Concat']:>9.2f} "
               f"{row['GFLOP per epoch']:>10.2f} {row['arithmetic × Concat']:>9.2f}")
-    print("expected: joint methods ~1x; mla up to n x in time (n unimodal steps per batch), ~1x in arithmetic; ours: mla's "
-          "n unimodal trainings + n - 1 frozen forward passes + the chain; ours_recorded: without the frozen forward passes")
+    print("expected: joint methods ~1x; mla up to n x in time (n unimodal steps per batch), ~1x in arithmetic; ours: "
+          "mla's n unimodal trainings + n - 1 frozen forward passes + the chain; ours_recorded: without the frozen "
+          "forward passes")
     for name in ("ours", "ours_recorded"):
         if name in measured and "mla" in measured:
             time_ratio = measured[name]["epoch_s"] / measured["mla"]["epoch_s"]
             flop_ratio = measured[name]["epoch_gflop"] / measured["mla"]["epoch_gflop"]
             verdict = "meets" if time_ratio <= TARGET_OURS_OVER_MLA else "misses"
-            print(f"{name} / mla = {time_ratio:.2f} in time, {flop_ratio:.2f} in arithmetic ({verdict} the target of {TARGET_OURS_OVER_MLA})")
+            print(f"{name} / mla = {time_ratio:.2f} in time, {flop_ratio:.2f} in arithmetic ({verdict} the target of "
+                  f"{TARGET_OURS_OVER_MLA})")
             if flop_ratio > TARGET_OURS_OVER_MLA:
-                print(f"  {name}'s arithmetic alone exceeds the target here: its chain and frozen passes outweigh these encoders; "
-                      "at the paper's scale try --dataset cremad --fabricate 128 --modalities visual,audio --hidden-dim 512")
+                print(f"  {name}'s arithmetic alone exceeds the target here: its chain and frozen passes outweigh "
+                      "these encoders; at the paper's scale try --dataset cremad --fabricate 128 --modalities "
+                      "visual,audio --hidden-dim 512")
     return 0

@@ -47,7 +47,8 @@ def measure(seeds: int, epochs: int, modalities: str = MODALITIES, noise: str = 
     rows = []
     for seed in range(seeds):
         for variant in VARIANTS:
-            config = TrainConfig(dataset="mfeat", modalities=modalities, dataset_options={"noise": noise} if noise else {},
+            config = TrainConfig(dataset="mfeat", modalities=modalities,
+                                 dataset_options={"noise": noise} if noise else {},
                                  method="ours", method_options={"prefix_features": variant}, epochs=epochs, seed=seed,
                                  probe=False, device="cpu")
             record = train(config, progress=False)
@@ -66,7 +67,8 @@ def measure(seeds: int, epochs: int, modalities: str = MODALITIES, noise: str = 
             "recorded_over_recompute_training_epoch_s": training["recorded"] / training["recompute"],
             "torch": torch.__version__, "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": rows, "paired": paired,
-            "recorded_over_recompute_epoch_s": float(means.loc["recorded", "epoch_s"] / means.loc["recompute", "epoch_s"])}
+            "recorded_over_recompute_epoch_s": float(means.loc["recorded", "epoch_s"]
+                                                     / means.loc["recompute", "epoch_s"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     for metric, test in figures["paired"].items():
         print(f"{metric}: recorded - recompute = {test['mean_diff']:+.4f} +- {test['se_diff']:.4f} (se), "
               f"Wilcoxon p = {test['p_wilcoxon']:.3g}, t-test p = {test['p_ttest']:.3g}, {test['seeds']} seeds")
-    print(f"epoch time (everything the loop does) recorded / recompute = {figures['recorded_over_recompute_epoch_s']:.3f}; "
-          f"training epoch alone {figures['recorded_over_recompute_training_epoch_s']:.3f}")
+    print("epoch time (everything the loop does) recorded / recompute = "
+          f"{figures['recorded_over_recompute_epoch_s']:.3f}; training epoch alone "
+          f"{figures['recorded_over_recompute_training_epoch_s']:.3f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(figures, indent=1) + "\n")

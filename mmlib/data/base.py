@@ -193,7 +193,8 @@ class MultimodalDataset:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         device = torch.device(device)
-        chosen = self.modalities if modalities is None else check_modalities(modalities, self.modalities, what="batches")
+        chosen = self.modalities if modalities is None else check_modalities(modalities, self.modalities,
+                                                                             what="batches")
         frame_size = 0 if full_frames else self.frame_size
         rows = self._batch_rows(split, batch_size, shuffle, generator, shard)
         if self.resident and device.type != "cpu":
@@ -201,7 +202,8 @@ class MultimodalDataset:
             return
         if device.type == "cpu" or self.resident:
             for chunk in rows:
-                yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in chosen}, chunk, device, chosen)
+                yield self._batch({m: self._gather(m, chunk, device, frame_size) for m in chosen}, chunk, device,
+                                  chosen)
             return
         yield from self._prefetched_batches(rows, device, frame_size, chosen)
 
@@ -252,7 +254,8 @@ class MultimodalDataset:
                 if not stored.is_floating_point():
                     break
                 finite = torch.isfinite(stored).reshape(len(rows), -1).all(dim=1).cpu().numpy()
-                found.setdefault(m, []).extend(self.sample_ids[r] if self.sample_ids else str(r) for r in sorted(rows[~finite]))
+                found.setdefault(m, []).extend(self.sample_ids[r] if self.sample_ids else str(r)
+                                               for r in sorted(rows[~finite]))
         return {m: ids for m, ids in found.items() if ids}
 
     @property
@@ -408,15 +411,18 @@ def stratified_split(
     except ValueError:
         pass  # scikit-learn's wording names its own parameters; say what the data needs instead
     classes, counts = np.unique(labels, return_counts=True)
-    needed = next(n for n in itertools.count(len(classes)) if _stratifiable(n, len(classes), val_fraction, test_fraction))
+    needed = next(n for n in itertools.count(len(classes))
+                  if _stratifiable(n, len(classes), val_fraction, test_fraction))
     raise ValueError(
         f"a stratified split of {len(labels)} samples into {val_fraction:.0%} validation and {test_fraction:.0%} test "
-        f"needs at least {needed} samples spread evenly over the {len(classes)} classes (about {-(-needed // len(classes))} "
-        f"each), so that every split holds every class; the smallest class here has {counts.min()}: add samples or raise the fractions"
+        f"needs at least {needed} samples spread evenly over the {len(classes)} classes (about "
+        f"{-(-needed // len(classes))} each), so that every split holds every class; the smallest class here has "
+        f"{counts.min()}: add samples or raise the fractions"
     )
 
 
-def _stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def _stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
+                      seed: int) -> dict[str, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     all_idx = np.arange(len(labels))

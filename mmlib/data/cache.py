@@ -76,7 +76,8 @@ class Plan:
     @property
     def fingerprint(self) -> str:
         """sha256 of what determines the cache's bytes: dataset, parameters, samples, shapes."""
-        return fingerprint(self.dataset, self.params, self.modalities, [[s.id, s.label] for s in self.samples], self.splits)
+        return fingerprint(self.dataset, self.params, self.modalities, [[s.id, s.label] for s in self.samples],
+                           self.splits)
 
 
 def fingerprint(dataset: str, params: dict, modalities: dict, samples: list[list], splits: dict) -> str:
@@ -109,10 +110,12 @@ def library_versions() -> dict[str, str]:
     import torch
     import torchaudio
 
-    return {"numpy": np.__version__, "torch": torch.__version__, "torchaudio": torchaudio.__version__, "opencv": cv2.__version__}
+    return {"numpy": np.__version__, "torch": torch.__version__, "torchaudio": torchaudio.__version__,
+            "opencv": cv2.__version__}
 
 
-def build_cache(plan: Plan, out: str | Path, skip_bad: bool = False, progress: bool = True, flush_every: int = 32) -> Path:
+def build_cache(plan: Plan, out: str | Path, skip_bad: bool = False, progress: bool = True,
+                flush_every: int = 32) -> Path:
     """Decode every sample of ``plan`` into the cache folder ``out``; resume if it was interrupted.
 
     ``skip_bad``: a sample whose media cannot be decoded (:class:`MediaError`) is left out and listed
@@ -145,7 +148,8 @@ def build_cache(plan: Plan, out: str | Path, skip_bad: bool = False, progress: b
             for m, (shape, dtype) in plan.modalities.items():
                 value = np.asarray(result[m])
                 if value.shape != tuple(shape):
-                    raise ValueError(f"{plan.dataset} sample {sample.id}: modality {m!r} has shape {value.shape}, expected {tuple(shape)}")
+                    raise ValueError(f"{plan.dataset} sample {sample.id}: modality {m!r} has shape {value.shape}, "
+                                     f"expected {tuple(shape)}")
                 arrays[m][i] = value.astype(dtype)
             state["sources"][str(i)] = [file_record(p, plan.root) for p in sample.files.values()]
             state["done"].append(i)
@@ -239,7 +243,8 @@ def _finalise(plan: Plan, out: Path, arrays: dict[str, np.memmap], state: dict) 
     _remember_verified(out, files)
 
 
-MANIFEST_FIELDS = ("dataset", "num_samples", "modalities", "classes", "sample_ids", "splits", "params", "fingerprint", "bad")
+MANIFEST_FIELDS = ("dataset", "num_samples", "modalities", "classes", "sample_ids", "splits", "params", "fingerprint",
+                   "bad")
 REPREPARE = "prepare it again into a new folder (python -m mmlib prepare DATASET --root RAW --out NEW)"
 
 
@@ -271,16 +276,19 @@ def read_manifest(path: str | Path) -> dict:
         raise ValueError(f"cache {path} is incomplete; rerun prepare to finish it")
     missing = [key for key in MANIFEST_FIELDS if key not in manifest]
     if missing:
-        raise ValueError(f"cache manifest {manifest_path} lacks {', '.join(map(repr, missing))}; it was edited or damaged: {REPREPARE}")
+        raise ValueError(f"cache manifest {manifest_path} lacks {', '.join(map(repr, missing))}; it was edited or "
+                         f"damaged: {REPREPARE}")
     return manifest
 
 
-def load_cache(path: str | Path, modalities: Sequence[str] | str | None = None, expect: str | None = None) -> MultimodalDataset:
+def load_cache(path: str | Path, modalities: Sequence[str] | str | None = None,
+               expect: str | None = None) -> MultimodalDataset:
     """A prepared cache as a :class:`MultimodalDataset` whose arrays are read-only memory maps."""
     path = Path(path)
     manifest = read_manifest(path)
     if expect is not None and manifest["dataset"] != expect:
-        raise ValueError(f"cache {path} holds dataset {manifest['dataset']!r}, not {expect!r}; pass the cache made for {expect!r}")
+        raise ValueError(f"cache {path} holds dataset {manifest['dataset']!r}, not {expect!r}; pass the cache made for "
+                         f"{expect!r}")
     available = list(manifest["modalities"])
     chosen = check_modalities(modalities, available, what=f"cache {path}") if modalities else tuple(available)
     inputs = {m: _load_array(path, f"{m}.npy", mmap_mode="r") for m in chosen}
@@ -299,39 +307,43 @@ def _load_array(path: Path, name: str, mmap_mode: str | None = None) -> np.ndarr
     except FileNotFoundError:
         raise FileNotFoundError(f"cache {path} has no {name}, which its manifest lists; {REPREPARE}") from None
     except ValueError as error:
-        raise ValueError(f"cache file {path / name} cannot be read ({error}); it was cut short or damaged: {REPREPARE}") from None
+        raise ValueError(f"cache file {path / name} cannot be read ({error}); it was cut short or damaged: "
+                         f"{REPREPARE}") from None
 
 
-def check_cache(path: Path, manifest: dict, inputs: dict[str, np.ndarray], labels: np.ndarray, splits: dict[str, np.ndarray]) -> None:
+def check_cache(path: Path, manifest: dict, inputs: dict[str, np.ndarray], labels: np.ndarray,
+                splits: dict[str, np.ndarray]) -> None:
     """Refuse a cache whose arrays, labels or splits disagree with its manifest (each error names the file)."""
     n, where = manifest["num_samples"], path / MANIFEST
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"cache file {path / 'labels.npy'} holds {labels.dtype} labels of shape {labels.shape}, expected ({n},) "
-                         f"integers as {where} says; {REPREPARE}")
+        raise ValueError(f"cache file {path / 'labels.npy'} holds {labels.dtype} labels of shape {labels.shape}, "
+                         f"expected ({n},) integers as {where} says; {REPREPARE}")
     outside = labels[(labels < 0) | (labels >= len(manifest["classes"]))]
     if len(outside):
-        raise ValueError(f"cache file {path / 'labels.npy'} holds label {outside[0]}, outside the {len(manifest['classes'])} "
-                         f"classes of {where}; {REPREPARE}")
+        raise ValueError(f"cache file {path / 'labels.npy'} holds label {outside[0]}, outside the "
+                         f"{len(manifest['classes'])} classes of {where}; {REPREPARE}")
     for m, array in inputs.items():
         expected = (n, *manifest["modalities"][m]["shape"])
         if array.shape != expected or array.dtype != np.dtype(manifest["modalities"][m]["dtype"]):
-            raise ValueError(f"cache file {path / f'{m}.npy'} holds {array.dtype} {array.shape}, but {where} lists modality {m!r} "
-                             f"as {manifest['modalities'][m]['dtype']} {expected}; {REPREPARE}")
+            raise ValueError(f"cache file {path / f'{m}.npy'} holds {array.dtype} {array.shape}, but {where} lists "
+                             f"modality {m!r} as {manifest['modalities'][m]['dtype']} {expected}; {REPREPARE}")
     seen: dict[int, str] = {}
     for s, index in splits.items():
         outside = index[(index < 0) | (index >= n)]
         if len(outside):
-            raise ValueError(f"cache manifest {where}: split {s!r} names sample {outside[0]}, outside 0..{n - 1}; {REPREPARE}")
+            raise ValueError(f"cache manifest {where}: split {s!r} names sample {outside[0]}, outside 0..{n - 1}; "
+                             f"{REPREPARE}")
         for i in index.tolist():
             if i in seen:
-                raise ValueError(f"cache manifest {where}: sample {i} is in split {seen[i]!r} and in {s!r}; splits must be disjoint "
-                                 f"(test data would leak into training): {REPREPARE}")
+                raise ValueError(f"cache manifest {where}: sample {i} is in split {seen[i]!r} and in {s!r}; splits "
+                                 f"must be disjoint (test data would leak into training): {REPREPARE}")
             seen[i] = s
     if len(manifest["sample_ids"]) != n:
-        raise ValueError(f"cache manifest {where} lists {len(manifest['sample_ids'])} sample ids for {n} samples; {REPREPARE}")
+        raise ValueError(f"cache manifest {where} lists {len(manifest['sample_ids'])} sample ids for {n} samples; "
+                         f"{REPREPARE}")
     if _manifest_fingerprint(path, manifest, labels) != manifest["fingerprint"]:
-        raise ValueError(f"cache manifest {where} does not match its fingerprint: its samples, labels, splits or parameters were "
-                         f"changed after preparation; {REPREPARE}")
+        raise ValueError(f"cache manifest {where} does not match its fingerprint: its samples, labels, splits or "
+                         f"parameters were changed after preparation; {REPREPARE}")
 
 
 def verify_arrays(path: Path, manifest: dict, names: Sequence[str]) -> None:
@@ -356,8 +368,8 @@ def verify_arrays(path: Path, manifest: dict, names: Sequence[str]) -> None:
         if verified.get(name) == [expected["sha256"], stat.st_size, stat.st_mtime_ns]:
             continue
         if file_record(path / name, path)["sha256"] != expected["sha256"]:
-            raise ValueError(f"cache {path}: file {name} does not match the sha256 that {path / MANIFEST} lists; its bytes "
-                             f"changed after preparation (a bad disk, an edit or a partial copy): {REPREPARE}")
+            raise ValueError(f"cache {path}: file {name} does not match the sha256 that {path / MANIFEST} lists; its "
+                             f"bytes changed after preparation (a bad disk, an edit or a partial copy): {REPREPARE}")
         _remember_verified(path, [expected])
 
 
@@ -390,8 +402,8 @@ def _manifest_fingerprint(path: Path, manifest: dict, labels: np.ndarray) -> str
     """The fingerprint of the plan that made the cache, rebuilt from the manifest (skipped samples included)."""
     bad = manifest["bad"]
     if any("label" not in b or "split" not in b for b in bad):
-        raise ValueError(f"cache manifest {path / MANIFEST} lists skipped samples without their label and split (an older "
-                         f"mmlib wrote it), so its fingerprint cannot be checked; {REPREPARE}")
+        raise ValueError(f"cache manifest {path / MANIFEST} lists skipped samples without their label and split (an "
+                         f"older mmlib wrote it), so its fingerprint cannot be checked; {REPREPARE}")
     total = manifest["num_samples"] + len(bad)
     skipped = {b["index"] for b in bad}
     kept = [i for i in range(total) if i not in skipped]
@@ -400,7 +412,8 @@ def _manifest_fingerprint(path: Path, manifest: dict, labels: np.ndarray) -> str
         samples[i] = [manifest["sample_ids"][j], int(labels[j])]
     for b in bad:
         samples[b["index"]] = [b["id"], b["label"]]
-    splits = {s: [kept[j] for j in manifest["splits"][s]] + [b["index"] for b in bad if b["split"] == s] for s in SPLITS}
+    splits = {s: [kept[j] for j in manifest["splits"][s]] + [b["index"] for b in bad if b["split"] == s]
+              for s in SPLITS}
     modalities = {m: (spec["shape"], spec["dtype"]) for m, spec in manifest["modalities"].items()}
     return fingerprint(manifest["dataset"], manifest["params"], modalities, samples, splits)
 
@@ -421,7 +434,8 @@ def load_any_cache(path: str | None = None, modalities: str | tuple[str, ...] | 
     return load_cache(require_cache(path, "cache"), modalities)
 
 
-def carve_validation(labels: np.ndarray, train: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def carve_validation(labels: np.ndarray, train: np.ndarray, val_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split the training indices ``train`` into (train, val), stratified by ``labels``, deterministic."""
     from sklearn.model_selection import train_test_split
 

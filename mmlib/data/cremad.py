@@ -66,18 +66,21 @@ def plan_cremad(
     """Validate a CREMA-D folder and describe its cache (see the module docstring)."""
     root = Path(root)
     clips = _scan(root)
-    notes = {("known_bad_kept" if keep_known_bad else "known_bad_excluded"): {c: KNOWN_BAD[c] for c in sorted(KNOWN_BAD) if c in clips}}
+    notes = {("known_bad_kept" if keep_known_bad else "known_bad_excluded"):
+             {c: KNOWN_BAD[c] for c in sorted(KNOWN_BAD) if c in clips}}
     sources: list[Path] = []
     if (train_list is None) != (test_list is None):
         raise ValueError("give both train_list and test_list (OGM-GE train.csv / test.csv), or neither")
     if train_list is not None:
         if speaker_independent:
-            raise ValueError("speaker_independent splits actors by seed; it cannot be combined with train_list/test_list")
+            raise ValueError("speaker_independent splits actors by seed; it cannot be combined with "
+                             "train_list/test_list")
         listed = {"train": _read_list(Path(train_list), clips), "test": _read_list(Path(test_list), clips)}
         sources = [Path(train_list), Path(test_list)]
     else:
         listed = {"all": {c: clips[c] for c in clips}}
-    chosen = {part: {c: e for c, e in names.items() if keep_known_bad or c not in KNOWN_BAD} for part, names in listed.items()}
+    chosen = {part: {c: e for c, e in names.items() if keep_known_bad or c not in KNOWN_BAD}
+              for part, names in listed.items()}
     ids = sorted({c for names in chosen.values() for c in names})
     label_of = {c: e for names in chosen.values() for c, e in names.items()}
     labels = np.array([CREMAD_CLASSES.index(label_of[c]) for c in ids], dtype=np.int64)
@@ -85,19 +88,23 @@ def plan_cremad(
     if train_list is not None:
         train = np.array(sorted(position[c] for c in chosen["train"]), dtype=np.int64)
         train, val = carve_validation(labels, train, val_fraction, split_seed)
-        splits = {"train": train, "val": val, "test": np.array(sorted(position[c] for c in chosen["test"]), dtype=np.int64)}
+        splits = {"train": train, "val": val,
+                  "test": np.array(sorted(position[c] for c in chosen["test"]), dtype=np.int64)}
     elif speaker_independent:
         splits = split_by_actor(ids, val_fraction, test_fraction, split_seed)
     else:
         try:
             splits = stratified_split(labels, val_fraction, test_fraction, split_seed)
         except ValueError as error:
-            raise ValueError(f"CREMA-D root {root}: {error}; or give the splits as OGM-GE lists (--train-list, --test-list)") from None
-    samples = [Sample(c, int(labels[i]), {"audio": root / "AudioWAV" / f"{c}.wav", "visual": root / "VideoFlash" / f"{c}.flv"})
+            raise ValueError(f"CREMA-D root {root}: {error}; or give the splits as OGM-GE lists (--train-list, "
+                             "--test-list)") from None
+    samples = [Sample(c, int(labels[i]),
+                      {"audio": root / "AudioWAV" / f"{c}.wav", "visual": root / "VideoFlash" / f"{c}.flv"})
                for i, c in enumerate(ids)]
     params = {
         "frames": frames, "size": size, "sample_rate": sample_rate, "duration": duration, "n_fft": n_fft, "hop": hop,
-        "train_list": Path(train_list).name if train_list else None, "test_list": Path(test_list).name if test_list else None,
+        "train_list": Path(train_list).name if train_list else None,
+        "test_list": Path(test_list).name if test_list else None,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "split_seed": split_seed,
         "speaker_independent": speaker_independent, "keep_known_bad": keep_known_bad,
     }
@@ -115,7 +122,8 @@ def plan_cremad(
 
 def cremad_layout(frames: int = 3, size: int = 224, sample_rate: int = 22050, duration: float = 3.0,
                   n_fft: int = 512, hop: int = 353) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Shape and dtype of one sample of each modality in a prepared cache: ``(1, 257, 188)`` float16, ``(3, 3, 224, 224)`` uint8 by default."""
+    """Shape and dtype of one sample of each modality in a prepared cache: ``(1, 257, 188)`` float16,
+    ``(3, 3, 224, 224)`` uint8 by default."""
     n_frames = 1 + int(round(duration * sample_rate)) // hop
     return {"audio": ((1, n_fft // 2 + 1, n_frames), "float16"), "visual": ((frames, 3, size, size), "uint8")}
 
@@ -139,7 +147,8 @@ def _scan(root: Path) -> dict[str, str]:
                 f"{list(CREMAD_CLASSES)} (e.g. 1001_DFA_ANG_XX.wav)"
             )
         if not (root / "VideoFlash" / f"{name}.flv").is_file():
-            raise FileNotFoundError(f"CREMA-D clip {name}: AudioWAV/{name}.wav has no VideoFlash/{name}.flv; {CREMAD_LAYOUT}")
+            raise FileNotFoundError(f"CREMA-D clip {name}: AudioWAV/{name}.wav has no VideoFlash/{name}.flv; "
+                                    f"{CREMAD_LAYOUT}")
         clips[name] = match.group(3)
     return clips
 
@@ -149,17 +158,20 @@ def _read_list(path: Path, clips: dict[str, str]) -> dict[str, str]:
     chosen = {}
     for number, row in enumerate(read_list_file(path, "CREMA-D"), start=1):
         if len(row) < 2:
-            raise ValueError(f"{path} line {number}: expected 'clip,EMOTION' (e.g. 1041_TIE_NEU_XX,NEU), got {','.join(row)!r}")
+            raise ValueError(f"{path} line {number}: expected 'clip,EMOTION' (e.g. 1041_TIE_NEU_XX,NEU), got "
+                             f"{','.join(row)!r}")
         clip, emotion = row[0], row[1]
         if emotion not in CREMAD_CLASSES:
-            raise ValueError(f"{path} line {number}: label {emotion!r} is not a CREMA-D class; valid labels are {list(CREMAD_CLASSES)}")
+            raise ValueError(f"{path} line {number}: label {emotion!r} is not a CREMA-D class; valid labels are "
+                             f"{list(CREMAD_CLASSES)}")
         if clip not in clips:
             raise FileNotFoundError(
                 f"{path} line {number} names clip {clip!r}, but AudioWAV/{clip}.wav or VideoFlash/{clip}.flv is missing"
             )
         if emotion != clips[clip]:
-            raise ValueError(f"{path} line {number}: clip {clip} is labelled {emotion} but its name says {clips[clip]}; "
-                             f"correct the label in the list (OGM-GE's lists use the emotion of the name)")
+            raise ValueError(f"{path} line {number}: clip {clip} is labelled {emotion} but its name says "
+                             f"{clips[clip]}; correct the label in the list (OGM-GE's lists use the emotion of the "
+                             "name)")
         chosen[clip] = emotion
     return chosen
 

@@ -24,4 +24,5 @@ def load_digits_images(
     labels = bunch.target.astype(np.int64)
     splits = stratified_split(labels, val_fraction, test_fraction, split_seed)
     params = {"val_fraction": val_fraction, "test_fraction": test_fraction, "split_seed": split_seed}
-    return MultimodalDataset("digits", ("image",), {"image": images}, labels, tuple(map(str, range(10))), splits, params)
+    return MultimodalDataset("digits", ("image",), {"image": images}, labels, tuple(map(str, range(10))), splits,
+                             params)

@@ -27,8 +27,10 @@ PREPARED_LAYOUTS: dict[str, tuple[Callable[[], Layout], tuple[str, ...]]] = {
 }
 
 
-def random_dataset(layout: Layout, samples: int, classes: Sequence[str], seed: int = 0, name: str = "random") -> MultimodalDataset:
-    """``samples`` random samples of ``layout`` (uint8: uniform 0..255, floats: standard normal), labels cycling through ``classes``."""
+def random_dataset(layout: Layout, samples: int, classes: Sequence[str], seed: int = 0,
+                   name: str = "random") -> MultimodalDataset:
+    """``samples`` random samples of ``layout`` (uint8: uniform 0..255, floats: standard normal), labels cycling through
+    ``classes``."""
     if samples < 1:
         raise ValueError(f"random_dataset: samples must be a positive number, got {samples}")
     rng = np.random.default_rng(seed)
@@ -39,14 +41,17 @@ def random_dataset(layout: Layout, samples: int, classes: Sequence[str], seed: i
         else:
             inputs[modality] = rng.normal(size=(samples, *shape)).astype(dtype)
     labels = np.arange(samples, dtype=np.int64) % len(classes)
-    params = {"layout": {m: [list(shape), dtype] for m, (shape, dtype) in layout.items()}, "samples": samples, "seed": seed}
-    return MultimodalDataset(name, tuple(layout), inputs, labels, tuple(classes), {s: np.arange(samples) for s in SPLITS}, params)
+    params = {"layout": {m: [list(shape), dtype] for m, (shape, dtype) in layout.items()}, "samples": samples,
+              "seed": seed}
+    return MultimodalDataset(name, tuple(layout), inputs, labels, tuple(classes),
+                             {s: np.arange(samples) for s in SPLITS}, params)
 
 
 def fabricated(dataset: str, samples: int, seed: int = 0) -> MultimodalDataset:
     """``samples`` random samples shaped like ``dataset``'s prepared cache (its preparer's defaults)."""
     if dataset not in PREPARED_LAYOUTS:
-        raise ValueError(f"no known cache layout for dataset {dataset!r}; fabricated inputs exist for {sorted(PREPARED_LAYOUTS)}")
+        raise ValueError(f"no known cache layout for dataset {dataset!r}; fabricated inputs exist for "
+                         f"{sorted(PREPARED_LAYOUTS)}")
     layout, classes = PREPARED_LAYOUTS[dataset]
     return random_dataset(layout(), samples, classes, seed, name=f"{dataset}_fabricated")
 
@@ -61,5 +66,6 @@ def load_cremad_fabricated(samples: int = 64, frames: int = 3, size: int = 224, 
     """
     if frames < 1 or size < 8:
         raise ValueError(f"cremad_fabricated needs frames >= 1 and size >= 8, got frames={frames}, size={size}")
-    dataset = random_dataset(cremad_layout(frames, size, duration=duration, n_fft=n_fft), samples, CREMAD_CLASSES, seed, name="cremad_fabricated")
+    dataset = random_dataset(cremad_layout(frames, size, duration=duration, n_fft=n_fft), samples, CREMAD_CLASSES, seed,
+                             name="cremad_fabricated")
     return dataset if modalities is None else dataset.select(modalities)

@@ -67,7 +67,8 @@ def parse_base_options(base: str, text: str) -> dict:
             raise ValueError(f"base_options: {part!r} is not KEY=VALUE with KEY an option of dataset {base!r} "
                              f"({sorted(defaults)}); separate options with ';'")
         default = defaults[key]
-        options[key] = type(default)(value) if isinstance(default, (int, float)) and not isinstance(default, bool) else value
+        options[key] = (type(default)(value) if isinstance(default, (int, float)) and not isinstance(default, bool)
+                        else value)
     return options
 
 
@@ -140,7 +141,8 @@ def compute_features(base: MultimodalDataset, pool: np.ndarray, backbone: str, b
     ``folders``: the Hugging Face folder of each modality (backbone ``hf``), run on ``device``.
     """
     if backbone == "identity":
-        return {m: np.asarray(base.inputs[m], dtype=np.float32).reshape(len(base.labels), -1) for m in base.modalities}, {}
+        return {m: np.asarray(base.inputs[m],
+                              dtype=np.float32).reshape(len(base.labels), -1) for m in base.modalities}, {}
     if backbone == "hf":
         return {m: hf_features(folders[m], np.asarray(base.inputs[m]), m, device=device) for m in base.modalities}, {}
     features, weights = {}, {}
@@ -184,8 +186,8 @@ def load_frozen(base: str = "mfeat", modalities: str = "", base_options: str = "
     if not 0.0 < train_fraction <= 1.0:
         raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
     if backbone == "pretrained" and not 0.0 < pretrain_fraction < 1.0:
-        raise ValueError(f"pretrain_fraction must lie in (0, 1) (the part of the training split the backbone learns from), "
-                         f"got {pretrain_fraction}")
+        raise ValueError(f"pretrain_fraction must lie in (0, 1) (the part of the training split the backbone learns "
+                         f"from), got {pretrain_fraction}")
     if backbone_dim < 1 or pretrain_epochs < 1:
         raise ValueError(f"backbone_dim and pretrain_epochs must be positive, got {backbone_dim} and {pretrain_epochs}")
     options = parse_base_options(base, base_options)
@@ -198,15 +200,18 @@ def load_frozen(base: str = "mfeat", modalities: str = "", base_options: str = "
     pool = _stratified_part(train, data.labels, pretrain_fraction, seed) if backbone == "pretrained" else train[:0]
     folders = parse_hf_models(hf_models, data.modalities) if backbone == "hf" else None
     if backbone == "hf":  # what the features depend on: the data and each folder's model
-        key_spec = {"base": data.identity, "backbone": backbone, "models": {m: fingerprint(f) for m, f in folders.items()}}
+        key_spec = {"base": data.identity, "backbone": backbone,
+                    "models": {m: fingerprint(f) for m, f in folders.items()}}
     else:
-        key_spec = {"base": data.identity, "backbone": backbone, "dim": backbone_dim, "pool_fraction": pretrain_fraction,
+        key_spec = {"base": data.identity, "backbone": backbone, "dim": backbone_dim,
+                    "pool_fraction": pretrain_fraction,
                     "epochs": pretrain_epochs, "seed": seed}
     key = hashlib.sha256(json.dumps(key_spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = Path(cache) if cache else DEFAULT_CACHE
     features = read_cache(folder / f"{key}.npz", data.modalities)
     if features is None:
-        features, weights = compute_features(data, pool, backbone, backbone_dim, pretrain_epochs, seed, folders, hf_device)
+        features, weights = compute_features(data, pool, backbone, backbone_dim, pretrain_epochs, seed, folders,
+                                             hf_device)
         write_cache(folder, key, features, weights)
     rest = np.setdiff1d(train, pool)
     kept = rest if train_fraction == 1.0 else _stratified_part(rest, data.labels, train_fraction, seed + 1)

@@ -49,13 +49,15 @@ def read_recordings(root: str, samples: int) -> tuple[np.ndarray, np.ndarray, np
         )
     paths = sorted(folder.glob("*.wav"))
     if not paths:
-        raise FileNotFoundError(f"FSDD folder {folder} holds no .wav files; expected recordings/{{digit}}_{{speaker}}_{{take}}.wav")
+        raise FileNotFoundError(f"FSDD folder {folder} holds no .wav files; expected "
+                                f"recordings/{{digit}}_{{speaker}}_{{take}}.wav")
     waves = np.zeros((len(paths), samples), dtype=np.int16)
     digits, takes = np.zeros(len(paths), dtype=np.int64), np.zeros(len(paths), dtype=np.int64)
     for i, path in enumerate(paths):
         match = FSDD_NAME.match(path.stem)
         if match is None:
-            raise ValueError(f"FSDD file {path.name} is not named {{digit}}_{{speaker}}_{{take}}.wav (e.g. 7_jackson_32.wav)")
+            raise ValueError(f"FSDD file {path.name} is not named {{digit}}_{{speaker}}_{{take}}.wav (e.g. "
+                             "7_jackson_32.wav)")
         wave = load_audio(path, FSDD_RATE)[:samples]
         waves[i, : len(wave)] = np.round(np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16)
         digits[i], takes[i] = int(match.group(1)), int(match.group(3))
@@ -83,7 +85,8 @@ def add_noise_at_snr(waves: np.ndarray, snr_db: float, rng: np.random.Generator)
     spoken = np.abs(waves) > 0
     power = (waves**2).sum(axis=1) / np.maximum(spoken.sum(axis=1), 1)
     std = np.sqrt(power / 10 ** (snr_db / 10))
-    return (waves + rng.standard_normal(waves.shape).astype(np.float32) * std[:, None].astype(np.float32)).astype(np.float32)
+    return (waves + rng.standard_normal(waves.shape).astype(np.float32)
+            * std[:, None].astype(np.float32)).astype(np.float32)
 
 
 def degrade_images(images: np.ndarray, noise: float, downsample: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,7 +130,8 @@ def load_fsdd_av(
     image_noise: float = 0.0,
     image_downsample: int = 1,
 ) -> MultimodalDataset:
-    """``audio`` ``(N, 1, 129, 63)`` float16 and ``image`` ``(N, 1, 8, 8)`` float32; labels 0-9 (see module docstring)."""
+    """``audio`` ``(N, 1, 129, 63)`` float16 and ``image`` ``(N, 1, 8, 8)`` float32; labels 0-9 (see module
+    docstring)."""
     if root is None:
         raise ValueError(
             "fsdd_av needs root=FOLDER holding recordings/*.wav of the Free Spoken Digit Dataset; clone "

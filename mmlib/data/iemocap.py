@@ -118,7 +118,8 @@ def plan_iemocap(
         "visual": ((frames, 3, size, size), "uint8"),
         "text": ((dim,), "float16"),
     }
-    return Plan("iemocap", root, modalities, samples, IEMOCAP_CLASSES, splits, params, process, [root / train_list, root / test_list])
+    return Plan("iemocap", root, modalities, samples, IEMOCAP_CLASSES, splits, params, process,
+                [root / train_list, root / test_list])
 
 
 def _read_mla_list(path: Path, root: Path) -> list[Sample]:
@@ -134,11 +135,13 @@ def _read_mla_list(path: Path, root: Path) -> list[Sample]:
             raise ValueError(f"{path} line {number}: expected 'utt.mp4{SEPARATOR}text{SEPARATOR}Label', got {line!r}")
         name, text, label = fields[0].removesuffix(".mp4"), fields[1], fields[2].strip()
         if label.lower() not in by_name:
-            raise ValueError(f"{path} line {number}: label {label!r} is not one of {list(IEMOCAP_CLASSES)} (or Excited, merged into Happy)")
+            raise ValueError(f"{path} line {number}: label {label!r} is not one of {list(IEMOCAP_CLASSES)} (or "
+                             "Excited, merged into Happy)")
         files = {"audio": root / "audio" / f"{name}.wav", "visual": root / "video" / f"{name}.mp4"}
         for file in files.values():
             if not file.is_file():
-                raise FileNotFoundError(f"{path} line {number} names utterance {name!r}, but {file.parent.name}/{file.name} is missing")
+                raise FileNotFoundError(f"{path} line {number} names utterance {name!r}, but "
+                                        f"{file.parent.name}/{file.name} is missing")
         samples.append(Sample(name, IEMOCAP_CLASSES.index(by_name[label.lower()]), files, text))
     return samples
 
@@ -161,9 +164,11 @@ def plan_iemocap_mmin(
         raise FileNotFoundError(f"IEMOCAP (MMIN) root {root} does not exist; {MMIN_LAYOUT}")
     if pool not in {"mean", "pad"}:
         raise ValueError(f"pool must be 'mean' or 'pad', got {pool!r}")
-    features = {"audio": root / "A" / f"{a_type}.h5", "visual": root / "V" / f"{v_type}.h5", "text": root / "L" / f"{l_type}.h5"}
+    features = {"audio": root / "A" / f"{a_type}.h5", "visual": root / "V" / f"{v_type}.h5",
+                "text": root / "L" / f"{l_type}.h5"}
     target = root / "target" / str(cv)
-    for path in [*features.values(), *(target / f"{s}_{k}.npy" for s in ("trn", "val", "tst") for k in ("label", "int2name"))]:
+    for path in [*features.values(),
+                 *(target / f"{s}_{k}.npy" for s in ("trn", "val", "tst") for k in ("label", "int2name"))]:
         if not path.is_file():
             raise FileNotFoundError(f"IEMOCAP (MMIN) root {root} has no {path.relative_to(root)}; {MMIN_LAYOUT}")
     class_names = tuple(c.strip() for c in classes.split(","))
@@ -174,17 +179,20 @@ def plan_iemocap_mmin(
         labels = onehot.argmax(axis=1) if onehot.ndim == 2 else onehot.astype(np.int64)
         for name, label in zip(names, labels):
             if not 0 <= int(label) < len(class_names):
-                raise ValueError(f"{target / f'{part}_label.npy'}: label {int(label)} is outside the classes {list(class_names)}")
+                raise ValueError(f"{target / f'{part}_label.npy'}: label {int(label)} is outside the classes "
+                                 f"{list(class_names)}")
             key = name.decode() if isinstance(name, bytes) else str(name)
             samples.append(Sample(key, int(label), {}))
         splits[split] = np.arange(start, len(samples))
         start = len(samples)
     shapes = {}
-    with h5py.File(features["audio"], "r") as a, h5py.File(features["visual"], "r") as v, h5py.File(features["text"], "r") as t:
+    with (h5py.File(features["audio"], "r") as a, h5py.File(features["visual"], "r") as v,
+          h5py.File(features["text"], "r") as t):
         for modality, table in (("audio", a), ("visual", v), ("text", t)):
             missing = [s.id for s in samples if s.id not in table]
             if missing:
-                raise KeyError(f"{features[modality]} has no features for utterance {missing[0]!r} ({len(missing)} missing)")
+                raise KeyError(f"{features[modality]} has no features for utterance {missing[0]!r} ({len(missing)} "
+                               "missing)")
             dim = table[samples[0].id].shape[-1]
             shapes[modality] = ((dim,) if pool == "mean" else (max_len, dim), "float16")
     handles: dict[str, h5py.File] = {}

@@ -58,9 +58,11 @@ def plan_kinetics_sounds(
     classes = tuple(str(k) for k in range(num_classes))
     if (root / "classes.txt").is_file():
         classes = tuple(line.strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip())
-    parts = {"train": _read_list(root / train_list, root, len(classes)), "test": _read_list(root / test_list, root, len(classes))}
+    parts = {"train": _read_list(root / train_list, root, len(classes)),
+             "test": _read_list(root / test_list, root, len(classes))}
     entries = parts["train"] + parts["test"]
-    samples = [Sample(c, label, {"audio": root / "audio" / f"{c}.wav", "visual": root / "video" / f"{c}.mp4"}) for c, label in entries]
+    samples = [Sample(c, label, {"audio": root / "audio" / f"{c}.wav",
+                                 "visual": root / "video" / f"{c}.mp4"}) for c, label in entries]
     labels = np.array([s.label for s in samples], dtype=np.int64)
     n_train = len(parts["train"])
     train, val = carve_validation(labels, np.arange(n_train), val_fraction, split_seed)
@@ -79,7 +81,8 @@ def plan_kinetics_sounds(
         }
 
     modalities = {"audio": ((1, num_mel_bins, target_frames), "float16"), "visual": ((frames, 3, size, size), "uint8")}
-    sources = [root / train_list, root / test_list] + ([root / "classes.txt"] if (root / "classes.txt").is_file() else [])
+    sources = [root / train_list,
+               root / test_list] + ([root / "classes.txt"] if (root / "classes.txt").is_file() else [])
     return Plan("kinetics_sounds", root, modalities, samples, classes, splits, params, process, sources)
 
 
@@ -89,18 +92,22 @@ def _read_list(path: Path, root: Path, num_classes: int) -> list[tuple[str, int]
     entries = []
     for number, row in enumerate(read_list_file(path, "Kinetics-Sounds"), start=1):
         if len(row) != 3 or not row[2].lstrip("-").isdigit():
-            raise ValueError(f"{path} line {number}: expected 'ytid_start,10,label' (e.g. -3Mwkq-7TV4_2,10,23), got {','.join(row)!r}")
+            raise ValueError(f"{path} line {number}: expected 'ytid_start,10,label' (e.g. -3Mwkq-7TV4_2,10,23), got "
+                             f"{','.join(row)!r}")
         clip, label = row[0], int(row[2])
         if not 0 <= label < num_classes:
-            raise ValueError(f"{path} line {number}: label {label} is outside the {num_classes} classes 0-{num_classes - 1}")
+            raise ValueError(f"{path} line {number}: label {label} is outside the {num_classes} classes "
+                             f"0-{num_classes - 1}")
         for folder, ext in (("audio", "wav"), ("video", "mp4")):
             if not (root / folder / f"{clip}.{ext}").is_file():
-                raise FileNotFoundError(f"{path} line {number} names clip {clip!r}, but {folder}/{clip}.{ext} is missing")
+                raise FileNotFoundError(f"{path} line {number} names clip {clip!r}, but {folder}/{clip}.{ext} is "
+                                        "missing")
         entries.append((clip, label))
     return entries
 
 
 @register_dataset("kinetics_sounds")
-def load_kinetics_sounds(cache: str | None = None, modalities: str | tuple[str, ...] | None = None) -> MultimodalDataset:
+def load_kinetics_sounds(cache: str | None = None,
+                         modalities: str | tuple[str, ...] | None = None) -> MultimodalDataset:
     """Kinetics-Sounds from a cache made by ``python -m mmlib prepare kinetics_sounds``."""
     return load_cache(require_cache(cache, "kinetics_sounds"), modalities, expect="kinetics_sounds")

@@ -71,8 +71,8 @@ def _check_wav_length(path: Path) -> None:
             length = int.from_bytes(chunk[4:], "little")
             if chunk[:4] == b"data":
                 if length not in (0, 0xFFFFFFFF) and offset + 8 + length > size:
-                    raise MediaError(f"audio file {path} is cut short: its data chunk declares {length} bytes but the file "
-                                     f"holds {size - offset - 8}; re-copy it or pass --skip-bad")
+                    raise MediaError(f"audio file {path} is cut short: its data chunk declares {length} bytes but the "
+                                     f"file holds {size - offset - 8}; re-copy it or pass --skip-bad")
                 return
             offset += 8 + length + (length & 1)
 
@@ -151,12 +151,14 @@ def video_frames(path: str | Path, count: int = 3, size: int = 224) -> np.ndarra
     if total != expected:
         frames, total = _pick_frames(path, total, count, size)
     if total == 0:
-        raise MediaError(f"cannot decode any frame of video file {path} (corrupt or empty); re-copy it or pass --skip-bad")
+        raise MediaError(f"cannot decode any frame of video file {path} (corrupt or empty); re-copy it or pass "
+                         "--skip-bad")
     return np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2))
 
 
 def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """``frame`` ``(H, W, 3)`` resized to ``size x size`` by area averaging, as the cache stores it (aspect not kept)."""
+    """``frame`` ``(H, W, 3)`` resized to ``size x size`` by area averaging, as the cache stores it (aspect not
+    kept)."""
     import cv2
 
     return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)

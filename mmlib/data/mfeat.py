@@ -46,7 +46,8 @@ def read_mfeat_view(view: str) -> tuple[np.ndarray, np.ndarray]:
     table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
     features, labels = table[:, :-1].astype(np.float32), table[:, -1].astype(np.int64)
     if features.shape[1] != MFEAT_VIEWS[view]:
-        raise ValueError(f"{path}: expected {MFEAT_VIEWS[view]} feature columns for view {view!r}, found {features.shape[1]}")
+        raise ValueError(f"{path}: expected {MFEAT_VIEWS[view]} feature columns for view {view!r}, found "
+                         f"{features.shape[1]}")
     return features, labels
 
 
@@ -94,5 +95,6 @@ def load_mfeat(
         if view in noise_by_view:
             standardised = standardised + rng.normal(0.0, noise_by_view[view], size=standardised.shape)
         inputs[view] = standardised.astype(np.float32)
-    params = {"noise": noise_by_view, "val_fraction": val_fraction, "test_fraction": test_fraction, "split_seed": split_seed}
+    params = {"noise": noise_by_view, "val_fraction": val_fraction, "test_fraction": test_fraction,
+              "split_seed": split_seed}
     return MultimodalDataset("mfeat", views, inputs, labels, MFEAT_CLASSES, splits, params)

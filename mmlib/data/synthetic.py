@@ -45,7 +45,8 @@ def load_synthetic(
             f"synthetic: {len(signal)} strengths but {len(sigma)} noise levels; give one of each per modality"
         )
     if num_classes < 2 or num_samples < 10 * num_classes:
-        raise ValueError(f"synthetic: need num_classes >= 2 and num_samples >= 10 * num_classes, got {num_classes}, {num_samples}")
+        raise ValueError(f"synthetic: need num_classes >= 2 and num_samples >= 10 * num_classes, got {num_classes}, "
+                         f"{num_samples}")
     if not 0.0 <= redundancy <= 1.0:
         raise ValueError(f"synthetic: redundancy must lie in [0, 1], got {redundancy}")
     rng = np.random.default_rng(seed)
@@ -64,4 +65,5 @@ def load_synthetic(
         "strengths": signal, "noise": sigma, "num_classes": num_classes, "num_samples": num_samples,
         "dim": dim, "latent_dim": latent_dim, "redundancy": redundancy, "seed": seed,
     }
-    return MultimodalDataset("synthetic", modalities, inputs, labels.astype(np.int64), tuple(map(str, range(num_classes))), splits, params)
+    return MultimodalDataset("synthetic", modalities, inputs, labels.astype(np.int64),
+                             tuple(map(str, range(num_classes))), splits, params)

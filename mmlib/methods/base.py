@@ -131,9 +131,9 @@ class Method(nn.Module):
         ``distributed_refusal``, which this turns into one clear error.
         """
         if self.distributed_refusal:
-            raise ValueError(f"method {self.name!r} cannot train one run on several processes ({self.distributed_refusal}); "
-                             "run it in one process (python -m mmlib train without torchrun), or several runs at once "
-                             "with python -m mmlib sweep")
+            raise ValueError(f"method {self.name!r} cannot train one run on several processes "
+                             f"({self.distributed_refusal}); run it in one process (python -m mmlib train without "
+                             "torchrun), or several runs at once with python -m mmlib sweep")
         self.world = world
 
     def in_sharded_step(self) -> bool:
@@ -196,7 +196,8 @@ class Method(nn.Module):
 
 @contextlib.contextmanager
 def eval_mode(*modules: nn.Module):
-    """Put ``modules`` in eval mode (dropout off, BatchNorm running statistics) for the block, then restore each one's mode."""
+    """Put ``modules`` in eval mode (dropout off, BatchNorm running statistics) for the block, then restore each one's
+    mode."""
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
@@ -223,7 +224,8 @@ def available_methods() -> list[str]:
 
 
 def parse_methods(text: str, parameter: str = "methods") -> list[str]:
-    """Method names from a comma-separated ``text``; an unknown one raises, naming ``parameter`` and the valid choices."""
+    """Method names from a comma-separated ``text``; an unknown one raises, naming ``parameter`` and the valid
+    choices."""
     names = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in _METHODS]
     if unknown:

@@ -115,11 +115,13 @@ class CRMTOptions:
 
     def __post_init__(self) -> None:
         if self.margin_eps < 0:
-            raise ValueError(f"crmt: margin_eps must be >= 0 (0: the paper's log, 1e-5: the code's), got {self.margin_eps}")
+            raise ValueError("crmt: margin_eps must be >= 0 (0: the paper's log, 1e-5: the code's), got "
+                             f"{self.margin_eps}")
         if self.orthogonalize not in ORTHOGONALIZE:
             raise ValueError(f"crmt: orthogonalize={self.orthogonalize!r} is not valid; choose one of {ORTHOGONALIZE}")
         if self.joint_epochs < 0:
-            raise ValueError(f"crmt: joint_epochs must be >= 1 (or 0: scaled to the run's length), got {self.joint_epochs}")
+            raise ValueError("crmt: joint_epochs must be >= 1 (or 0: scaled to the run's length), got "
+                             f"{self.joint_epochs}")
 
 
 # What `python -m mmlib tune` may change (mmlib.tuning.space): rho around the code's 2.0.
@@ -142,8 +144,8 @@ def orthogonalize(weight: Tensor, mode: str = "full") -> Tensor:
     if mode == "rows":
         return z / z.norm(dim=-1, keepdim=True)
     if z.shape[0] >= z.shape[1]:
-        raise ValueError(f"crmt: orthogonalize='full' needs fewer classes than feature width, got {z.shape[0]} >= {z.shape[1]}; "
-                         "raise --hidden-dim or use orthogonalize='rows'")
+        raise ValueError(f"crmt: orthogonalize='full' needs fewer classes than feature width, got {z.shape[0]} >= "
+                         f"{z.shape[1]}; raise --hidden-dim or use orthogonalize='rows'")
     eigenvalues, vectors = torch.linalg.eigh(z @ z.T)
     return (vectors * eigenvalues.clamp_min(1e-12).rsqrt()) @ vectors.T @ z
 
@@ -262,7 +264,8 @@ class CRMT(Method):
         except RuntimeError:
             x = x.clone().requires_grad_(True)
             out = encoder(x).float() @ weight.T
-            grads = [torch.autograd.grad(out[:, c].sum(), x, retain_graph=True)[0].flatten(1).norm(dim=1) for c in range(out.shape[1])]
+            grads = [torch.autograd.grad(out[:, c].sum(), x,
+                                         retain_graph=True)[0].flatten(1).norm(dim=1) for c in range(out.shape[1])]
             return torch.stack(grads, dim=1)
 
     def scale_loss(self, batch: Batch) -> Tensor:

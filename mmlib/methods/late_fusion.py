@@ -59,6 +59,7 @@ class LateFusion(Method):
         present = [m for m in self.modalities if m in present]
         if not present:
             ref = next(iter(features.values()))
-            return torch.full((ref.shape[0], self.num_classes), -math.log(self.num_classes), device=ref.device, dtype=ref.dtype)
+            return torch.full((ref.shape[0], self.num_classes), -math.log(self.num_classes), device=ref.device,
+                              dtype=ref.dtype)
         log_p = torch.stack([F.log_softmax(self.unimodal_logits(m, features[m]), dim=-1) for m in present])
         return torch.logsumexp(log_p, dim=0) - math.log(len(present))

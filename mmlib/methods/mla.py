@@ -103,9 +103,11 @@ class MLAOptions:
         if self.projection not in PROJECTIONS:
             raise ValueError(f"mla: projection={self.projection!r} is not valid; choose one of {PROJECTIONS}")
         if self.alpha_schedule not in ALPHA_SCHEDULES:
-            raise ValueError(f"mla: alpha_schedule={self.alpha_schedule!r} is not valid; choose one of {ALPHA_SCHEDULES}")
+            raise ValueError(f"mla: alpha_schedule={self.alpha_schedule!r} is not valid; choose one of "
+                             f"{ALPHA_SCHEDULES}")
         if self.entropy_weights not in ENTROPY_WEIGHTS:
-            raise ValueError(f"mla: entropy_weights={self.entropy_weights!r} is not valid; choose one of {ENTROPY_WEIGHTS}")
+            raise ValueError(f"mla: entropy_weights={self.entropy_weights!r} is not valid; choose one of "
+                             f"{ENTROPY_WEIGHTS}")
         if self.projection_alpha <= 0:
             raise ValueError(f"mla: projection_alpha must be > 0, got {self.projection_alpha}")
 

@@ -208,7 +208,8 @@ class MMIN(Method):
         mask = training_mask(len(batch), len(self.modalities), include_full=False, device=batch.labels.device)
         h, reconstruction, latent = self.imagine(features, mask)
         with torch.no_grad():
-            taught = mask_features({m: self.teacher[m](batch.inputs[m]) for m in self.modalities}, self.modalities, ~mask)
+            taught = mask_features({m: self.teacher[m](batch.inputs[m]) for m in self.modalities}, self.modalities,
+                                   ~mask)
         target = torch.cat([taught[m] for m in self.modalities], dim=-1)
         cycled, _ = self.cycle(reconstruction)
         return (F.cross_entropy(self.classifier(latent), batch.labels)

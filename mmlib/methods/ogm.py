@@ -172,7 +172,8 @@ class OGM(Method):
         with torch.no_grad():
             scores = confidence_scores(self.unimodal_logits(features), batch.labels)
         if self.in_sharded_step():  # the global batch's sums
-            summed = self.world.all_reduce(torch.tensor([scores[m] for m in self.modalities], device=batch.labels.device))
+            summed = self.world.all_reduce(torch.tensor([scores[m] for m in self.modalities],
+                                                        device=batch.labels.device))
             scores = dict(zip(self.modalities, summed.tolist()))
         self._coefficients = modulation_coefficients(scores, self.options.alpha, self.options.coefficient)
         return F.cross_entropy(self.head(features, self.modalities), batch.labels)

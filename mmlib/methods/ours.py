@@ -115,9 +115,11 @@ class OursOptions:
     prefix_features: str = "recompute"
     # "when set": the two readings added after runs were stored keep those runs' ids (options_identity)
     correlation_gradient: bool = field(default=True, metadata={
-        "identity": "when set", "help": "gradient flows through the correlation matrix C of Eq. 9-10 (False: C held constant in each step)"})
+        "identity": "when set",
+        "help": "gradient flows through the correlation matrix C of Eq. 9-10 (False: C held constant in each step)"})
     mapping_batch: str = field(default="batch", metadata={
-        "identity": "when set", "help": "evaluation maps each chunk together (batch) or each sample alone, as Algorithm 1's loop (instance)"})
+        "identity": "when set",
+        "help": "evaluation maps each chunk together (batch) or each sample alone, as Algorithm 1's loop (instance)"})
 
     def __post_init__(self) -> None:
         for name, value, valid in (
@@ -129,7 +131,8 @@ class OursOptions:
             if value not in valid:
                 raise ValueError(f"ours: option {name}={value!r} is not valid; choose one of {valid}")
         if self.prefix_features == "recorded" and self.granularity != "epoch":
-            raise ValueError("ours: prefix_features='recorded' needs granularity='epoch' (with 'batch' the encoders change every step)")
+            raise ValueError("ours: prefix_features='recorded' needs granularity='epoch' (with 'batch' the encoders "
+                             "change every step)")
         if not 0.0 <= float(self.tau) <= 1.0:
             raise ValueError(f"ours: tau (the correlation threshold of Eq. 10) must lie in [0, 1], got {self.tau}")
 
@@ -161,7 +164,8 @@ class Ours(Method):
     def begin_epoch(self, epoch: int) -> list[list[Step]]:
         """The epoch's order (Eq. 7-8, from the last validation's Shapley values), and its prefix steps."""
         self.order = next_order(self.options.order, self.modalities, epoch, self._shapley, self.seed)
-        return [[Step("prefix", prefix) for prefix in steps] for steps in prefix_plan(self.order, self.options.granularity)]
+        return [[Step("prefix", prefix) for prefix in steps]
+                for steps in prefix_plan(self.order, self.options.granularity)]
 
     def distribute(self, world) -> None:
         """Map the global batch on every rank (module docstring)."""
@@ -234,7 +238,8 @@ class OursRowNormOptions(OursOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.row_normalize:
-            raise ValueError("ours_rownorm: row_normalize=False is the method 'ours' (the literal Eq. 11); run that instead")
+            raise ValueError("ours_rownorm: row_normalize=False is the method 'ours' (the literal Eq. 11); run that "
+                             "instead")
 
 
 @register_method

@@ -150,7 +150,8 @@ class QMF(Method):
         return fused
 
     def _positions(self, index: Tensor) -> Tensor:
-        """History entries of the dataset rows ``index`` ``(B,)``; a clear error for a row outside the training split."""
+        """History entries of the dataset rows ``index`` ``(B,)``; a clear error for a row outside the training
+        split."""
         if not len(self.history_rows):
             raise ValueError("qmf: the loss history has no training rows yet; the training loop sets them before the "
                              "first pass (begin_pass), or call start_history(rows) with the training split's rows")

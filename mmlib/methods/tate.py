@@ -105,7 +105,8 @@ class TATE(Method):
                 raise ValueError(f"tate: reduction={self.reduction!r} is not valid; choose one of {REDUCTIONS}")
             if min(self.kl_weight, self.de_weight, self.tag_weight) < 0 or not 0.0 <= self.train_missing <= 1.0:
                 raise ValueError("kl_weight, de_weight and tag_weight must be non-negative and train_missing lie in "
-                                 f"[0, 1]; got {self.kl_weight}, {self.de_weight}, {self.tag_weight}, {self.train_missing}")
+                                 f"[0, 1]; got {self.kl_weight}, {self.de_weight}, {self.tag_weight}, "
+                                 f"{self.train_missing}")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

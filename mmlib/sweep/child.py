@@ -35,7 +35,8 @@ def _train_child(request: str) -> None:
     """``python -m mmlib.sweep.child REQUEST``: train one run of a sweep, resuming its checkpoint."""
     payload = json.loads(request)
     _exit_with_parent(payload["parent"])
-    train(TrainConfig(**payload["config"]), results_dir=payload["results_dir"], checkpoint_dir=payload["checkpoint_dir"],
+    train(TrainConfig(**payload["config"]), results_dir=payload["results_dir"],
+          checkpoint_dir=payload["checkpoint_dir"],
           resume=True, progress=False)
 
 

@@ -59,23 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--datasets", help=f"comma-separated datasets (default {DEFAULTS.dataset})")
     grid.add_argument("--seeds", help="N (seeds 0..N-1), a range A-B, or a list 0,4 (default 0)")
     grid.add_argument("--set", action="append", type=_pair, default=[], metavar="KEY=VALUE",
-                      help="a TrainConfig field, repeatable; a TOML list is an axis: --set epochs=2 --set 'lr=[1e-3, 1e-2]'")
+                      help="a TrainConfig field, repeatable; a TOML list is an axis: --set epochs=2 --set 'lr=[1e-3, "
+                           "1e-2]'")
     grid.add_argument("--option", action="append", type=_pair, default=[], metavar="METHOD.NAME=VALUE",
                       help="a method's option, repeatable: --option ours.tau=0.3")
     grid.add_argument("--data", action="append", type=_pair, default=[], metavar="KEY=VALUE",
                       help="a dataset option for every dataset of the grid, repeatable: --data noise=pix=2.0")
     store = parser.add_argument_group("store")
-    store.add_argument("--results-dir", default=RUNS_DIR, help=f"the results store, shared with the chapters (default {RUNS_DIR})")
-    store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints, kept for the analysis chapters (default: weights/ beside RESULTS_DIR, as the chapters keep them)")
+    store.add_argument("--results-dir", default=RUNS_DIR,
+                       help=f"the results store, shared with the chapters (default {RUNS_DIR})")
+    store.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoints, kept for the analysis chapters "
+                                                              "(default: weights/ beside RESULTS_DIR, as the chapters "
+                                                              "keep them)")
     store.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
-                       help="a lease whose heartbeat is older is taken over (default 300; heartbeats every min(30, SECONDS/4))")
-    store.add_argument("--dry-run", action="store_true", help="print the grid's runs and whether each is stored, then exit")
+                       help="a lease whose heartbeat is older is taken over (default 300; heartbeats every min(30, "
+                            "SECONDS/4))")
+    store.add_argument("--dry-run", action="store_true",
+                       help="print the grid's runs and whether each is stored, then exit")
     store.add_argument("--export", metavar="FILE", help="write the grid as [[run]] entries to FILE (TOML), then exit")
     store.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--launcher", choices=("local", "submitit"), default="local",
                         help="local: processes on this machine (default); submitit: a SLURM job array")
     local = parser.add_argument_group("--launcher local")
-    local.add_argument("--gpus", default=None, help="GPU ids to use, comma-separated, or 'none' (default: every visible GPU)")
+    local.add_argument("--gpus", default=None,
+                       help="GPU ids to use, comma-separated, or 'none' (default: every visible GPU)")
     local.add_argument("--per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
     local.add_argument("--workers", type=int, default=None, help="parallel runs on a machine without GPUs (default 1)")
     cluster = parser.add_argument_group("--launcher submitit")
@@ -83,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--time", type=int, default=240, metavar="MINUTES", help="time limit per run (default 240)")
     cluster.add_argument("--gpus-per-task", type=int, default=1, help="GPUs per run (default 1)")
     cluster.add_argument("--cpus-per-task", type=int, default=None, help="CPUs per run (default: the cluster's)")
-    cluster.add_argument("--max-parallel", type=int, default=None, help="most array tasks running at once (default: no limit)")
+    cluster.add_argument("--max-parallel", type=int, default=None,
+                         help="most array tasks running at once (default: no limit)")
     cluster.add_argument("--cluster", choices=("slurm", "local", "debug"), default="slurm",
-                         help="submitit executor: slurm (default), or local / debug to try the job array on this machine")
+                         help="submitit executor: slurm (default), or local / debug to try the job array on this "
+                              "machine")
     return parser
 
 
@@ -115,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmlib sweep: {error}", file=sys.stderr)
         return 2
     try:
-        outcomes = run_sweep(configs, args.results_dir, launcher, args.checkpoint_dir, args.stale_after, progress=not args.quiet)
+        outcomes = run_sweep(configs, args.results_dir, launcher, args.checkpoint_dir, args.stale_after,
+                             progress=not args.quiet)
     except KeyboardInterrupt:
         print("mmlib sweep: interrupted; finished runs are stored, and the same command resumes the others from their "
               "checkpoints", file=sys.stderr)

@@ -98,17 +98,20 @@ def build_config(fields: dict, where: str) -> TrainConfig:
     values = {k: _typed_value(v, getattr(DEFAULTS, k), f"{where}: {k}") for k, v in fields.items()
               if k not in {"method_options", "dataset_options"}}
     try:
-        option_defaults = {f.name: f.default for f in dataclasses.fields(method_class(values.get("method", DEFAULTS.method)).Options)}
+        option_defaults = {f.name: f.default
+                           for f in dataclasses.fields(method_class(values.get("method", DEFAULTS.method)).Options)}
         values["method_options"] = {k: _typed_value(v, option_defaults.get(k), f"{where}: option {k}")
                                     for k, v in fields.get("method_options", {}).items()}
-        values["dataset_options"] = typed_data_options(dataset, [(k, str(v)) for k, v in fields.get("dataset_options", {}).items()])
+        values["dataset_options"] = typed_data_options(
+            dataset, [(k, str(v)) for k, v in fields.get("dataset_options", {}).items()])
         return TrainConfig.from_protocol(values.pop("protocol", DEFAULTS.protocol), **values)
     except (ValueError, TypeError, argparse.ArgumentTypeError) as error:
         raise GridError(f"{where}: {error}") from None
 
 
 def expand_grid(spec: dict, source: str = "grid") -> list[TrainConfig]:
-    """The runs of a grid (the TOML layout of the module docstring), each checked, in a stable order, without repeats."""
+    """The runs of a grid (the TOML layout of the module docstring), each checked, in a stable order, without
+    repeats."""
     unknown = [k for k in spec if k not in GRID_KEYS]
     if unknown:
         raise GridError(f"{source}: unknown entry {unknown[0]!r}; a grid has {list(GRID_KEYS)}")
@@ -125,21 +128,25 @@ def expand_grid(spec: dict, source: str = "grid") -> list[TrainConfig]:
         except ValueError as error:
             raise GridError(str(error)) from None
         datasets = grid_datasets(spec, source)
-        for table, names, what in ((spec.get("options", {}), methods, "method"), (spec.get("data", {}), datasets, "dataset")):
+        for table, names, what in ((spec.get("options", {}), methods, "method"),
+                                   (spec.get("data", {}), datasets, "dataset")):
             stray = [k for k in table if k not in names]
             if stray:
-                raise GridError(f"{source}: options for {what} {stray[0]!r}, which the grid does not run (its {what}s: {names})")
+                raise GridError(f"{source}: options for {what} {stray[0]!r}, which the grid does not run (its {what}s: "
+                                f"{names})")
         seeds = parse_seeds(spec.get("seeds", [DEFAULTS.seed]), f"{source}: seeds")
         for dataset in datasets:
             for data in _axes(spec.get("data", {}).get(dataset, {})):
                 for fixed in _axes(train_table):
                     for method in methods:
                         for options in _axes(spec.get("options", {}).get(method, {})):
-                            configs += [build_config({**fixed, "dataset": dataset, "dataset_options": data, "method": method,
+                            configs += [build_config({**fixed, "dataset": dataset, "dataset_options": data,
+                                                      "method": method,
                                                       "method_options": options, "seed": seed},
                                                      f"{source} ({method} on {dataset})") for seed in seeds]
     elif any(k in spec for k in ("datasets", "seeds", "options", "data")) or train_table:
-        raise GridError(f"{source}: the grid names no methods; add methods = [...] (or --methods), or list [[run]] entries")
+        raise GridError(f"{source}: the grid names no methods; add methods = [...] (or --methods), or list [[run]] "
+                        "entries")
     configs += [build_config(entry, f"{source} [[run]] #{i + 1}") for i, entry in enumerate(spec.get("run", []))]
     if not configs:
         raise GridError(f"{source}: the grid is empty; give methods (--methods) or [[run]] entries")
@@ -163,7 +170,8 @@ def write_grid(configs: Iterable[TrainConfig], path: str | Path) -> Path:
     ``[[run]]`` entries that ``python -m mmlib sweep FILE`` runs; every field is written, so the file means
     the same runs when defaults change. A None value (TOML has none) is left out: it is the default."""
     configs = list(configs)
-    lines = [f"# {len(configs)} runs exported by mmlib.sweep.write_grid; run them with python -m mmlib sweep {Path(path).name}"]
+    lines = [(f"# {len(configs)} runs exported by mmlib.sweep.write_grid; run them with python -m mmlib sweep "
+              f"{Path(path).name}")]
     for config in configs:
         lines += ["", "[[run]]"] + [f"{k} = {_toml(v)}" for k, v in dataclasses.asdict(config).items() if v is not None]
     Path(path).write_text("\n".join(lines) + "\n")

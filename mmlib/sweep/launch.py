@@ -79,14 +79,16 @@ def _train_in_child(config: dict, run_id: str, store: Store, visible_devices: st
     env = dict(os.environ)
     if visible_devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = visible_devices
-    request = json.dumps({"config": config, "parent": os.getpid(), "results_dir": str(store.results_dir), "checkpoint_dir": str(store.checkpoint_dir)})
+    request = json.dumps({"config": config, "parent": os.getpid(), "results_dir": str(store.results_dir),
+                          "checkpoint_dir": str(store.checkpoint_dir)})
     start = time.perf_counter()
     with open(log, "a") as handle:
         handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {HOST} sweep pid {os.getpid()} "
                      f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '(unset)')}\n")
         handle.flush()
         offset = handle.tell()
-        process = subprocess.Popen([sys.executable, "-m", "mmlib.sweep.child", request], stdout=handle, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen([sys.executable, "-m", "mmlib.sweep.child", request], stdout=handle,
+                                   stderr=subprocess.STDOUT, env=env)
         while True:
             try:
                 code = process.wait(timeout=lease.heartbeat_s)
@@ -95,8 +97,10 @@ def _train_in_child(config: dict, run_id: str, store: Store, visible_devices: st
                 if lease.lost.is_set():
                     process.kill()
                     process.wait()
-                    return Outcome(run_id, FAILED, f"stopped: another process took over the lease (this one's heartbeat "
-                                   f"was older than {store.stale_after_s:.0f} s) (log {log})", time.perf_counter() - start)
+                    return Outcome(run_id, FAILED,
+                                   f"stopped: another process took over the lease (this one's heartbeat "
+                                   f"was older than {store.stale_after_s:.0f} s) (log {log})",
+                                   time.perf_counter() - start)
     seconds = time.perf_counter() - start
     if code == 0 and stored_record(store.results_dir, TrainConfig(**config)) is not None:
         return Outcome(run_id, RAN, seconds=seconds)
@@ -141,7 +145,8 @@ def local_slots(gpus: Sequence[str], per_gpu: int = 1, workers: int | None = Non
     if per_gpu < 1 or (workers is not None and workers < 1):
         raise GridError("--per-gpu and --workers must be positive")
     if gpus and workers is not None:
-        raise GridError("--workers counts CPU processes; with GPUs use --per-gpu N (or --gpus none to train on the CPU)")
+        raise GridError("--workers counts CPU processes; with GPUs use --per-gpu N (or --gpus none to train on the "
+                        "CPU)")
     return [g for _ in range(per_gpu) for g in gpus] if gpus else [""] * (workers or 1)
 
 

@@ -11,13 +11,15 @@ from tqdm.auto import tqdm
 
 from mmlib.config import TrainConfig
 from mmlib.results import weights_folder
-from mmlib.sweep.launch import FAILED, HELD, RAN, SKIPPED, Launcher, LocalLauncher, Outcome, Store, local_slots, visible_gpus
+from mmlib.sweep.launch import (FAILED, HELD, RAN, SKIPPED, Launcher, LocalLauncher, Outcome, Store, local_slots,
+                                visible_gpus)
 from mmlib.sweep.lease import is_stale, read_lease
 from mmlib.train import stored_record
 
 
 def run_sweep(configs: Sequence[TrainConfig], results_dir: str | Path, launcher: Launcher | None = None,
-              checkpoint_dir: str | Path | None = None, stale_after_s: float = 300.0, progress: bool = True) -> list[Outcome]:
+              checkpoint_dir: str | Path | None = None, stale_after_s: float = 300.0,
+              progress: bool = True) -> list[Outcome]:
     """Train every run of ``configs`` whose record is not stored, through ``launcher`` (default: one
     process on the CPU); return one :class:`Outcome` per distinct run, in the order given.
 
@@ -25,7 +27,8 @@ def run_sweep(configs: Sequence[TrainConfig], results_dir: str | Path, launcher:
     (skipped, trained by that process), or its lease went stale and this sweep takes it over.
     """
     results_dir = Path(results_dir).absolute()  # the same folder for jobs that start elsewhere (SLURM)
-    store = Store(results_dir, Path(checkpoint_dir).absolute() if checkpoint_dir else weights_folder(results_dir), stale_after_s)
+    store = Store(results_dir, Path(checkpoint_dir).absolute() if checkpoint_dir else weights_folder(results_dir),
+                  stale_after_s)
     launcher = launcher or LocalLauncher(local_slots([]))
     runs = {c.run_id: c for c in configs}
     done: dict[str, Outcome] = {}
@@ -64,7 +67,8 @@ def run_sweep(configs: Sequence[TrainConfig], results_dir: str | Path, launcher:
     return [done[run_id] for run_id in runs]
 
 
-def sweep_records(configs: Sequence[TrainConfig], results_dir: str | Path, workers: int, progress: bool = True) -> list[dict]:
+def sweep_records(configs: Sequence[TrainConfig], results_dir: str | Path, workers: int,
+                  progress: bool = True) -> list[dict]:
     """The records of ``configs`` (what :func:`mmlib.experiments.run_grid` returns), trained by a local sweep:
     ``workers`` processes per GPU on every visible GPU, or ``workers`` processes without a GPU.
     Raises with the summary of the runs that failed."""
@@ -77,9 +81,11 @@ def sweep_records(configs: Sequence[TrainConfig], results_dir: str | Path, worke
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
-    """One line of counts, then one line per run: what ran (and how long), what was skipped and why, what failed and why."""
+    """One line of counts, then one line per run: what ran (and how long), what was skipped and why, what failed and
+    why."""
     counts = {s: sum(o.status == s for o in outcomes) for s in (RAN, SKIPPED, FAILED)}
     lines = [f"sweep: {len(outcomes)} runs: {counts[RAN]} ran, {counts[SKIPPED]} skipped, {counts[FAILED]} failed"]
     for o in sorted(outcomes, key=lambda o: (o.status != FAILED, o.status, o.run_id)):
-        lines.append(f"  {o.status:<8} {o.run_id}" + (f"  {o.seconds:.1f} s" if o.status == RAN else "") + (f"  {o.detail}" if o.detail else ""))
+        lines.append(f"  {o.status:<8} {o.run_id}" + (f"  {o.seconds:.1f} s" if o.status == RAN else "")
+                     + (f"  {o.detail}" if o.detail else ""))
     return "\n".join(lines)

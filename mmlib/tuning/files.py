@@ -82,8 +82,8 @@ def method_entry(study: optuna.Study, base: TrainConfig, seeds: tuple[int, ...],
 def write_tuned(path: str | Path, base: TrainConfig, entries: dict[str, dict], note: str = "") -> dict:
     """Merge ``entries`` (method -> :func:`method_entry`) into the file at ``path`` and write it whole.
 
-    A lock on the folder (no lock file left in the repository) serialises writers; methods already in the file and not tuned now are kept.
-    ``wall_s`` is the span from the first trial's start to the last trial's end over every method in
+    A lock on the folder (no lock file left in the repository) serialises writers; methods already in the file and not
+    tuned now are kept. ``wall_s`` is the span from the first trial's start to the last trial's end over every method in
     the file (every process that filled the studies included); ``compute_s`` per method sums its trials.
     """
     path = Path(path)
