@@ -32,7 +32,8 @@ def shared_data() -> Path:
     """``../shared/data`` beside the repository (or ``$MMLIB_SHARED_DATA``); skips when absent."""
     root = Path(os.environ.get("MMLIB_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
     if not root.is_dir():
-        pytest.skip(f"shared real data not found at {root}; set MMLIB_SHARED_DATA to the folder holding fsdd/ and cremad_meta/")
+        pytest.skip(f"shared real data not found at {root}; set MMLIB_SHARED_DATA to the folder holding fsdd/ and "
+                    "cremad_meta/")
     return root
 
 

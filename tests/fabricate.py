@@ -59,7 +59,8 @@ def cremad_names(per_class: int = 2, actors: int = 4) -> list[str]:
     return sorted(names)
 
 
-def fabricate_cremad(root: Path, names: list[str] | None = None, frames: int = 6, seconds: float = 0.4, rate: int = 8000) -> Path:
+def fabricate_cremad(root: Path, names: list[str] | None = None, frames: int = 6, seconds: float = 0.4,
+                     rate: int = 8000) -> Path:
     """``root/AudioWAV/*.wav`` + ``root/VideoFlash/*.flv`` for every clip name."""
     for seed, name in enumerate(names or cremad_names()):
         write_wav(root / "AudioWAV" / f"{name}.wav", seconds, rate, seed)
@@ -72,7 +73,8 @@ def ks_clip_names(per_class: int, classes: int) -> list[tuple[str, int]]:
     return [(f"-a{c:02d}x_Y{k}Zq_{10 * k}", c) for c in range(classes) for k in range(per_class)]
 
 
-def fabricate_kinetics(root: Path, train: list[tuple[str, int]], test: list[tuple[str, int]], seconds: float = 0.3) -> Path:
+def fabricate_kinetics(root: Path, train: list[tuple[str, int]], test: list[tuple[str, int]],
+                       seconds: float = 0.3) -> Path:
     """OGM-GE list files ``my_train.txt`` / ``my_test.txt`` plus ``video/*.mp4`` and ``audio/*.wav``."""
     for name, entries in (("my_train.txt", train), ("my_test.txt", test)):
         root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,8 @@ def fabricate_mvsa(root: Path, labels: list[tuple[str, str]]) -> Path:
 
 def fake_embedder(texts: list[str]) -> np.ndarray:
     """A 4-d deterministic stand-in for a sentence encoder: length, vowels, digits, hashes."""
-    return np.array([[len(t), sum(c in "aeiou" for c in t), sum(c.isdigit() for c in t), t.count("#")] for t in texts], dtype=np.float32)
+    return np.array([[len(t), sum(c in "aeiou" for c in t), sum(c.isdigit() for c in t), t.count("#")] for t in texts],
+                    dtype=np.float32)
 
 
 def fabricate_iemocap_mla(root: Path, train: list[tuple[str, str]], test: list[tuple[str, str]]) -> Path:

@@ -12,7 +12,8 @@ import torch
 from mmlib.book import data_options, repo_path
 from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import (
-    encode_split, evaluate_missing, evaluate_split, feature_chunks, fused_accuracy_by_batch, mask_columns, missing_accuracy,
+    encode_split, evaluate_missing, evaluate_split, feature_chunks, fused_accuracy_by_batch, mask_columns,
+    missing_accuracy,
 )
 from mmlib.orders import order_accuracies, order_correct
 from mmlib.trained import model_at_epoch, train_model
@@ -96,8 +97,10 @@ def test_missing_evaluation_at_rate_zero_equals_the_full_evaluation(trained):
 def test_whole_split_batch_equals_batch_size_zero(trained):
     model, data, _, _ = trained
     features, labels = encode_split(model, data, "test", 256, "cpu")
-    assert fused_accuracy_by_batch(model, features, labels, 0) == fused_accuracy_by_batch(model, features, labels, 10_000)
-    assert fused_accuracy_by_batch(model, features, labels, 256) == pytest.approx(evaluate_split(model, data, "test", 256, "cpu")["fused_acc"])
+    assert (fused_accuracy_by_batch(model, features, labels, 0)
+            == fused_accuracy_by_batch(model, features, labels, 10_000))
+    assert fused_accuracy_by_batch(model, features, labels,
+                                   256) == pytest.approx(evaluate_split(model, data, "test", 256, "cpu")["fused_acc"])
 
 
 def test_snapshots_in_steps_equal_a_direct_snapshot(tmp_path):
@@ -125,7 +128,8 @@ def test_fused_features_are_what_the_classifier_sees(trained):
     fused = fused_features(model, features, 256)
     assert fused.shape == (len(labels), model.dim)
     with torch.no_grad():
-        predictions = torch.cat([model.logits_from_features(chunk, model.modalities) for _, chunk in feature_chunks(features, 256)])
+        predictions = torch.cat([model.logits_from_features(chunk, model.modalities)
+                                 for _, chunk in feature_chunks(features, 256)])
         assert torch.equal(model.head(fused).argmax(-1), predictions.argmax(-1))
     concat = build_model(dataclasses.replace(TINY, method="concat", method_options={}), data)
     chunk = {m: torch.full((2, 3), float(k + 1)) for k, m in enumerate(concat.modalities)}

@@ -17,7 +17,8 @@ HIDDEN, D, C, INPUT = 128, 8, 5, 32  # MLP encoder width, feature width d, synth
 
 
 def test_fabricated_cremad_has_the_shapes_and_dtypes_prepare_writes(tmp_path):
-    plan = plan_cremad(fabricate_cremad(tmp_path), val_fraction=0.25, test_fraction=0.25)  # the preparer's default shapes
+    # the preparer's default shapes
+    plan = plan_cremad(fabricate_cremad(tmp_path), val_fraction=0.25, test_fraction=0.25)
     prepared = plan.process(plan.samples[0])
     data = fabricated("cremad", 7)
     for modality in ("audio", "visual"):
@@ -29,7 +30,8 @@ def test_fabricated_cremad_has_the_shapes_and_dtypes_prepare_writes(tmp_path):
 
 def test_random_dataset_puts_every_sample_in_every_split_and_cycles_the_labels():
     data = random_dataset({"a": ((2, 3), "float16"), "b": ((4,), "uint8")}, 5, ("x", "y"), seed=3)
-    assert {s: rows.tolist() for s, rows in data.splits.items()} == {s: [0, 1, 2, 3, 4] for s in ("train", "val", "test")}
+    assert ({s: rows.tolist() for s, rows in data.splits.items()}
+            == {s: [0, 1, 2, 3, 4] for s in ("train", "val", "test")})
     assert data.labels.tolist() == [0, 1, 0, 1, 0] and data.classes == ("x", "y")
     assert data.inputs["a"].dtype == np.float16 and data.inputs["b"].dtype == np.uint8
     again = random_dataset({"a": ((2, 3), "float16"), "b": ((4,), "uint8")}, 5, ("x", "y"), seed=3)
@@ -37,7 +39,8 @@ def test_random_dataset_puts_every_sample_in_every_split_and_cycles_the_labels()
 
 
 def test_fabricated_names_the_datasets_whose_layout_it_knows():
-    with pytest.raises(ValueError, match=r"no known cache layout for dataset 'mfeat'; fabricated inputs exist for \['cremad'\]"):
+    with pytest.raises(ValueError,
+                       match=r"no known cache layout for dataset 'mfeat'; fabricated inputs exist for \['cremad'\]"):
         fabricated("mfeat", 10)
     with pytest.raises(ValueError, match="samples must be a positive number"):
         fabricated("cremad", 0)
@@ -62,7 +65,8 @@ def test_recomputed_prefix_costs_exactly_one_frozen_forward_per_earlier_modality
     # Three modalities: passes 2 and 3 tabulate pi_1 and pi_2 over the training split once each,
     # an encoder forward (2 (32*128 + 128*d) flops per sample); recorded features skip both.
     options = {"strengths": "2.0,1.0,0.5", "noise": "1,1,1"}
-    measured = measure_methods(["ours", "ours_recorded"], dataset="synthetic", epochs=2, hidden_dim=D, dataset_options=options)
+    measured = measure_methods(["ours", "ours_recorded"], dataset="synthetic", epochs=2, hidden_dim=D,
+                               dataset_options=options)
     extra = (measured["ours"]["epoch_gflop"] - measured["ours_recorded"]["epoch_gflop"]) * 1e9
     assert extra == pytest.approx(2 * _train_rows("2.0,1.0,0.5") * 2 * (INPUT * HIDDEN + HIDDEN * D), abs=1)
 
@@ -70,7 +74,8 @@ def test_recomputed_prefix_costs_exactly_one_frozen_forward_per_earlier_modality
 def test_fabricated_inputs_train_every_timed_method(monkeypatch):
     small = lambda: cremad_layout(frames=2, size=32, sample_rate=8000, duration=0.25, n_fft=64, hop=32)  # noqa: E731
     monkeypatch.setitem(fabrication.PREPARED_LAYOUTS, "cremad", (small, CREMAD_CLASSES))
-    measured = measure_methods(["mla", "ours"], dataset="cremad", modalities="visual,audio", epochs=2, batch_size=4, fabricate=8)
+    measured = measure_methods(["mla", "ours"], dataset="cremad", modalities="visual,audio", epochs=2, batch_size=4,
+                               fabricate=8)
     assert set(measured) == {"concat", "mla", "ours"}
     assert all(m["epoch_s"] > 0 and m["epoch_gflop"] > 0 for m in measured.values())
     # ResNet-18 arithmetic dominates: MLA's per-step head projection adds almost nothing to Concat's
@@ -78,11 +83,13 @@ def test_fabricated_inputs_train_every_timed_method(monkeypatch):
 
 
 def test_bench_methods_prints_both_ratios_and_the_verdict(capsys):
-    assert bench_methods_main(["--dataset", "synthetic", "--methods", "mla,ours", "--epochs", "2", "--hidden-dim", "8"]) == 0
+    assert bench_methods_main(["--dataset", "synthetic", "--methods", "mla,ours", "--epochs", "2", "--hidden-dim",
+                               "8"]) == 0
     out = capsys.readouterr().out
     assert "GFLOP" in out and "concat" in out
     assert "ours / mla = " in out and " in arithmetic (" in out and "the target of 1.2" in out
-    assert "ours's arithmetic alone exceeds the target here" in out  # synthetic's tiny encoders: 1.39 x MLA's arithmetic
+    # synthetic's tiny encoders: 1.39 x MLA's arithmetic
+    assert "ours's arithmetic alone exceeds the target here" in out
 
 
 def test_bench_methods_rejects_fabricating_an_unknown_layout_or_with_dataset_options(capsys):
@@ -107,7 +114,8 @@ def test_frame_cache_comparison_gains_fidelity_with_size_and_costs_its_bytes():
     rows = {row["cache"]: row for row in compare(source_frames(), [160, 224, 320], boxes_per_frame=20, seed=0)}
     psnr = [rows[f"{s} x {s}"]["psnr_db"] for s in (160, 224, 320)]
     assert psnr == sorted(psnr) and psnr[0] < psnr[-1]
-    assert rows["source (480 x 360)"]["psnr_small_db"] > rows["320 x 320"]["psnr_small_db"]  # the kernel alone loses least
+    # the kernel alone loses least
+    assert rows["source (480 x 360)"]["psnr_small_db"] > rows["320 x 320"]["psnr_small_db"]
     assert rows["224 x 224"]["kb_per_clip"] == pytest.approx(3 * 3 * 224 * 224 / 1e3)  # 3 RGB uint8 frames per clip
     assert rows["224 x 224"]["cremad_gb"] == pytest.approx(7442 * 3 * 3 * 224 * 224 / 1e9)
 
@@ -117,7 +125,8 @@ def test_bench_frames_rejects_sizes_that_are_not_numbers(capsys):
 
     with pytest.raises(SystemExit) as stopped:
         main(["--sizes", "224,big"])
-    assert stopped.value.code == 2 and "--sizes takes whole numbers separated by commas, got '224,big'" in capsys.readouterr().err
+    assert stopped.value.code == 2 and ("--sizes takes whole numbers separated by commas, got "
+                                        "'224,big'") in capsys.readouterr().err
 
 
 def test_a_hundred_epoch_run_adds_every_part_the_loop_pays():
@@ -132,7 +141,8 @@ def test_a_hundred_epoch_run_adds_every_part_the_loop_pays():
         "start-up: model and optimizer": 3.0, "first-epoch warm-up": 4.0, "training": 100 * 0.2 * 6698,
         "validation (every Shapley subset)": 100 * 0.05 * 744, "checkpoints": 25.0, "best-state copies": 1.0,
         "test": 0.05 * 744, "linear probes": 1.0 / 20 * (6698 + 744)}
-    assert whole["total_s"] == sum(whole["parts_s"].values()) and whole["left_out"] == "reading the prepared cache from disk"
+    assert whole["total_s"] == sum(whole["parts_s"].values()) and whole["left_out"] == ("reading the prepared cache "
+                                                                                        "from disk")
     without_probes = hundred_epochs({**row, "overheads": {**row["overheads"], "probes_s": None}}, import_s=5.0)
     assert "linear probes" not in without_probes["parts_s"] and without_probes["left_out"].endswith(", linear probes")
 
@@ -147,7 +157,8 @@ def test_overheads_write_a_real_checkpoint_and_remove_it(tmp_path):
     config = TrainConfig(dataset="synthetic", method="ours", hidden_dim=D, device="cpu", optimizer="sgd")
     dataset = load_config_dataset(config)
     model = build_model(config, dataset)
-    found = overheads({"model": model, "config": config, "dataset": dataset, "optimizer": build_optimizer(config, model),
+    found = overheads({"model": model, "config": config, "dataset": dataset,
+                       "optimizer": build_optimizer(config, model),
                        "to_device_s": 0.0, "times": [3.0, 1.0, 2.0]}, torch.device("cpu"), tmp_path / "results")
     state = sum(p.numel() * p.element_size() for p in model.parameters())
     assert found["checkpoint_mb"] * 2**20 > 2 * state  # the model and the best epoch's copy, at least

@@ -11,7 +11,8 @@ from mmlib.cli import build_parser, config_from_args
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "mmlib", *args], capture_output=True, text=True, env={"TQDM_DISABLE": "1", "PATH": ""})
+    return subprocess.run([sys.executable, "-m", "mmlib", *args], capture_output=True, text=True,
+                          env={"TQDM_DISABLE": "1", "PATH": ""})
 
 
 def test_train_prints_summary_and_writes_record(tmp_path):
@@ -119,7 +120,8 @@ def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
     from mmlib.sweep.grid import write_grid
     from mmlib.config import TrainConfig
 
-    wanted = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=1, hidden_dim=8,
+    wanted = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="concat", epochs=1,
+                         hidden_dim=8,
                          probe=False, device="cpu")
     one = write_grid([wanted], tmp_path / "run.toml")
     args = build_parser().parse_args(["--config", str(one)])
@@ -135,7 +137,8 @@ def test_config_file_gives_the_run_in_the_sweep_layout(tmp_path):
     write_grid([wanted, dataclasses.replace(wanted, seed=1)], tmp_path / "two.toml")
     out = run("train", "--config", str(tmp_path / "two.toml"))
     assert out.returncode == 2
-    assert out.stderr.strip().endswith("holds 2 runs; train takes one (python -m mmlib sweep " f"{tmp_path / 'two.toml'} runs them all)")
+    assert out.stderr.strip().endswith("holds 2 runs; train takes one (python -m mmlib sweep "
+                                       f"{tmp_path / 'two.toml'} runs them all)")
 
 
 def test_a_file_exported_before_a_field_was_retired_still_reads(tmp_path):

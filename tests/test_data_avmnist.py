@@ -149,7 +149,8 @@ def test_ours_trains_two_epochs_on_avmnist_through_the_command_line(tmp_path):
                                     "hop": 512}.items() for arg in ("--data", f"{key}={value}")]
     out = subprocess.run(
         [sys.executable, "-m", "mmlib", "train", "--dataset", "avmnist", *data, "--method", "ours", "--epochs", "2",
-         "--lr", "0.003", "--probe", "false", "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "ckpt"),
+         "--lr", "0.003", "--probe", "false", "--results-dir", str(tmp_path), "--checkpoint-dir",
+         str(tmp_path / "ckpt"),
          "--quiet"],
         capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1", "MMLIB_CPU_THREADS": "1"},
     )
@@ -159,4 +160,5 @@ def test_ours_trains_two_epochs_on_avmnist_through_the_command_line(tmp_path):
     assert record["modalities"] == ["audio", "image"] and len(record["history"]) == 2
     assert record["dataset_identity"]["split_sizes"] == {"train": 1400, "val": 200, "test": 400}
     assert record["test"]["fused_acc"] > 15.0  # ten classes: chance is 10% (about 25% is typical after 2 epochs)
-    assert record["history"][1]["order"][0] == min(record["history"][0]["shapley"], key=record["history"][0]["shapley"].get)
+    assert record["history"][1]["order"][0] == min(record["history"][0]["shapley"],
+                                                   key=record["history"][0]["shapley"].get)

@@ -42,7 +42,8 @@ def test_default_audio_is_ogm_ge_257_by_188(raw):
 def test_visual_frames_are_rgb_and_evenly_spaced(raw):
     plan = plan_cremad(raw, **SMALL)
     frames = plan.process(plan.samples[0])["visual"]
-    assert frames[0, 0, 0, 0] > 150 and frames[0, 2, 0, 0] < frames[0, 0, 0, 0]  # the red half is channel 0 (RGB, not BGR)
+    # the red half is channel 0 (RGB, not BGR)
+    assert frames[0, 0, 0, 0] > 150 and frames[0, 2, 0, 0] < frames[0, 0, 0, 0]
     assert frames[0, 1, 0, -1] < frames[1, 1, 0, -1] < frames[2, 1, 0, -1]  # brightness ramps over the clip
 
 
@@ -70,7 +71,8 @@ def test_list_files_give_train_and_test_with_val_carved_from_train(raw, tmp_path
     train_names = [n for n in names if n not in test_names]
     (tmp_path / "train.csv").write_text("".join(f"{n},{n.split('_')[2]}\n" for n in train_names))
     (tmp_path / "test.csv").write_text("".join(f"{n},{n.split('_')[2]}\n" for n in test_names))
-    plan = plan_cremad(raw, **{**SMALL, "val_fraction": 0.2}, train_list=str(tmp_path / "train.csv"), test_list=str(tmp_path / "test.csv"))
+    plan = plan_cremad(raw, **{**SMALL, "val_fraction": 0.2}, train_list=str(tmp_path / "train.csv"),
+                       test_list=str(tmp_path / "test.csv"))
     ids = [s.id for s in plan.samples]
     assert sorted(ids[i] for i in plan.splits["test"]) == sorted(test_names)
     assert len(plan.splits["val"]) == 8 and len(plan.splits["train"]) == 28
@@ -87,7 +89,8 @@ def test_missing_root_and_missing_folder_show_the_expected_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist; expected AudioWAV/"):
         plan_cremad(tmp_path / "nowhere")
     (tmp_path / "VideoFlash").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"has no AudioWAV/ folder; expected AudioWAV/\*\.wav and VideoFlash/\*\.flv"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"has no AudioWAV/ folder; expected AudioWAV/\*\.wav and VideoFlash/\*\.flv"):
         plan_cremad(tmp_path)
 
 

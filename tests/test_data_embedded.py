@@ -71,7 +71,8 @@ def test_noise_changes_only_the_named_view_and_is_fixed_by_the_seed():
     assert 1.9 < difference.std() < 2.1
     np.testing.assert_array_equal(noisy.inputs["pix"], again.inputs["pix"])
     assert not np.allclose(noisy.inputs["pix"] - clean.inputs["pix"],
-                           other.inputs["pix"] - load_dataset("mfeat", modalities="pix,fou", split_seed=1).inputs["pix"])
+                           other.inputs["pix"] - load_dataset("mfeat", modalities="pix,fou",
+                                                              split_seed=1).inputs["pix"])
 
 
 def _probe_accuracy(data, modality: str) -> float:

@@ -13,7 +13,8 @@ from mmlib.data.fsdd import add_noise_at_snr, degrade_images
 
 SHARED = Path(os.environ.get("MMLIB_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 FSDD = SHARED / "fsdd"
-needs_fsdd = pytest.mark.skipif(not (FSDD / "recordings").is_dir(), reason=f"FSDD recordings not found under {FSDD} (set MMLIB_SHARED_DATA)")
+needs_fsdd = pytest.mark.skipif(not (FSDD / "recordings").is_dir(),
+                                reason=f"FSDD recordings not found under {FSDD} (set MMLIB_SHARED_DATA)")
 
 
 @needs_fsdd
@@ -41,7 +42,8 @@ def test_weakening_changes_only_the_weakened_side():
     noisy = load_dataset("fsdd_av", root=str(FSDD), audio_snr_db=0.0, image_downsample=4)
     assert not np.array_equal(clean.inputs["audio"], noisy.inputs["audio"])
     assert np.array_equal(clean.labels, noisy.labels)
-    assert np.allclose(noisy.inputs["image"][:, :, :4, :4].mean(axis=(2, 3)), noisy.inputs["image"][:, :, 0, 0], atol=1e-6)
+    assert np.allclose(noisy.inputs["image"][:, :, :4, :4].mean(axis=(2, 3)), noisy.inputs["image"][:, :, 0, 0],
+                       atol=1e-6)
 
 
 def test_snr_zero_db_gives_noise_as_strong_as_the_signal():
@@ -75,7 +77,8 @@ def test_ours_trains_two_epochs_on_spoken_and_written_digits(tmp_path):
 
     out = subprocess.run(
         [sys.executable, "-m", "mmlib", "train", "--dataset", "fsdd_av", "--data", f"root={FSDD}", "--method", "ours",
-         "--epochs", "2", "--probe", "false", "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "ckpt"), "--quiet"],
+         "--epochs", "2", "--probe", "false", "--results-dir", str(tmp_path), "--checkpoint-dir",
+         str(tmp_path / "ckpt"), "--quiet"],
         capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1", "MMLIB_CPU_THREADS": "2"},
     )
     assert out.returncode == 0, out.stderr
@@ -84,4 +87,5 @@ def test_ours_trains_two_epochs_on_spoken_and_written_digits(tmp_path):
     assert record["modalities"] == ["audio", "image"] and len(record["history"]) == 2
     assert record["dataset_identity"]["split_sizes"] == {"train": 2430, "val": 270, "test": 300}
     assert record["test"]["fused_acc"] > 30.0  # ten classes: chance is 10%
-    assert record["history"][1]["order"][0] == min(record["history"][0]["shapley"], key=record["history"][0]["shapley"].get)
+    assert record["history"][1]["order"][0] == min(record["history"][0]["shapley"],
+                                                   key=record["history"][0]["shapley"].get)

@@ -38,7 +38,8 @@ def test_mla_label_outside_classes_is_named(tmp_path):
 
 
 def test_mla_wrong_layout_shows_the_expected_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"has no video/ folder; expected my_train_iemo.txt and my_test_iemo.txt"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"has no video/ folder; expected my_train_iemo.txt and my_test_iemo.txt"):
         plan_iemocap(tmp_path, embed_text=fake_embedder)
 
 

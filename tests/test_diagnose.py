@@ -46,7 +46,8 @@ def test_diagnose_a_model_written_in_the_test():
     assert summary["fused_acc"] == 100.0 and table.loc["a", "head_acc"] == 100.0
     assert math.isclose(table.loc["b", "head_acc"], 100 * 4 / 6)
     # v(empty) = argmax of zero logits = class 0: 2 of 6 right. Shapley a = ((100 - 33.3) + (100 - 66.7)) / 2
-    assert math.isclose(table.loc["a", "shapley"], 50.0, abs_tol=1e-9) and math.isclose(table.loc["b", "shapley"], 50 / 3, abs_tol=1e-9)
+    assert (math.isclose(table.loc["a", "shapley"], 50.0, abs_tol=1e-9)
+            and math.isclose(table.loc["b", "shapley"], 50 / 3, abs_tol=1e-9))
     assert math.isclose(table.loc["a", "shapley_share"], 75.0)
     assert math.isclose(table.loc["a", "weight_norm"], 2 * math.sqrt(3), rel_tol=1e-6)
     assert math.isclose(table.loc["b", "weight_norm"], math.sqrt(3), rel_tol=1e-6)

@@ -31,17 +31,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmlib.data import load_dataset  # noqa: E402
-from mmlib.distributed import LocalWorld, ShardedDropout, World, init_world, is_main_process, shard_bounds, shard_sizes  # noqa: E402
+from mmlib.distributed import (LocalWorld, ShardedDropout, World, init_world, is_main_process,  # noqa: E402
+                               shard_bounds, shard_sizes)
 from mmlib.config import TrainConfig  # noqa: E402
 from mmlib.train import build_model, check_shards, train  # noqa: E402
 
-DATA = {"num_samples": 300, "strengths": "2.0,0.6", "noise": "1.0,1.0"}  # 195 training samples: batches of 32 and a last of 3
+# 195 training samples: batches of 32 and a last of 3
+DATA = {"num_samples": 300, "strengths": "2.0,0.6", "noise": "1.0,1.0"}
 KEPT = ("history", "best_epoch", "test", "world_size")
 REFUSING = ("lfm", "crmt", "qmf", "mmin", "tate")
 
 
 def config(method: str, **fields) -> TrainConfig:
-    return TrainConfig(**{"dataset": "synthetic", "dataset_options": DATA, "method": method, "epochs": 3, "batch_size": 32,
+    return TrainConfig(**{"dataset": "synthetic", "dataset_options": DATA, "method": method, "epochs": 3,
+                          "batch_size": 32,
                           "hidden_dim": 16, "seed": 0, "probe": False, "device": "cpu", **fields})
 
 
@@ -53,7 +56,8 @@ def free_port() -> int:
 
 def torchrun(tmp_path: Path, method: str, results_dir: Path | None = None, phase: str = "whole") -> list[dict]:
     """Train ``config(method)`` with 2 processes; each rank's kept record fields (``phase``: see :func:`_worker`)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(free_port()),
                __file__, method, str(tmp_path), str(results_dir or ""), phase]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -76,7 +80,8 @@ def numbers(record, path: str = ""):
 
 def assert_same_run(one: dict, two: dict, sample_points: float) -> None:
     """Training losses within 1e-5 relative, every other number within one sample (module docstring)."""
-    a, b = dict(numbers({k: one[k] for k in KEPT if k != "world_size"})), dict(numbers({k: two[k] for k in KEPT if k != "world_size"}))
+    a, b = (dict(numbers({k: one[k] for k in KEPT if k != "world_size"})),
+            dict(numbers({k: two[k] for k in KEPT if k != "world_size"})))
     assert a.keys() == b.keys()
     for path, value in a.items():
         tolerance = 1e-5 * abs(value) if path.endswith("train_loss") else sample_points + 1e-9
@@ -114,17 +119,20 @@ def test_two_processes_stopped_and_resumed_equal_an_uninterrupted_two_process_ru
 
 
 def test_a_rank_killed_mid_run_ends_the_other_within_seconds_naming_it_and_stores_no_record(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(free_port()),
                __file__, "concat", str(tmp_path), str(tmp_path / "runs"), "die"]
     start = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 1 and time.monotonic() - start < 60  # measured: 8 s, the survivor ended by torchrun or gloo
+    # measured: 8 s, the survivor ended by torchrun or gloo
+    assert done.returncode == 1 and time.monotonic() - start < 60
     root_cause = done.stderr.split("Root Cause (first observed failure):")[1]
     assert "rank      : 1 (local_rank: 1)" in root_cause and "Signal 9 (SIGKILL) received" in root_cause
     survivor = [line for line in (done.stdout + done.stderr).splitlines() if "[rank0]" in line or "rank 0 of 2" in line]
-    assert survivor == ["mmlib train: rank 0 of 2: rank 1 ended mid-run (gloo: connection reset by peer); the run is stopped "
-                        "and no record is stored; rerun it (with --resume to continue from its last checkpoint)"], survivor
+    assert survivor == ["mmlib train: rank 0 of 2: rank 1 ended mid-run (gloo: connection reset by peer); the run is "
+                        "stopped and no record is stored; rerun it (with --resume to continue from its last "
+                        "checkpoint)"], survivor
     assert list((tmp_path / "runs").iterdir()) == [] and not list(tmp_path.glob("rank*.json"))
     (checkpoint,) = (tmp_path / "weights").iterdir()  # epoch 1, which a rerun with resume continues
     assert len(torch.load(checkpoint, weights_only=False)["history"]) == 1
@@ -134,7 +142,8 @@ def test_a_rank_killed_mid_run_ends_the_other_within_seconds_naming_it_and_store
 def test_a_method_without_a_consistent_form_refuses_several_processes(method):
     dataset = load_dataset("synthetic", **DATA)
     model = build_model(config(method), dataset)
-    with pytest.raises(ValueError, match=rf"method '{method}' cannot train one run on several processes \(.+\); .*python -m mmlib sweep"):
+    with pytest.raises(ValueError, match=rf"method '{method}' cannot train one run on several processes \(.+\); "
+                                         r".*python -m mmlib sweep"):
         model.distribute(World(0, 2, torch.device("cpu")))
 
 
@@ -146,7 +155,8 @@ def test_shards_are_contiguous_cover_the_batch_and_differ_by_at_most_one():
 def test_sharded_batches_are_the_slices_of_one_process_batches():
     dataset = load_dataset("synthetic", **DATA)
     whole = [b.index for b in dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(0))]
-    shards = [[b.index for b in dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(0), shard=(r, 2))]
+    shards = [[b.index for b in dataset.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(0),
+                                                shard=(r, 2))]
               for r in range(2)]
     assert all(torch.equal(torch.cat([s0, s1]), w) for s0, s1, w in zip(*shards, whole))
 
@@ -162,7 +172,8 @@ def test_sharded_dropout_draws_the_mask_one_process_draws():
 
 
 def test_a_batch_too_small_for_every_process_is_refused():
-    with pytest.raises(ValueError, match=r"batch of 3 sample\(s\) \(training split 195, batch_size 32\) cannot give each of 4 processes"):
+    with pytest.raises(ValueError, match=r"batch of 3 sample\(s\) \(training split 195, batch_size 32\) cannot give "
+                                         r"each of 4 processes"):
         check_shards(195, 32, World(0, 4, torch.device("cpu")))
     check_shards(195, 32, World(0, 3, torch.device("cpu")))
 
@@ -171,7 +182,8 @@ def test_world_size_without_a_process_group_says_to_use_torchrun(monkeypatch):
     for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match=r"WORLD_SIZE=2 but RANK, MASTER_ADDR, MASTER_PORT unset: start several processes with torchrun"):
+    with pytest.raises(ValueError, match=r"WORLD_SIZE=2 but RANK, MASTER_ADDR, MASTER_PORT unset: start several "
+                                         r"processes with torchrun"):
         train(config("concat", epochs=1), progress=False)
 
 
@@ -218,7 +230,8 @@ def _worker(method: str, out: Path, results_dir: str, phase: str) -> None:
         from mmlib.sweep.grid import write_grid
 
         run = write_grid([config(method)], out / f"run{os.environ['RANK']}.toml")
-        sys.exit(main(["train", "--config", str(run), "--results-dir", results_dir, "--checkpoint-dir", checkpoints, "--quiet"]))
+        sys.exit(main(["train", "--config", str(run), "--results-dir", results_dir, "--checkpoint-dir", checkpoints,
+                       "--quiet"]))
     record = train(config(method), results_dir=results_dir or None, checkpoint_dir=checkpoints, progress=False,
                    stop_after_epoch=1 if phase == "stop" else None, resume=phase == "resume")
     if record is not None:

@@ -23,7 +23,8 @@ def test_expected_partners_follow_the_release_matrix(torch_version, audio, visio
 
 
 def test_matching_trio_has_no_version_problem():
-    assert doctor.version_problems({"torch": "2.11.0+cu130", "torchaudio": "2.11.0", "torchvision": "0.26.0+cu130"}) == []
+    assert doctor.version_problems({"torch": "2.11.0+cu130", "torchaudio": "2.11.0",
+                                    "torchvision": "0.26.0+cu130"}) == []
 
 
 def _never_import():
@@ -31,7 +32,8 @@ def _never_import():
 
 
 def test_mismatched_torchaudio_names_both_packages_and_the_fix(monkeypatch, capsys):
-    monkeypatch.setattr(doctor, "installed_versions", lambda: {"torch": "2.11.0", "torchaudio": "2.11.1", "torchvision": "0.26.0"})
+    monkeypatch.setattr(doctor, "installed_versions",
+                        lambda: {"torch": "2.11.0", "torchaudio": "2.11.1", "torchvision": "0.26.0"})
     monkeypatch.setattr(doctor, "EXTENSION_CHECKS", {"torchaudio": (_never_import, "")})
     assert doctor.main([]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -42,7 +44,8 @@ def test_mismatched_torchaudio_names_both_packages_and_the_fix(monkeypatch, caps
 
 
 def test_mismatched_torchvision_is_named(monkeypatch, capsys):
-    monkeypatch.setattr(doctor, "installed_versions", lambda: {"torch": "2.11.0", "torchaudio": "2.11.0", "torchvision": "0.27.0"})
+    monkeypatch.setattr(doctor, "installed_versions",
+                        lambda: {"torch": "2.11.0", "torchaudio": "2.11.0", "torchvision": "0.27.0"})
     monkeypatch.setattr(doctor, "EXTENSION_CHECKS", {"torchvision": (_never_import, "")})
     assert doctor.main([]) == 1
     err = capsys.readouterr().err
@@ -50,7 +53,8 @@ def test_mismatched_torchvision_is_named(monkeypatch, capsys):
 
 
 def test_missing_package_is_named(monkeypatch, capsys):
-    monkeypatch.setattr(doctor, "installed_versions", lambda: {"torch": "2.11.0", "torchaudio": None, "torchvision": "0.26.0"})
+    monkeypatch.setattr(doctor, "installed_versions",
+                        lambda: {"torch": "2.11.0", "torchaudio": None, "torchvision": "0.26.0"})
     assert doctor.main([]) == 1
     assert "torchaudio is not installed" in capsys.readouterr().err
 
@@ -70,7 +74,8 @@ def test_doctor_passes_in_this_environment_and_prints_the_versions():
     result = subprocess.run([sys.executable, "-m", "mmlib", "doctor"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for name in ("python", "torch", "torchaudio", "torchvision", "cuda", "device"):
-        assert any(line.startswith(name + " ") for line in result.stdout.splitlines()), f"no {name} line: {result.stdout}"
+        assert any(line.startswith(name + " ") for line in result.stdout.splitlines()), (f"no {name} line: "
+                                                                                         f"{result.stdout}")
     assert [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("ok")] == [
         f"ok           {name}" for name in doctor.EXTENSION_CHECKS
     ]

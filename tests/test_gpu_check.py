@@ -61,7 +61,8 @@ def wheel_of(name: str, folder: Path) -> Path:
 
 def run_bare(site: Path, *arguments: str) -> subprocess.CompletedProcess:
     """``python -S -s`` (no site-packages, no user site) with only the checkout and ``site`` on its path."""
-    return subprocess.run([sys.executable, "-S", "-s", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=600,
+    return subprocess.run([sys.executable, "-S", "-s", *arguments], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{site}", "MMLIB_CPU_THREADS": "1"})
 
 
@@ -85,12 +86,14 @@ def test_gpu_check_runs_end_to_end_with_only_the_image_and_the_brought_wheels(tm
     assert whole["parts_s"]["training"] > 0 and whole["parts_s"]["checkpoints"] > 0
     assert whole["includes"].split(", ") == [
         "start-up: interpreter and imports", "start-up: arrays to the device", "start-up: model and optimizer",
-        "first-epoch warm-up", "training", "validation (every Shapley subset)", "checkpoints", "best-state copies", "test"]
+        "first-epoch warm-up", "training", "validation (every Shapley subset)", "checkpoints", "best-state copies",
+        "test"]
     assert whole["left_out"] == "reading the prepared cache from disk, linear probes"  # the image has no scikit-learn
     assert whole["checkpoint_mb"] > 40 and not list(tmp_path.glob("*.ckpt"))  # two ResNet-18s written, then removed
     prices = figures["determinism"]
     assert prices["applicable"] is False and prices["note"].startswith("not applicable on the CPU")
-    assert [s["setting"] for s in prices["settings"]][0] == "deterministic (the loop's)" and len(prices["settings"]) == 5
+    assert ([s["setting"] for s in prices["settings"]][0] == "deterministic (the loop's)"
+            and len(prices["settings"]) == 5)
     assert all(s["epoch_s"] > 0 for s in prices["settings"]) and prices["settings"][0]["over_loop"] == 1.0
     assert sorted(figures["short_runs"]) == ["concat", "mla", "ours"]
     assert figures["resume"]["largest_history_difference"] == 0.0  # the CPU resumes bitwise
@@ -153,8 +156,8 @@ def test_unpacked_wheels_hold_their_packages_and_purelib_data_at_the_root(tmp_pa
 
 def test_a_missing_wheel_folder_is_one_clear_line(tmp_path, capsys):
     assert gpu_check.main(["--allow-cpu", "--wheels", str(tmp_path / "nowhere")]) == 2
-    assert capsys.readouterr().err == (f"gpu-check: wheel folder {tmp_path / 'nowhere'} does not exist; give the folder "
-                                       "that holds the .whl files (make gpu-wheels writes .whl/)\n")
+    assert capsys.readouterr().err == (f"gpu-check: wheel folder {tmp_path / 'nowhere'} does not exist; give the "
+                                       "folder that holds the .whl files (make gpu-wheels writes .whl/)\n")
 
 
 def test_steps_run_under_the_sync_debug_mode_and_a_pass_before_them_does_not(monkeypatch):
@@ -194,7 +197,8 @@ def test_the_gpu_summary_reads_every_stored_check_and_says_when_there_is_none(tm
     pattern = tmp_path / "gpu-check*.json"
     text, table = gpu_check.summary(pattern)
     assert table is None and f"no {pattern} exists" in text and "every GPU figure in this book is unmeasured" in text
-    row = {"method": "ours", "data_path_samples_per_s": 900.0, "ceiling_samples_per_s": 1000.0, "data_path_over_ceiling": 0.9,
+    row = {"method": "ours", "data_path_samples_per_s": 900.0, "ceiling_samples_per_s": 1000.0,
+           "data_path_over_ceiling": 0.9,
            "shapley_share_cremad_split": 0.03}
     for name, device in (("gpu-check-h100.json", "NVIDIA H100"), ("gpu-check-h200.json", "NVIDIA H200")):
         figures = {"device": device, "date": "2026-12-08 10:00 UTC", "versions": {"torch": "2.11.0", "cuda": "13.0"},
@@ -225,6 +229,7 @@ def test_gpu_summary_names_failed_and_skipped_sections(tmp_path):
                          "Skipped: compile (no C compiler (cc, gcc or clang) on PATH).")
 
 
-@pytest.mark.parametrize("message, described", [("boom", "ValueError: boom"), ("", "ValueError"), ("\n a\nb", "ValueError: a")])
+@pytest.mark.parametrize("message, described",
+                         [("boom", "ValueError: boom"), ("", "ValueError"), ("\n a\nb", "ValueError: a")])
 def test_a_section_error_is_its_type_and_first_line(message, described):
     assert gpu_check.describe(ValueError(message)) == described

@@ -27,7 +27,8 @@ def counted_copies():
     """Every copy from one device to another made through ``Tensor.to``, ``Tensor.copy_``, ``Tensor.cuda``,
     ``torch.as_tensor`` or ``torch.tensor``, as ``(shape, non_blocking)`` in the order made."""
     copies: list[tuple[tuple[int, ...], bool]] = []
-    to, copy_, cuda, as_tensor, tensor = torch.Tensor.to, torch.Tensor.copy_, torch.Tensor.cuda, torch.as_tensor, torch.tensor
+    to, copy_, cuda, as_tensor, tensor = (torch.Tensor.to, torch.Tensor.copy_, torch.Tensor.cuda, torch.as_tensor,
+                                          torch.tensor)
 
     def counted_to(self, *args, **kwargs):
         device, _, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
@@ -66,7 +67,8 @@ def counted_copies():
 
 def clips():
     """Fabricated CREMA-D clips (audio float16, 3 uint8 frames of 16 x 16), ImageNet-normalised, on the host."""
-    return load_dataset("cremad_fabricated", samples=SAMPLES, size=16, duration=0.25, n_fft=30).with_frame_normalization("imagenet")
+    return load_dataset("cremad_fabricated", samples=SAMPLES, size=16, duration=0.25,
+                        n_fft=30).with_frame_normalization("imagenet")
 
 
 def on_meta(dataset):
@@ -79,7 +81,8 @@ def copies_per_batch(dataset, shuffle: torch.Generator, augmentation: torch.Gene
     """The copies made while each training batch of one epoch is served and augmented, batch by batch."""
     per_batch = []
     with counted_copies() as copies:
-        for batch in dataset.batches("train", BATCH, shuffle=True, generator=shuffle, device=META, full_frames=True, **options):
+        for batch in dataset.batches("train", BATCH, shuffle=True, generator=shuffle, device=META, full_frames=True,
+                                     **options):
             augment_batch(batch, augmentation)
             per_batch.append(list(copies))
             copies.clear()
@@ -103,7 +106,8 @@ def test_a_resident_epoch_copies_only_its_permutation_and_each_batchs_crop_matri
     sizes = [min(BATCH, train - start) for start in range(0, train, BATCH)]
     shuffle, augmentation = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     frames = dataset.inputs["visual"].shape[1]
-    crops = [[((size * frames, 2, 3), True)] for size in sizes]  # one crop matrix per batch, from the host without waiting
+    # one crop matrix per batch, from the host without waiting
+    crops = [[((size * frames, 2, 3), True)] for size in sizes]
 
     first = copies_per_batch(dataset, shuffle, augmentation)
     second = copies_per_batch(dataset, shuffle, augmentation)
@@ -118,9 +122,11 @@ def test_a_resident_epoch_copies_only_its_permutation_and_each_batchs_crop_matri
 
 def test_a_pass_that_reads_no_frames_gathers_none_and_copies_nothing_per_batch():
     dataset = on_meta(clips())
-    copies = copies_per_batch(dataset, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), modalities=["audio"])
+    copies = copies_per_batch(dataset, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1),
+                              modalities=["audio"])
     copies_per_batch(dataset, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1))  # labels now on meta
-    copies = copies_per_batch(dataset, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), modalities=["audio"])
+    copies = copies_per_batch(dataset, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1),
+                              modalities=["audio"])
     assert copies[0] == [((len(dataset.splits["train"]),), True)] and all(batch == [] for batch in copies[1:])
     batch = next(dataset.batches("train", BATCH, device=META, modalities=("audio",)))
     assert list(batch.inputs) == ["audio"] and batch.modalities == ("audio",)
@@ -128,7 +134,8 @@ def test_a_pass_that_reads_no_frames_gathers_none_and_copies_nothing_per_batch()
 
 def test_resident_batches_hold_the_rows_labels_and_values_of_the_host_path():
     host = clips().with_frame_size(12)
-    resident = replace(host, inputs={m: torch.from_numpy(np.ascontiguousarray(host.inputs[m])) for m in host.modalities})
+    resident = replace(host,
+                       inputs={m: torch.from_numpy(np.ascontiguousarray(host.inputs[m])) for m in host.modalities})
     rows = list(host._batch_rows("train", BATCH, True, torch.Generator().manual_seed(3), None))
     expected = list(host.batches("train", BATCH, shuffle=True, generator=torch.Generator().manual_seed(3)))
     served = list(resident._resident_batches(rows, torch.device("cpu"), host.frame_size, host.modalities))

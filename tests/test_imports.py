@@ -28,7 +28,8 @@ def imported(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names}
+            names |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                      for a in node.names}
         elif isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
     return {name for name in names if name.split(".")[0] == "mmlib"}
@@ -81,7 +82,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_import_graph_of_mmlib_has_no_cycle():
     graph = import_graph()
     assert len(graph) > 50 and "mmlib.train" in graph["mmlib.cli"]
-    report = [f"{', '.join(c)}: " + "; ".join(f"{a} -> {b}" for a in c for b in sorted(graph[a] & set(c))) for c in cycles(graph)]
+    report = [f"{', '.join(c)}: " + "; ".join(f"{a} -> {b}" for a in c for b in sorted(graph[a] & set(c)))
+              for c in cycles(graph)]
     assert not report, "import cycles:\n" + "\n".join(report)
 
 

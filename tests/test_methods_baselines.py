@@ -41,10 +41,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def build(name: str, modalities=("a", "v"), dim: int = 8, num_classes: int = 3, in_dim: int = 5, epochs: int = 2, **options):
+def build(name: str, modalities=("a", "v"), dim: int = 8, num_classes: int = 3, in_dim: int = 5, epochs: int = 2,
+          **options):
     torch.manual_seed(0)
     cls = method_class(name)
-    return cls(modalities, {m: (in_dim,) for m in modalities}, num_classes, dim, build_options(name, options), seed=0, epochs=epochs)
+    return cls(modalities, {m: (in_dim,) for m in modalities}, num_classes, dim, build_options(name, options), seed=0,
+               epochs=epochs)
 
 
 # ---- OGM / OGM-GE -------------------------------------------------------------------------------
@@ -105,7 +107,8 @@ def test_ogm_modulates_encoder_gradients_only_inside_the_window():
 # ---- MLA ----------------------------------------------------------------------------------------
 def test_mla_projection_changes_head_gradient_and_is_orthogonal_to_stored_directions():
     model = build("mla", dim=4, num_classes=3, projection_alpha=1e-8)
-    r1, r2, r3 = torch.tensor([1.0, 2.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 1.0, 0.0]), torch.tensor([0.5, 0.0, 0.0, 3.0])
+    r1, r2, r3 = (torch.tensor([1.0, 2.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 1.0, 0.0]),
+                  torch.tensor([0.5, 0.0, 0.0, 3.0]))
     grads = []
     for r in (r1, r2, r3):
         model.head.weight.grad = torch.arange(12.0).view(3, 4) - 5.0
@@ -335,18 +338,22 @@ def test_crmt_step_lengths_scale_with_the_run_as_the_authors_do():
     assert [joint_epochs_for(t) for t in (2, 3, 15, 16, 20, 185)] == [1, 2, 12, 13, 16, 140]
     assert build("crmt", epochs=15).joint_epochs == 12
     assert build("crmt", epochs=15, joint_epochs=5).joint_epochs == 5
-    with pytest.raises(ValueError, match="joint_epochs=15 leaves no epoch of the 15-epoch run for step 2; use at most 14"):
+    with pytest.raises(ValueError,
+                       match="joint_epochs=15 leaves no epoch of the 15-epoch run for step 2; use at most 14"):
         build("crmt", epochs=15, joint_epochs=15)
     with pytest.raises(ValueError, match="at least 2 epochs"):
         build("crmt", epochs=1)
-    with pytest.raises(ValueError, match="crmt: joint_epochs=0 scales step 1 to the run's length, which is unknown here"):
+    with pytest.raises(ValueError,
+                       match="crmt: joint_epochs=0 scales step 1 to the run's length, which is unknown here"):
         build("crmt", epochs=None)
-    assert config_from_args(build_parser().parse_args(["--method", "crmt", "--joint-epochs", "5"]), build_parser()).method_options[
+    assert config_from_args(build_parser().parse_args(["--method", "crmt", "--joint-epochs", "5"]),
+                            build_parser()).method_options[
         "joint_epochs"] == 5
 
 
 def test_crmt_second_step_runs_in_a_15_epoch_run_and_changes_only_the_scales():
-    config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="crmt", epochs=15, batch_size=32,
+    config = TrainConfig(dataset="synthetic", dataset_options={"num_samples": 120}, method="crmt", epochs=15,
+                         batch_size=32,
                          hidden_dim=8, probe=False, device="cpu")
     seed_everything(0)
     dataset = load_config_dataset(config)
@@ -380,7 +387,8 @@ def test_late_fusion_training_equals_separately_trained_models():
     separate = {m: copy.deepcopy(model) for m in ("a", "v")}
     batch = Batch({m: torch.randn(6, 5) for m in ("a", "v")}, torch.tensor([0, 1, 2, 0, 1, 2]), ("a", "v"))
     joint_opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
-    alone_opt = {m: torch.optim.Adam(list(s.encoders[m].parameters()) + list(s.head.heads[m].parameters()), lr=0.01, weight_decay=1e-4)
+    alone_opt = {m: torch.optim.Adam(list(s.encoders[m].parameters()) + list(s.head.heads[m].parameters()), lr=0.01,
+                                     weight_decay=1e-4)
                  for m, s in separate.items()}
     for _ in range(3):
         joint_opt.zero_grad(set_to_none=True)
@@ -415,10 +423,12 @@ def test_every_baseline_trains_through_the_command_line_on_mfeat_two_views(tmp_p
     for method in BASELINES:
         out = tmp_path / method
         runs[method] = subprocess.Popen(
-            [sys.executable, "-m", "mmlib", "train", "--dataset", "mfeat", "--modalities", "fou,mor", "--method", method,
+            [sys.executable, "-m", "mmlib", "train", "--dataset", "mfeat", "--modalities", "fou,mor", "--method",
+             method,
              "--epochs", "2", "--seed", "0", "--probe", "false", "--device", "cpu", "--quiet",
              "--results-dir", str(out / "results"), "--checkpoint-dir", str(out / "ckpt")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
     for method, process in runs.items():
         stdout, stderr = process.communicate(timeout=180)
@@ -429,7 +439,8 @@ def test_every_baseline_trains_through_the_command_line_on_mfeat_two_views(tmp_p
 
 @pytest.mark.parametrize("method", BASELINES)
 def test_method_trains_on_mfeat_three_views_and_synthetic(method):
-    record = train(_quick(method, dataset="mfeat", modalities="pix,fou,mor", dataset_options={"noise": "pix=2.0"}), progress=False)
+    record = train(_quick(method, dataset="mfeat", modalities="pix,fou,mor", dataset_options={"noise": "pix=2.0"}),
+                   progress=False)
     _check_record(record, ("pix", "fou", "mor"))
     record = train(_quick(method, dataset="synthetic", dataset_options={"num_samples": 200}), progress=False)
     _check_record(record, ("m0", "m1"))
@@ -443,7 +454,8 @@ def _digits_sized_dataset() -> MultimodalDataset:
               for m, scale in (("left", 0.5), ("right", 0.2))}
     order = rng.permutation(n)
     splits = {"train": order[:80], "val": order[80:100], "test": order[100:]}
-    return MultimodalDataset("digits_pair", ("left", "right"), inputs, labels.astype(np.int64), ("0", "1", "2", "3"), splits)
+    return MultimodalDataset("digits_pair", ("left", "right"), inputs, labels.astype(np.int64), ("0", "1", "2", "3"),
+                             splits)
 
 
 @pytest.mark.parametrize("method", BASELINES)

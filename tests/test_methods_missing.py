@@ -130,7 +130,8 @@ def _encoder_gradients(model, norms):
 
 
 def _encoder_gradient_norms(model):
-    return [float(torch.cat([p.grad.flatten() for p in model.encoders[m].parameters()]).norm()) for m in model.modalities]
+    return [float(torch.cat([p.grad.flatten() for p in model.encoders[m].parameters()]).norm())
+            for m in model.modalities]
 
 
 def test_mmin_clips_each_encoder_on_its_own():

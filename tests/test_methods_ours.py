@@ -70,7 +70,8 @@ def test_a_modality_trained_in_a_pass_is_tabulated_again_afterwards():
             p.add_(0.5)
     model.begin_pass(context(model, dataset, [(first, second)], config))
     batch = next(dataset.batches("train", 32))
-    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first), atol=1e-6)
+    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first),
+                          atol=1e-6)
 
 
 def test_batch_granularity_computes_frozen_features_per_batch_in_eval_mode():
@@ -80,7 +81,8 @@ def test_batch_granularity_computes_frozen_features_per_batch_in_eval_mode():
     model.begin_pass(context(model, dataset, [(first,), (first, second)], config))
     batch = next(dataset.batches("train", 32))
     assert model.prefix_cache.lookup((first,), batch.index) is None
-    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first), atol=1e-6)
+    assert torch.allclose(model.frozen_features(batch, (first,))[first], eval_mode_features(model, batch, first),
+                          atol=1e-6)
     assert model.encoders[first].training  # the mode is restored
 
 

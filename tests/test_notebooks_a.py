@@ -9,18 +9,21 @@ TINY = {"seeds": 2, "epochs": 2}
 
 @pytest.mark.slow
 def test_main_comparison_stores_every_method_and_set(run_notebook):
-    run = run_notebook("main_comparison", {**TINY, "methods": "concat,ours,ours_rownorm", "view_sets": "fou,mor|pix,fou,mor"})
+    run = run_notebook("main_comparison",
+                       {**TINY, "methods": "concat,ours,ours_rownorm", "view_sets": "fou,mor|pix,fou,mor"})
     stored = json.loads((run.output_dir / "main_comparison.json").read_text())
     assert set(stored["tables"]) == {"fou,mor", "pix,fou,mor"}
     assert set(stored["tables"]["fou,mor"]) == {"concat", "ours", "ours_rownorm"}
     records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
     assert len(records) == 3 * 2 * 2
     for form in ("ours", "ours_rownorm"):
-        fused = [r["test"]["fused_acc"] for r in records if r["config"]["method"] == form and r["modalities"] == ["fou", "mor"]]
+        fused = [r["test"]["fused_acc"] for r in records
+                 if r["config"]["method"] == form and r["modalities"] == ["fou", "mor"]]
         assert run.glued[f"main_{form}_fused_0"] == pytest.approx(sum(fused) / len(fused))
     # (ours, ours_rownorm) x concat, and ours_rownorm x ours; x (fused, edm) x 2 sets
     assert len(stored["paired_tests"]) == 3 * 2 * 2
-    assert {(t["method"], t["baseline"]) for t in stored["paired_tests"]} == {("ours", "concat"), ("ours_rownorm", "concat"),
+    assert {(t["method"], t["baseline"]) for t in stored["paired_tests"]} == {("ours", "concat"),
+                                                                              ("ours_rownorm", "concat"),
                                                                               ("ours_rownorm", "ours")}
 
 
@@ -33,10 +36,12 @@ def test_main_comparison_rejects_unknown_method(run_notebook):
 def test_component_ablation_tests_every_variant_against_full(run_notebook):
     run = run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
     stored = json.loads((run.output_dir / "component_ablation.json").read_text())
-    assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order", "fixed order",
+    assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order",
+                                             "fixed order",
                                              "reverse order"}
     records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
-    assert sorted({r["config"]["method_options"]["order"] for r in records}) == ["fixed", "random", "reverse", "shapley"]
+    assert (sorted({r["config"]["method_options"]["order"] for r in records})
+            == ["fixed", "random", "reverse", "shapley"])
     assert sorted({r["config"]["method"] for r in records}) == ["ours", "ours_rownorm"]
     assert len(records) == 7 * 2
     assert run.glued["ablation_fixed_delta"] == pytest.approx(stored["paired_vs_full"]["fixed order"]["mean_diff"])
@@ -94,7 +99,8 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     assert table4["evidence"].endswith("p: the test against mla, which refutes the claim")
     assert companion["data"] == "mfeat [fou,mor]" and companion["seeds"] == 10
     assert companion["verdict"] == "inconclusive"
-    assert all("ours_rownorm" not in c["evidence"].split("best other")[-1] for c in claims[:10] if "best other" in c["evidence"])
+    assert all("ours_rownorm" not in c["evidence"].split("best other")[-1]
+               for c in claims[:10] if "best other" in c["evidence"])
     assert len(stored["cells"]) == 9 + 1  # the paper's nine methods, then the row-normalised form
     # the paper's numbers as it prints them (77.26, not 77.260000); the book's as mean ± std
     assert (stored["cells"][0]["method"], stored["cells"][0]["paper MVSA-Single"]) == ("Sum", "77.26")
@@ -118,7 +124,8 @@ def test_method_chapter_computes_its_worked_examples(run_notebook):
 
 @pytest.mark.slow
 def test_contribution_evolution_correlates_gap_and_accuracy(run_notebook):
-    run = run_notebook("contribution_evolution", {**TINY, "methods": "concat,ours", "correlation_methods": "concat,ours"})
+    run = run_notebook("contribution_evolution",
+                       {**TINY, "methods": "concat,ours", "correlation_methods": "concat,ours"})
     stored = json.loads((run.output_dir / "contribution_evolution.json").read_text())
     assert stored["runs"] == 4 and -1.0 <= stored["pearson_r"] <= 1.0
     assert run.glued["evolution_r"] == pytest.approx(stored["pearson_r"])

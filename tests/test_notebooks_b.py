@@ -17,7 +17,8 @@ TINY = {"seeds": 2, "epochs": 2}
 
 
 def _run(run_notebook, tmp_path, name, **extra):
-    params = {**TINY, "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures"), **extra}
+    params = {**TINY, "results_dir": str(tmp_path / "results" / "runs"), "figures_dir": str(tmp_path / "figures"),
+              **extra}
     run = run_notebook(name, params)
     stored = json.loads((run.output_dir / f"{name}.json").read_text())
     return run, stored
@@ -77,7 +78,8 @@ def test_feature_distributions_scores_every_snapshot(run_notebook, tmp_path):
 @pytest.mark.slow
 def test_ambiguities_compares_every_variant_with_the_default(run_notebook, tmp_path):
     run, stored = _run(run_notebook, tmp_path, "ambiguities", eval_batch_sizes="1,64,0")
-    assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch", "row_normalize = on",
+    assert set(stored["paired_vs_default"]) == {"mapping = feature", "mapping = none", "granularity = batch",
+                                                "row_normalize = on",
                                                 "prefix_features = recorded", "C held constant",
                                                 "mapping_batch = instance"}
     # section 5: C held constant changes the trained encoder's gradient at k = 2 and 3, (finite: no zero gradient)

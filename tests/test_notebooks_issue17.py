@@ -71,4 +71,5 @@ def test_missing_modalities_runs_the_missing_modality_baselines(run_notebook, tm
     counts = {m: sum(r["config"]["method"] == m for r in runs) for m in ("ours", "qmf", "mmin", "tate")}
     assert counts == {"ours": 3, "qmf": 2, "mmin": 2, "tate": 2}
     assert set(stored["mean"]) == {"ours", "qmf", "mmin", "tate"}
-    assert {t["b"] for t in stored["tests"]} == {"qmf", "mmin", "tate"} and all(t["seeds"] == 2 for t in stored["tests"])
+    assert {t["b"] for t in stored["tests"]} == {"qmf", "mmin",
+                                                 "tate"} and all(t["seeds"] == 2 for t in stored["tests"])

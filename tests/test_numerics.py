@@ -46,7 +46,8 @@ def test_an_unknown_mode_is_named_with_the_two_choices():
         numerics.numerics_mode({OPT_OUT: "fast"})
 
 
-@pytest.mark.parametrize("name, value", [("MKL_CBWR", "AVX3"), ("MKL_CBWR", "AVX2,LOOSE"), ("ATEN_CPU_CAPABILITY", "avx3"),
+@pytest.mark.parametrize("name, value",
+                         [("MKL_CBWR", "AVX3"), ("MKL_CBWR", "AVX2,LOOSE"), ("ATEN_CPU_CAPABILITY", "avx3"),
                                          ("ONEDNN_MAX_CPU_ISA", "AVX9"), ("OPENBLAS_CORETYPE", "Skylake")])
 def test_a_value_its_library_does_not_know_is_one_line_naming_it(name, value):
     (problem,) = pin_problems({**PIN, name: value})
@@ -79,7 +80,8 @@ def test_status_says_why_the_pin_is_not_in_force():
     assert pin_status(_info(mode="native")).startswith("native (MMLIB_NUMERICS=native")
     assert pin_status(_info(variables={**PIN, "MKL_CBWR": "COMPATIBLE"})).startswith(
         "not pinned: the environment sets MKL_CBWR=COMPATIBLE; unset them to pin")
-    assert pin_status(_info(coverable=False)).startswith("not pinned: the pin needs x86-64 with AVX2, FMA and torch's MKL")
+    assert pin_status(_info(coverable=False)).startswith("not pinned: the pin needs x86-64 with AVX2, FMA and torch's "
+                                                         "MKL")
 
 
 def test_doctor_names_an_unknown_pin_value_in_one_line(monkeypatch, capsys):
@@ -97,7 +99,8 @@ def test_a_child_of_the_native_environment_runs_native_and_the_environment_comes
     before = {name: os.environ.get(name) for name in (*PIN, OPT_OUT)}
     with numerics_environment("native"):
         assert os.environ[OPT_OUT] == "native" and not any(name in os.environ for name in PIN)
-        child = subprocess.run([sys.executable, "-c", "import mmlib, os, json; from mmlib.numerics import numerics_info; "
+        child = subprocess.run([sys.executable, "-c",
+                                "import mmlib, os, json; from mmlib.numerics import numerics_info; "
                                 "print(json.dumps(numerics_info()))"], capture_output=True, text=True)
     assert {name: os.environ.get(name) for name in (*PIN, OPT_OUT)} == before
     import json

@@ -214,7 +214,8 @@ def dataclass_with_tensors(dataset):
     """The dataset with its arrays as tensors, the form ``on_device`` gives them on a GPU (here on the CPU)."""
     import dataclasses
 
-    return dataclasses.replace(dataset, inputs={m: torch.from_numpy(np.ascontiguousarray(x)) for m, x in dataset.inputs.items()})
+    return dataclasses.replace(dataset,
+                               inputs={m: torch.from_numpy(np.ascontiguousarray(x)) for m, x in dataset.inputs.items()})
 
 
 def test_on_device_keeps_host_arrays_on_the_cpu():
@@ -234,7 +235,8 @@ def test_bench_scale_measures_both_paths_for_each_method(tmp_path):
     assert [row["method"] for row in figures["rows"]] == ["concat", "mla", "ours"]
     for row in figures["rows"]:
         assert row["samples"] == 12 and row["data_path_samples_per_s"] > 0 and row["ceiling_samples_per_s"] > 0
-        assert row["data_path_over_ceiling"] == pytest.approx(row["data_path_samples_per_s"] / row["ceiling_samples_per_s"])
+        assert row["data_path_over_ceiling"] == pytest.approx(row["data_path_samples_per_s"]
+                                                              / row["ceiling_samples_per_s"])
         assert 0 < row["shapley_share_of_epoch"] and row["peak_memory_mb"] > 0
         # evaluation and epoch each see the 12 clips; CREMA-D's split scales them to 744 and 6,698 clips
         assert row["shapley_share_cremad_split"] == pytest.approx(row["shapley_share_of_epoch"] * 744 / 6698)
@@ -346,7 +348,8 @@ def test_frame_size_resizes_evaluation_frames_and_leaves_training_frames_whole_f
     assert torch.allclose(evaluation.inputs["visual"], resize_frames(whole.inputs["visual"], 16))
     assert dataset.tensors("test")[0]["visual"].shape[-2:] == (16, 16)
     cropped = augment_batch(whole, torch.Generator().manual_seed(0), out_size=16)
-    assert cropped.inputs["visual"].shape == (4, 3, 3, 16, 16) and torch.equal(cropped.inputs["audio"], whole.inputs["audio"])
+    assert (cropped.inputs["visual"].shape == (4, 3, 3, 16, 16)
+            and torch.equal(cropped.inputs["audio"], whole.inputs["audio"]))
 
 
 def test_a_run_at_another_frame_size_trains_and_is_another_run():
@@ -358,7 +361,8 @@ def test_a_run_at_another_frame_size_trains_and_is_another_run():
 
 @pytest.mark.parametrize("size", [-1, 4, 2.5])
 def test_frame_size_must_be_zero_or_a_real_size(size):
-    with pytest.raises(ValueError, match=rf"frame_size must be 0 \(frames at their stored size\) or a size of at least 8 pixels, got {size}"):
+    with pytest.raises(ValueError, match=r"frame_size must be 0 \(frames at their stored size\) or a size of at least "
+                                         rf"8 pixels, got {size}"):
         toy_config(frame_size=size)
 
 

@@ -104,7 +104,8 @@ def test_records_are_unchanged(form, pinned):
     found = numbers_differing(golden()["records"][form], pinned["records"][form], form)
     if form in CHANGED:
         field, why = CHANGED[form]
-        assert found and all(field in d for d in found), f"{form}: expected a change only in {field} ({why}), found {found}"
+        assert found and all(field in d for d in found), (f"{form}: expected a change only in {field} ({why}), found "
+                                                          f"{found}")
     else:
         assert not found, f"{form} changed (bitwise comparison, both pinned): " + "; ".join(found[:5])
 
@@ -117,7 +118,8 @@ def test_the_comparison_detects_a_changed_number():
     record = golden()["records"]["concat"]
     changed = json.loads(json.dumps(record))
     changed["test"]["fused_acc"] = record["test"]["fused_acc"] + 1e-12
-    assert numbers_differing(record, changed) == [f".test.fused_acc: {record['test']['fused_acc']!r} -> {changed['test']['fused_acc']!r}"]
+    assert numbers_differing(record, changed) == [(f".test.fused_acc: {record['test']['fused_acc']!r} -> "
+                                                   f"{changed['test']['fused_acc']!r}")]
     assert numbers_differing(record, record) == []
 
 
@@ -135,10 +137,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--measure"]:  # the pinned chil
 elif __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     import torch
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     result = measure_pinned()
     if not result["numerics"]["pinned"]:
         sys.exit(f"not written: the pin is not in force on this machine ({result['numerics']})")
-    payload = {"commit": commit, "torch": torch.__version__, "numerics": result["numerics"], "records": result["records"]}
+    payload = {"commit": commit, "torch": torch.__version__, "numerics": result["numerics"],
+               "records": result["records"]}
     GOLDEN.write_text(json.dumps(payload, indent=1) + "\n")
     print(f"wrote {GOLDEN} ({len(FORMS)} runs at {commit}, pinned on {result['numerics']['cpu']})")

@@ -6,7 +6,8 @@ from mmlib.scheduler import next_order, prefix_plan
 
 
 def test_shapley_policy_trains_weakest_first():
-    assert next_order("shapley", ["a", "b", "c"], epoch=2, shapley={"a": 30.0, "b": 5.0, "c": 12.0}, seed=0) == ("b", "c", "a")
+    assert next_order("shapley", ["a", "b", "c"], epoch=2, shapley={"a": 30.0, "b": 5.0, "c": 12.0},
+                      seed=0) == ("b", "c", "a")
 
 
 def test_first_epoch_uses_listed_order_and_ties_keep_it():

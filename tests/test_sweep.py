@@ -118,7 +118,8 @@ def test_two_sweeps_at_once_train_every_run_exactly_once_and_a_third_skips_them_
                     '[train]\nepochs = 2\nprobe = false\n[data.synthetic]\nnum_samples = 300\n')
     results = tmp_path / "runs"
     # Each sweep gets its own (fictitious) GPU, which its training processes must see; they train on the CPU.
-    sweeps = [sweep_process(str(grid), "--results-dir", str(results), "--gpus", gpu, "--set", "device=cpu", "--stale-after", "8")
+    sweeps = [sweep_process(str(grid), "--results-dir", str(results), "--gpus", gpu, "--set", "device=cpu",
+                            "--stale-after", "8")
               for gpu in ("5", "7")]
     outputs = [s.communicate(timeout=240) for s in sweeps]
     assert [s.returncode for s in sweeps] == [0, 0], outputs
@@ -234,7 +235,8 @@ def test_run_grid_with_workers_returns_the_records_of_the_in_process_path(tmp_pa
     swept = run_grid(configs, tmp_path / "swept" / "runs", progress=False, workers=1)
     assert [comparable(r) for r in swept] == [comparable(r) for r in here]
     assert sorted(records(tmp_path / "swept" / "runs")) == sorted(c.run_id for c in configs)
-    assert sorted(p.stem for p in weights_folder(tmp_path / "swept" / "runs").glob("*.ckpt")) == [c.run_id for c in configs]
+    assert (sorted(p.stem for p in weights_folder(tmp_path / "swept" / "runs").glob("*.ckpt"))
+            == [c.run_id for c in configs])
     with pytest.raises(ValueError, match="workers=0"):
         run_grid(configs, tmp_path / "swept" / "runs", force=True, workers=1)
 
@@ -266,7 +268,8 @@ def test_submitit_launcher_without_submitit_says_how_to_install_it(tmp_path, cap
 
 
 def test_grid_is_the_product_of_its_axes_and_an_integer_seed_count_means_seeds_from_zero():
-    configs = expand_grid({"methods": "concat,ours", "seeds": 3, "train": {"lr": [1, 0.01]}, "options": {"ours": {"tau": [0.1, 0.3]}}})
+    configs = expand_grid({"methods": "concat,ours", "seeds": 3, "train": {"lr": [1, 0.01]},
+                           "options": {"ours": {"tau": [0.1, 0.3]}}})
     assert len(configs) == 3 * 2 * (1 + 2)
     assert {c.seed for c in configs} == {0, 1, 2} and {c.lr for c in configs} == {1.0, 0.01}
     assert expand_grid({"methods": "sum", "train": {"lr": 1}})[0].run_id == TrainConfig(method="sum", lr=1.0).run_id

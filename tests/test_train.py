@@ -61,8 +61,8 @@ def test_resume_restores_as_many_cuda_rng_states_as_there_are_devices_and_says_s
         set_rng_state(state, {})
     assert [int(s[0]) for s in restored] == list(range(min(saved, visible)))
     assert [str(w.message) for w in caught] == ([] if saved == visible else [
-        f"resume: the checkpoint saved {saved} CUDA RNG state(s) and {visible} CUDA device(s) are visible; restored the "
-        f"first {min(saved, visible)}, so random draws on the other devices do not continue the interrupted run's"])
+        f"resume: the checkpoint saved {saved} CUDA RNG state(s) and {visible} CUDA device(s) are visible; restored "
+        f"the first {min(saved, visible)}, so random draws on the other devices do not continue the interrupted run's"])
 
 
 def test_weakest_modality_by_shapley_is_trained_first_next_epoch():
@@ -93,7 +93,8 @@ def test_record_holds_the_evaluation_order():
 def test_every_field_is_described_once_in_its_metadata():
     for f in dataclasses.fields(TrainConfig):
         assert f.metadata.get("help", "").strip(), f"TrainConfig.{f.name} has no help sentence: declare it with field()"
-        assert f.metadata.get("group") in GROUPS, f"TrainConfig.{f.name}: group {f.metadata.get('group')!r} not in GROUPS"
+        assert f.metadata.get("group") in GROUPS, (f"TrainConfig.{f.name}: group {f.metadata.get('group')!r} not in "
+                                                   "GROUPS")
         assert f.metadata.get("identity") in {"always", "when set", "never"}, f"TrainConfig.{f.name}: identity"
     assert not set(RETIRED) & {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -102,9 +103,12 @@ def test_every_field_is_described_once_in_its_metadata():
 # runs keep their ids, whatever enters the run id only when set, whatever was retired
 IDS_BEFORE = [
     ({}, "ours-mfeat-s0-70e06dc3bd95"),
-    ({"method": "ours_rownorm", "modalities": "fou,mor", "epochs": 15, "seed": 3}, "ours_rownorm-mfeat-s3-6b2bbabf68a4"),
-    ({"dataset": "synthetic", "dataset_options": {"num_samples": 160, "strengths": "2.0,0.6,0.3", "noise": "1.0,1.0,1.0"},
-      "method": "ours", "method_options": {"prefix_features": "recorded"}, "epochs": 3, "batch_size": 32, "hidden_dim": 16,
+    ({"method": "ours_rownorm", "modalities": "fou,mor", "epochs": 15, "seed": 3},
+     "ours_rownorm-mfeat-s3-6b2bbabf68a4"),
+    ({"dataset": "synthetic",
+      "dataset_options": {"num_samples": 160, "strengths": "2.0,0.6,0.3", "noise": "1.0,1.0,1.0"},
+      "method": "ours", "method_options": {"prefix_features": "recorded"}, "epochs": 3, "batch_size": 32,
+      "hidden_dim": 16,
       "device": "cpu", "probe": False}, "ours-synthetic-s0-cdb2893c434c"),
     ({"method": "mla", "compile": True}, "mla-mfeat-s0-f2c41f80d24b"),
     ({"dataset": "synthetic", "frame_size": 32, "lr": 0.01}, "ours-synthetic-s0-55620935ce4d"),
@@ -127,7 +131,8 @@ def test_a_record_stored_before_fields_were_retired_gives_its_config_back():
 
 
 def test_a_protocol_run_keeps_its_id():
-    assert TrainConfig.from_protocol("ogm_ge", method="ogm_ge", dataset="synthetic").run_id == "ogm_ge-synthetic-s0-2b04f966e18f"
+    assert TrainConfig.from_protocol("ogm_ge", method="ogm_ge",
+                                     dataset="synthetic").run_id == "ogm_ge-synthetic-s0-2b04f966e18f"
 
 
 def test_stored_run_is_reused_and_never_overwritten(tmp_path):
