@@ -253,8 +253,8 @@ def test_two_processes_training_one_config_store_exactly_one_record(tmp_path):
     args = [sys.executable, "-m", "mmlib", *TRAIN_ARGS, "--epochs", "3", "--results-dir", str(tmp_path / "runs"),
             "--checkpoint-dir", str(tmp_path / "ckpt")]
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for _ in range(2)]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert all(err == "" for _, err in outputs), outputs

@@ -200,8 +200,8 @@ def measure(methods: list[str], clips: dict, hidden_dim: int, batch_size: int, e
                 augmentation=run["augmentation"])))
     rows = []
     for method in methods:
-        orders = [_order_row(runs, method, policy,
-                             compiled) for m, policy, mode in runs if m == method and mode == "data path"]
+        orders = [_order_row(runs, method, policy, compiled)
+                  for m, policy, mode in runs if m == method and mode == "data path"]
         row = {"method": method, **max(orders, key=lambda r: r["epoch_s"])}
         path = runs[method, row.pop("policy"), "data path"]
         samples, validation = row["samples"], len(path["dataset"].splits["val"])

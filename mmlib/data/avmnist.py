@@ -137,8 +137,8 @@ def load_avmnist(
         k, image_rng = 28 // image_size, np.random.default_rng([split_seed, 1])
         pixels = images.astype(np.float32).reshape(-1, 1, image_size, k, image_size, k).mean(axis=(3, 5)) / 255.0
         if image_noise > 0:
-            pixels = np.clip(pixels + image_rng.normal(0.0, image_noise, size=pixels.shape), 0.0,
-                             1.0).astype(np.float32)
+            pixels = np.clip(pixels + image_rng.normal(0.0, image_noise, size=pixels.shape),
+                             0.0, 1.0).astype(np.float32)
         inputs["image"] = occlude(pixels, int(image_occlusion), image_rng)
     if "audio" in chosen:
         signal = waves.astype(np.float32) / 32767

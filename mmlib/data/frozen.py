@@ -141,8 +141,8 @@ def compute_features(base: MultimodalDataset, pool: np.ndarray, backbone: str, b
     ``folders``: the Hugging Face folder of each modality (backbone ``hf``), run on ``device``.
     """
     if backbone == "identity":
-        return {m: np.asarray(base.inputs[m],
-                              dtype=np.float32).reshape(len(base.labels), -1) for m in base.modalities}, {}
+        return {m: np.asarray(base.inputs[m], dtype=np.float32).reshape(len(base.labels), -1)
+                for m in base.modalities}, {}
     if backbone == "hf":
         return {m: hf_features(folders[m], np.asarray(base.inputs[m]), m, device=device) for m in base.modalities}, {}
     features, weights = {}, {}

@@ -61,8 +61,8 @@ def plan_kinetics_sounds(
     parts = {"train": _read_list(root / train_list, root, len(classes)),
              "test": _read_list(root / test_list, root, len(classes))}
     entries = parts["train"] + parts["test"]
-    samples = [Sample(c, label, {"audio": root / "audio" / f"{c}.wav",
-                                 "visual": root / "video" / f"{c}.mp4"}) for c, label in entries]
+    samples = [Sample(c, label, {"audio": root / "audio" / f"{c}.wav", "visual": root / "video" / f"{c}.mp4"})
+               for c, label in entries]
     labels = np.array([s.label for s in samples], dtype=np.int64)
     n_train = len(parts["train"])
     train, val = carve_validation(labels, np.arange(n_train), val_fraction, split_seed)

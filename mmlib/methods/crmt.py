@@ -264,8 +264,8 @@ class CRMT(Method):
         except RuntimeError:
             x = x.clone().requires_grad_(True)
             out = encoder(x).float() @ weight.T
-            grads = [torch.autograd.grad(out[:, c].sum(), x,
-                                         retain_graph=True)[0].flatten(1).norm(dim=1) for c in range(out.shape[1])]
+            grads = [torch.autograd.grad(out[:, c].sum(), x, retain_graph=True)[0].flatten(1).norm(dim=1)
+                     for c in range(out.shape[1])]
             return torch.stack(grads, dim=1)
 
     def scale_loss(self, batch: Batch) -> Tensor:
