@@ -32,10 +32,10 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
 from mmlib.experiments import mean_std  # noqa: E402
-from mmlib.numerics import numerics_info, pin_status
-from mmlib.plots import save_figure, use_book_style
-from mmlib.results import RUNS_DIR, weights_folder
-from mmlib.runtime import cpu_thread_count
+from mmlib.numerics import numerics_info, pin_status  # noqa: E402
+from mmlib.plots import save_figure, use_book_style  # noqa: E402
+from mmlib.results import RUNS_DIR, weights_folder  # noqa: E402
+from mmlib.runtime import cpu_thread_count  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def setup(results_dir: str = RUNS_DIR, figures_dir: str = "book/figures") -> Cha
     torch.set_num_threads(cpu_thread_count())
     numerics = numerics_info()
     if numerics["coverable"] and numerics["mode"] != "native" and not numerics["pinned"]:
-        warnings.warn(f"this chapter's numbers may differ from the book's in the last bits: {pin_status(numerics)}")
+        warnings.warn(f"this chapter's numbers may differ from the book's in the last bits: {pin_status(numerics)}",
+                      stacklevel=2)
     use_book_style()
     runs = repo_path(results_dir)
     return ChapterPaths(runs=runs, figures=repo_path(figures_dir), weights=weights_folder(runs))

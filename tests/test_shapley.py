@@ -66,7 +66,7 @@ def test_per_sample_shapley_matches_loop_version():
     tables = rng.uniform(0, 1, size=(7, 8))
     vectorised = shapley_from_table(tables)
     for row, phi in zip(tables, vectorised):
-        looped = shapley_values(lambda s: row[sum(1 << players.index(p) for p in s)], players)
+        looped = shapley_values(lambda s, row=row: row[sum(1 << players.index(p) for p in s)], players)
         assert phi == pytest.approx([looped[p] for p in players])
 
 

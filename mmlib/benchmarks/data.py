@@ -44,7 +44,7 @@ def fabricate(root: Path, clips: int, seconds: float = 2.5) -> list[str]:
         soundfile.write(str(root / "AudioWAV" / f"{name}.wav"), wave.astype(np.float32), 16000, subtype="PCM_16")
         writer = cv2.VideoWriter(str(root / "VideoFlash" / f"{name}.flv"), cv2.VideoWriter_fourcc(*"FLV1"), 30,
                                  (480, 360))
-        for k in range(int(seconds * 30)):
+        for _ in range(int(seconds * 30)):
             frame = rng.integers(0, 256, (45, 60, 3), dtype=np.uint8)
             writer.write(cv2.resize(frame, (480, 360), interpolation=cv2.INTER_LINEAR))
         writer.release()

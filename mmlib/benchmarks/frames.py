@@ -58,8 +58,8 @@ def jpeg_round_trip(frame: np.ndarray, quality: int = 95) -> np.ndarray:
 def reference_crops(frame: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """Each box ``(top, left, h, w)`` of ``frame`` ``(3, H, W)`` resized to 224 x 224, bilinear with
     antialiasing (:func:`mmlib.data.base.resize_frames`, torchvision's ``Resize``)."""
-    return torch.cat([resize_frames(frame[None, :, int(t):int(t + h), int(l):int(l + w)], CROP)
-                      for t, l, h, w in boxes.tolist()])
+    return torch.cat([resize_frames(frame[None, :, int(top):int(top + h), int(left):int(left + w)], CROP)
+                      for top, left, h, w in boxes.tolist()])
 
 
 def _channels_first(image: np.ndarray) -> torch.Tensor:

@@ -55,7 +55,10 @@ import time
 import traceback
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pandas is optional on the bare GPU image; imported lazily where used
+    import pandas as pd
 
 RUN_CLIPS = {"samples": 256, "size": 224, "duration": 3.0, "n_fft": 512}
 # --allow-cpu: the smallest run that exercises every step
