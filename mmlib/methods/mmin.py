@@ -33,12 +33,8 @@ Two stages, both inside one run of the shared loop:
    ``teacher_clip_norm`` (5.0), as the code's teacher training does (``UttFusionModel.backward``,
    ``models/utt_fusion_model.py`` @ 33430c9, l. 116-117).
 
-   Up to 4fe85bd all encoders were clipped as one network, and the teacher's epochs at 1.0.
-   Measured in the missing-modality chapter's setting (mfeat ``pix,fou,mor``, noisy ``pix``, 15
-   epochs, seeds 0-9), the two changes together: 96.85 ± 0.74 % complete (old 96.85 ± 1.11) and
-   83.08 ± 2.54 % at 50 % missing (old 81.80 ± 2.51), paired difference +1.27 ± 0.80 points at 50 %
-   (Wilcoxon p = 0.13) and +0.75 ± 0.58 over the six rates (p = 0.23): not significant. Most of it
-   comes with the per-encoder clipping (+0.66 ± 0.61 over the rates with the teacher at 1.0).
+   (An earlier form clipped all encoders as one network and the teacher at 1.0; in the
+   missing-modality chapter's setting the difference was not significant.)
 
 Inference with the modalities in ``present``: absent features are zero, then autoencoder and
 classifier as above; the teacher is not used.

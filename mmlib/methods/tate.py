@@ -28,11 +28,9 @@ Model, per sample with present mask m (absent features are zero):
    these relative weights and divides the whole loss by B, so that every term is a per-sample mean
    and the shared loop's learning rate keeps its meaning (the code's optimizer is Adam, ``train.py``
    l. 44, on which a common factor has almost no effect). ``"mean"`` averages every term over the
-   batch, the tag term weighing ``tag_weight`` (the form up to 4fe85bd; the paper gives weights,
-   not reductions). Measured in the missing-modality chapter's setting (mfeat ``pix,fou,mor``, noisy
-   ``pix``, 15 epochs, seeds 0-9): ``"code"`` 96.60 ± 0.75 % complete and 80.15 ± 2.05 % at 50 %
-   missing, ``"mean"`` 96.42 ± 1.05 and 80.17 ± 1.88; paired difference over the six rates
-   +0.00 ± 0.28 points (Wilcoxon p = 0.87): the tag term's weight does not matter there.
+   batch, the tag term weighing ``tag_weight`` (the paper gives weights, not reductions). In the
+   missing-modality chapter's setting the two do not differ significantly (rerun: ``python -m mmlib
+   sweep`` with ``--option tate.reduction=mean``).
 
 Training patterns: a fraction ``train_missing`` of each batch loses a random proper non-empty
 subset of its modalities (the code: ``Dataset.miss_modality``, l. 42-70, the first
