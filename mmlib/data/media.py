@@ -21,6 +21,7 @@ Defaults follow the public code of the papers the book reproduces:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -30,6 +31,32 @@ import torch
 
 class MediaError(ValueError):
     """A media file that cannot be decoded into the expected array (corrupt, empty, unreadable)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipRecipe:
+    """An audio-visual clip as MLA's loaders read it (Kinetics-Sounds, IEMOCAP): ``frames`` frames of
+    ``size`` pixels (:func:`video_frames`) and the Kaldi filterbank of the audio (:func:`fbank`). The
+    fields are the preparers' options of the same names, stored in the cache's manifest."""
+
+    frames: int
+    size: int
+    sample_rate: int
+    target_frames: int
+    num_mel_bins: int
+    norm_mean: float
+    norm_std: float
+
+    def arrays(self, audio: str | Path, video: str | Path) -> dict[str, np.ndarray]:
+        """The clip's ``audio`` (float16 filterbank) and ``visual`` (uint8 frames) arrays."""
+        wave = load_audio(audio, self.sample_rate)
+        spectrum = fbank(wave, self.sample_rate, self.num_mel_bins, self.target_frames, self.norm_mean, self.norm_std)
+        return {"audio": spectrum.astype(np.float16), "visual": video_frames(video, self.frames, self.size)}
+
+    def modalities(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Each modality's stored shape and dtype, as a cache :class:`~mmlib.data.cache.Plan` lists them."""
+        return {"audio": ((1, self.num_mel_bins, self.target_frames), "float16"),
+                "visual": ((self.frames, 3, self.size, self.size), "uint8")}
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
