@@ -491,7 +491,7 @@ glue("perf_drift", Markdown(drift_text), display=False)
 # %% tags=["hide-input"]
 from mmlib.benchmarks.gpu_check import summary as gpu_summary
 
-gpu_text, gpu_table = gpu_summary(repo_path(gpu_check))
+gpu_text, gpu_table = gpu_summary(repo_path(gpu_check), shown_as=gpu_check)
 glue("perf_gpu_summary", Markdown(gpu_text), display=False)
 if gpu_table is not None:
     display(show(gpu_table, "Figures of `make gpu-check`"))

@@ -434,6 +434,6 @@ save_summary(
 # ```{exercise}
 # :label: ex-tuning-budget
 #
-# Re-tune with a larger budget (`-p tune_trials 30 -p tuned_dir /tmp/tuned`). Predict first: does
+# Re-tune with a larger budget (`-p tune_trials 30 -p tuned_dir results/tuned`). Predict first: does
 # the gap between `ours` and `ours_rownorm` shrink once each has its own learning rate?
 # ```

@@ -326,20 +326,22 @@ def sections(device: str, folder: Path) -> dict[str, Callable[[], object]]:
     }
 
 
-def summary(path: str | Path) -> tuple[str, "pd.DataFrame | None"]:
+def summary(path: str | Path, shown_as: str | None = None) -> tuple[str, "pd.DataFrame | None"]:
     """A paragraph and a table of the figures in a ``gpu-check.json``, or a paragraph saying there is none.
 
     ``path`` may be a pattern (``data/measurements/gpu-check*.json``): every file it matches is
     summarised, in name order, and their tables stacked with a ``device`` column. Sections that
     failed or were skipped are named with their error or reason; the table holds the bench rows
-    measured (None when there are none)."""
+    measured (None when there are none). ``shown_as``: how the text names ``path`` (a chapter passes
+    the repository-relative pattern, never the build machine's absolute path)."""
     import pandas as pd
 
     path = Path(path)
     found = (sorted(path.parent.glob(path.name)) if any(c in path.name for c in "*?[")
              else ([path] if path.exists() else []))
     if not found:
-        return (f"No GPU measurement is stored with the book (no {path} exists): no run of this book has been "
+        return (f"No GPU measurement is stored with the book (no {shown_as or path} exists): "
+                "no run of this book has been "
                 "timed on a GPU yet, and every GPU figure in this book is unmeasured. On a GPU machine, `make "
                 "gpu-check` writes `gpu-check.json`; copy it into that folder and rebuild this chapter to show its "
                 "figures here."), None
