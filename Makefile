@@ -65,11 +65,10 @@ chapter: $(STAMP)
 # The tuned values the book reads (data/tuned/mfeat-fou,mor.json and mfeat-pix,fou,mor.json), on the
 # main comparison's protocol (book, 15 epochs, noise 2.0 on pix): every method of Table 1 gets
 # TUNE_TRIALS finished trials, each scored on validation over TUNE_SEEDS seeds, by TUNE_WORKERS
-# processes filling each study (mmlib/tuning/cli.py). 16 trials of 3 seeds are sized for about 30
-# minutes on two idle cores (an estimate from about 3.5 s per 15-epoch mfeat run); the committed
-# files used TUNE_TRIALS=10 and took 27.6 minutes on a shared, loaded 2-core machine (their note).
-# A killed `make tune` resumes where it stopped. TUNE_NOTE is kept in the files.
-TUNE_TRIALS ?= 16
+# processes filling each study (mmlib/tuning/cli.py). The committed files are these defaults' output:
+# 10 trials of 3 seeds per method took 27.6 minutes (wall) on a shared, loaded 2-core machine (the
+# files' note). A killed `make tune` resumes where it stopped. TUNE_NOTE is kept in the files.
+TUNE_TRIALS ?= 10
 TUNE_SEEDS ?= 3
 TUNE_WORKERS ?= 2
 TUNE_NOTE ?=

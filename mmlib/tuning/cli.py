@@ -1,6 +1,6 @@
 """``python -m mmlib tune``: tune methods on one dataset and modality set, on an equal budget each.
 
-    python -m mmlib tune --methods ours,concat --modalities fou,mor --trials 16 --seeds 3 --epochs 15
+    python -m mmlib tune --methods ours,concat --modalities fou,mor --trials 10 --seeds 3 --epochs 15
     python -m mmlib tune --modalities pix,fou,mor --noise pix=2.0        # every main-comparison method
 
 For each method, its study (:mod:`mmlib.tuning.study`) runs until ``--trials`` trials are finished,
@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
                    help="a loader option of the dataset (repeatable), e.g. num_samples=300 for synthetic")
     p.add_argument("--protocol", default="book", help="training protocol (mmlib/protocols.py; default book)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the protocol's)")
-    p.add_argument("--trials", type=int, default=16, help="finished trials per method: the equal budget (default 16)")
+    p.add_argument("--trials", type=int, default=10, help="finished trials per method: the equal budget (default 10)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 averaged per trial (default 3)")
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
     p.add_argument("--worker", type=int, default=0, help="this process's index among several filling one study")
