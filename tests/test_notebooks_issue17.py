@@ -22,10 +22,12 @@ def _run(run_notebook, tmp_path, name, **extra):
 @pytest.mark.slow
 def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tmp_path, shared_data):
     run, stored, runs = _run(run_notebook, tmp_path, "frozen_backbones", methods="joint,concat,ours",
-                             fsdd_root=str(shared_data / "fsdd"))
+                             fsdd_root=str(shared_data / "fsdd"), collapse_seeds=2)
     mfeat = [r for r in runs if r["dataset_identity"]["name"] == "frozen-mfeat"]
     avmnist = [r for r in runs if r["dataset_identity"]["name"] == "frozen-avmnist"]
-    assert len(mfeat) == len(avmnist) == 3 * 2 * 2  # methods x fractions x seeds, on each dataset
+    # methods x fractions x seeds, on each dataset; AV-MNIST adds the collapse section's variants
+    # (mapping none, ours_rownorm, lr / 10; its default is the grid's ours at the full split)
+    assert len(mfeat) == 3 * 2 * 2 and len(avmnist) == 3 * 2 * 2 + 3 * 2
     assert {r["config"]["dataset_options"]["train_fraction"] for r in runs} == {1.0, 0.15}
     full = [r["test"]["fused_acc"] for r in mfeat if r["config"]["method"] == "joint"
             and r["config"]["dataset_options"]["train_fraction"] == 1.0]
@@ -35,6 +37,17 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tm
     assert len(stored["avmnist"]["claims"]) == 2 * 2 and stored["avmnist"]["backbone"]["pool_size"] > 0
     assert set(stored["avmnist"]["mean"]["0.15"]) == {"joint", "concat", "ours"}
     assert sorted(stored["run_ids"]) == sorted(r["run_id"] for r in runs)
+    collapse = stored["collapse"]
+    assert collapse["data"] == "AV-MNIST" and collapse["seeds"] == 2
+    assert sorted({r["variant"] for r in collapse["runs"]}) == ["default", "lr / 10", "mapping none", "ours_rownorm"]
+    assert all(r["scale"] == pytest.approx(1.0) for r in collapse["runs"] if r["variant"] == "mapping none")
+    default = {r["seed"]: r["fused_acc"] for r in collapse["runs"] if r["variant"] == "default"}
+    book_lr = {r["config"]["lr"] for r in avmnist if r["config"]["method"] == "joint"}.pop()
+    grid = {r["config"]["seed"]: r["test"]["fused_acc"] for r in avmnist if r["config"]["method"] == "ours"
+            and r["config"]["dataset_options"]["train_fraction"] == 1.0 and r["config"]["lr"] == book_lr
+            and r["config"]["method_options"]["mapping"] == "sample"}
+    assert default == grid  # the section's default is the grid's own run, reused
+    assert "collapse_text" in run.glued
     assert run.glued["frozen_full_best_acc"] == pytest.approx(max(stored["mean"]["1.0"].values()))
     for name in ("frozen_backbones.png", "frozen_backbones_avmnist.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 1000
@@ -43,7 +56,7 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(run_notebook, tm
 @pytest.mark.slow
 def test_frozen_backbones_without_fsdd_says_so_and_keeps_its_glue(run_notebook, tmp_path):
     run, stored, runs = _run(run_notebook, tmp_path, "frozen_backbones", methods="joint,ours",
-                             fsdd_root=str(tmp_path / "no_fsdd"))
+                             fsdd_root=str(tmp_path / "no_fsdd"), collapse_seeds=2)
     assert {r["dataset_identity"]["name"] for r in runs} == {"frozen-mfeat"} and stored["avmnist"] == {}
     glued_av = [out["data"] for cell in run.notebook.cells for out in cell.get("outputs", [])
                 if out.get("metadata", {}).get("scrapbook", {}).get("name") == "frozen_av"]
