@@ -204,10 +204,11 @@ for method in ("concat", "late_fusion"):
         for seed in range(seeds_of.get(method, seeds)):
             config = TrainConfig(dataset=dataset, modalities=modalities, method=method,
                                  epochs=epochs, probe=False, dataset_options=opts, seed=seed)
-            # the chapter's own runs for the noisy data, the exercise's store for the clean
-            store = paths.runs if label == "noisy" else paths.runs / "exercises"
+            # the chapter's own runs where they exist, else the exercise's store
+            own = label == "noisy" and method in method_list
+            store = paths.runs if own else paths.runs / "exercises"
             model, data, record = train_model(config, store, weights_folder(store), force=force)
-            exercise_records += [record] if label == "clean" else []
+            exercise_records += [] if own else [record]
             scores = evaluate_missing(model, data, [0.0, 0.5], mask_seed=seed,
                                       batch_size=config.eval_batch_size)
             losses.append(scores[0.0] - scores[0.5])
