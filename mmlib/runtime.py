@@ -21,7 +21,6 @@ import contextlib
 import os
 import random
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
@@ -125,9 +124,8 @@ def compile_encoders(model: nn.Module) -> None:
         encoder.compile()
 
 
-def autocast(config: Any, device: torch.device):
-    """bfloat16 autocast on CUDA, for training and evaluation alike; off on the CPU. ``config`` (the run's
-    :class:`mmlib.config.TrainConfig`) no longer decides it since ``amp`` was retired; callers still pass it."""
+def autocast(device: torch.device):
+    """bfloat16 autocast on CUDA, for training and evaluation alike; off on the CPU (``amp`` is retired)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 

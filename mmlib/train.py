@@ -152,7 +152,7 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                        show=progress and world.is_main)
 
     def train_features(modalities):
-        with autocast(config, device):
+        with autocast(device):
             rows, features, _ = encode_rows(model, dataset, "train", config.eval_batch_size, device, modalities, world)
         return rows, features
 
@@ -172,11 +172,11 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                     batch = augment_batch(batch, augmentation, world, config.frame_size)
                 for step in steps:
                     if not step.optimize:
-                        with autocast(config, device):
+                        with autocast(device):
                             model.estimate(batch, step, epoch)
                         continue
                     optimizer.zero_grad(set_to_none=True)
-                    with autocast(config, device):
+                    with autocast(device):
                         model.begin_step(batch, step, epoch)
                         loss = model.loss(batch, step, epoch)
                     loss = loss * world.share()
@@ -347,7 +347,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if not np.isfinite(train_loss):
             raise ValueError(nonfinite_loss_message(train_loss, epoch, config, dataset))
         described = model.describe_epoch()
-        with autocast(config, device):
+        with autocast(device):
             validation = evaluate_split(model, dataset, "val", config.eval_batch_size, device, config.empty_value,
                                         config.eval_seed, world)
         model.end_epoch(epoch, validation)
@@ -363,7 +363,7 @@ def _train(config: TrainConfig, device: torch.device, results_dir, checkpoint_di
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < config.epochs:
             return None
     model.load_state_dict(best["state"])
-    with autocast(config, device):
+    with autocast(device):
         test = evaluate_split(model, dataset, "test", config.eval_batch_size, device, config.empty_value,
                               config.eval_seed, world)
     probe = linear_probe_accuracy(model, dataset, config.eval_batch_size, device, world=world) if config.probe else None

@@ -269,7 +269,7 @@ def test_bench_scale_times_evaluation_as_the_loop_runs_it_after_a_warm_up(monkey
     inside, calls, seconds = [False], [], [10.0, 1.0, 3.0, 2.0]
 
     @contextlib.contextmanager
-    def loop_autocast(config, device):
+    def loop_autocast(device):
         inside[0] = True
         yield
         inside[0] = False

@@ -152,7 +152,7 @@ def evaluation_seconds(run: dict, device: torch.device, repeats: int = EVAL_REPE
     config = run["config"]
 
     def evaluate():
-        with autocast(config, device):
+        with autocast(device):
             evaluate_split(run["model"], run["dataset"], "val", config.eval_batch_size, device, config.empty_value,
                            config.eval_seed)
 

@@ -45,7 +45,8 @@ class Owner:
         return f"pid {self.pid} on {self.host}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (one owned by another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,7 +67,7 @@ def read_lease(path: Path) -> tuple[Owner, float] | None:
 
 def is_stale(owner: Owner, age: float, stale_after_s: float) -> bool:
     """A lease whose heartbeat is older than ``stale_after_s``, or whose owner is a dead process on this host."""
-    return age > stale_after_s or (owner.host == HOST and not _pid_alive(owner.pid))
+    return age > stale_after_s or (owner.host == HOST and not pid_alive(owner.pid))
 
 
 class Lease:

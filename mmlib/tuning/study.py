@@ -48,6 +48,7 @@ from optuna.trial import TrialState
 
 from mmlib.methods import build_options, method_class
 from mmlib.config import TrainConfig
+from mmlib.sweep.lease import pid_alive
 from mmlib.train import load_config_dataset, train
 from mmlib.tuning.space import COMMON, SearchSpace
 
@@ -109,16 +110,6 @@ def study_lock(path: Path):
         yield
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str | Path, seed: int = 0,
                worker: int = 0) -> optuna.Study:
     """The method's study in the file at ``path``, created with the defaults as its first trial when new.
@@ -136,7 +127,7 @@ def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str
             study.set_user_attr("seeds", list(seeds))
             study.enqueue_trial(default_values(base), user_attrs={"defaults": True})
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.user_attrs.get("host", HOST) == HOST and not alive(trial.user_attrs.get("pid", 0)):
+            if trial.user_attrs.get("host", HOST) == HOST and not pid_alive(trial.user_attrs.get("pid", 0)):
                 study.tell(trial.number, state=TrialState.FAIL)
         known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
