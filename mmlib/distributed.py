@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -50,6 +52,26 @@ from torch import Tensor, nn
 BUCKET_BYTES = 25 * 2**20  # DDP's default bucket size
 # what gloo's error says when the rank at the other end of a collective has ended (killed, crashed)
 PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused")
+STOPPED = "the run is stopped and no record is stored; rerun it (with --resume to continue from its last checkpoint)"
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(world: "World") -> Iterator[None]:
+    """While the block runs in the main thread, SIGTERM (torchrun stopping its processes because one
+    ended or because it was interrupted itself) raises one ``ConnectionError`` that says so."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stopped(signum, frame):
+        raise ConnectionError(f"rank {world.rank} of {world.size}: stopped by torchrun (SIGTERM), which stops every "
+                              f"rank when one ends or when it is interrupted itself; {STOPPED}")
+
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def requested_world_size() -> int:
@@ -92,19 +114,26 @@ class World:
 
     @contextlib.contextmanager
     def peer_loss_named(self) -> Iterator[None]:
-        """Inside the block, a collective that fails because another rank ended (gloo: its connection
-        reset or closed, at once when the rank is killed) becomes one ``ConnectionError`` naming that rank:
-        the other one of two, else torchrun's "Root Cause" does. (NCCL instead waits for its timeout.)"""
+        """Inside the block, losing another rank ends this one with one ``ConnectionError`` line.
+
+        Two ways, whichever comes first. A collective fails because the other rank ended (gloo: its
+        connection reset or closed, at once when the rank is killed): the line names that rank, the
+        other one of two, else torchrun's "Root Cause" does. Or torchrun, which watches its processes,
+        sends this one SIGTERM first: the line says so. (NCCL instead waits for its timeout.) Which of
+        the two wins is a race between gloo and torchrun's monitor, and it differs between machines.
+        Nothing is stored either way; the last checkpoint stays whole (it is replaced atomically).
+        """
+        stop = _stop_on_sigterm(self) if self.size > 1 else contextlib.nullcontext()
         try:
-            yield
+            with stop:
+                yield
         except RuntimeError as error:
             cause = next((p for p in PEER_LOST if p in str(error)), None)
             if cause is None:
                 raise
             other = f"rank {1 - self.rank}" if self.size == 2 else "another rank (torchrun's Root Cause names it)"
             raise ConnectionError(f"rank {self.rank} of {self.size}: {other} ended mid-run (gloo: {cause.lower()}); "
-                                  "the run is stopped and no record is stored; rerun it (with --resume to continue "
-                                  "from its last checkpoint)") from None
+                                  f"{STOPPED}") from None
 
     # ---- the batch being stepped on --------------------------------------------------------------
     @contextlib.contextmanager

@@ -280,6 +280,8 @@ def save_checkpoint(path: Path, state: dict) -> None:
     data = buffer.getbuffer()
     try:
         replace_atomically(path, lambda handle: handle.write(data))
+    except ConnectionError:  # SIGTERM from torchrun mid-write (distributed.World.peer_loss_named): its own line
+        raise
     except OSError as error:
         cause = no_room(path.parent, len(data)) or error.strerror or str(error)
         kept = f"{path} still holds the last finished epoch" if path.exists() else "no epoch of this run is stored"
