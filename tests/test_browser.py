@@ -212,31 +212,6 @@ def test_quickstart_page_renders_its_figure_and_tables(browser, small_book, tmp_
     assert shot.stat().st_size > 10_000
 
 
-# Tiny parameters for every chapter: a smoke run of the whole book in a few minutes on 2 cores.
-SMOKE = {
-    "quickstart": {"modalities": "fou,mor", "split_seeds": 1, "max_iter": 200, "epochs": 2},
-    "method": {},
-    # one view set, every method: the report below reads these runs instead of training them
-    "main_comparison": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor"},
-    "component_ablation": {"seeds": 2, "epochs": 2, "modalities": "fou,mor"},
-    "modality_ablation": {"seeds": 2, "epochs": 2},
-    "frozen_backbones": {"seeds": 2, "epochs": 2, "methods": "joint,concat,ours"},
-    "contribution_evolution": {"seeds": 2, "epochs": 2, "methods": "concat,ours",
-                               "correlation_methods": "concat,ours"},
-    "feature_distributions": {"seeds": 2, "epochs": 2},
-    "order_upper_bound": {"seeds": 2, "epochs": 2},
-    "missing_modalities": {"seeds": 2, "epochs": 2, "rates": "0,0.5"},
-    "av_evidence": {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 20},
-    "decision_layer": {"seeds": 2, "epochs": 2, "stat_seeds": 2,
-                       "methods": "sum,concat,ours,sum_calibrated"},
-    "ambiguities": {"seeds": 2, "epochs": 2, "eval_batch_sizes": "16,0"},
-    "performance": {"methods": "concat,mla,ours", "epochs": 2, "repeats": 1, "max_modalities": 3,
-                    "samples": 32, "paper_samples": 0},
-    "tuning": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor", "methods": "concat,ours,ours_rownorm",
-               "tuned_dir": str(ROOT / "data" / "tuned")},
-    "report": {"seeds": 2, "epochs": 2, "view_sets": "fou,mor", "ablation_modalities": "fou,mor"},
-}
-
 # What a page must not show: a folder of the machine that built it.
 MACHINE_PATHS = re.compile(r"(/home/|/root/|/tmp/|/work/|/Users/)")
 
@@ -360,25 +335,23 @@ def _copy_book(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def full_book(tmp_path_factory) -> tuple[Path, Path]:
-    """``(sources, html)``: every chapter smoke-run into a temp copy of book/, built with -W -n."""
-    from conftest import execute_chapter
+def full_book(smoke_book) -> tuple[Path, Path]:
+    """``(sources, html)``: every chapter smoke-run (``smoke_book``, shared with the tests that read
+    the chapters' outputs) into a copy of book/, built with -W -n."""
+    from conftest import SMOKE
 
-    from mmlib.chapters import CHAPTERS, chapter_parameters
+    from mmlib.chapters import CHAPTERS
 
     missing = [name for name in CHAPTERS if name not in SMOKE]
-    assert not missing, f"add smoke parameters for {missing} to SMOKE in tests/test_browser.py"
-    work = tmp_path_factory.mktemp("full")
-    book = work / "book"
-    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "*.ipynb", "figures"))
-    (book / "chapters").mkdir(exist_ok=True)
-    shared = {"results_dir": str(work / "results" / "runs"), "figures_dir": str(book / "figures"),
-              "output_dir": str(work / "results" / "chapters")}
+    assert not missing, f"add smoke parameters for {missing} to SMOKE in tests/conftest.py"
+    book = smoke_book.work / "book"
     for name in CHAPTERS:
-        declared = chapter_parameters(name)
-        params = {**{k: v for k, v in shared.items() if k in declared}, **SMOKE[name]}
-        run = execute_chapter(name, params, work)
-        shutil.copy(run.path, book / "chapters" / f"{name}.ipynb")
+        smoke_book.run(name)
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "*.ipynb", "figures"),
+                    dirs_exist_ok=True)
+    (book / "chapters").mkdir(exist_ok=True)
+    for name in CHAPTERS:
+        shutil.copy(smoke_book.runs[name].path, book / "chapters" / f"{name}.ipynb")
     built = _build(book)
     assert built.returncode == 0, "jupyter-book build -W -n failed:\n" + built.stderr[-6000:]
     return book, book / "_build" / "html"

@@ -1,4 +1,4 @@
-"""Smoke run of the performance chapter with tiny parameters."""
+"""Smoke run of the performance chapter with tiny parameters (``conftest.SMOKE``, shared with the book build)."""
 
 import json
 
@@ -6,18 +6,15 @@ import pytest
 
 
 @pytest.mark.slow
-def test_performance_chapter_times_methods_and_scaling(run_notebook):
-    run = run_notebook("performance",
-                       {"methods": "concat,ours", "epochs": 2, "repeats": 1, "max_modalities": 3, "samples": 32,
-                                       "paper_samples": 2, "scale_samples": 12, "drift_methods": "concat,ours",
-                                       "drift_seeds": 2, "drift_epochs": 1, "drift_workers": 1})
+def test_performance_chapter_times_methods_and_scaling(smoke_book):
+    run = smoke_book.run("performance")
     stored = json.loads((run.output_dir / "performance.json").read_text())
     assert set(stored["epoch_times_s"]) == {"concat", "ours"} and all(t > 0 for t in stored["epoch_times_s"].values())
     assert stored["epoch_gflop"]["ours"] > stored["epoch_gflop"]["concat"] > 0
     assert [row["n"] for row in stored["scaling"]] == [2, 3]
     assert run.glued["perf_ours_over_concat"] == pytest.approx(stored["epoch_times_s"]["ours"]
                                                                / stored["epoch_times_s"]["concat"])
-    assert (run.output_dir.parent / "figures_dir" / "performance_scaling.png").is_file()
+    assert (smoke_book.figures_dir / "performance_scaling.png").is_file()
     # the data path against its ceiling, one row per method of bench scale, and the glued reading of them
     assert [row["method"] for row in stored["data_path"]] == ["concat", "mla", "ours"]
     assert all(row["samples"] == 12 and row["arrays"] == "host" and row["data_path_over_ceiling"] > 0

@@ -33,13 +33,13 @@ def test_main_comparison_rejects_unknown_method(run_notebook):
 
 
 @pytest.mark.slow
-def test_component_ablation_tests_every_variant_against_full(run_notebook):
-    run = run_notebook("component_ablation", {**TINY, "modalities": "fou,mor"})
+def test_component_ablation_tests_every_variant_against_full(smoke_book):
+    run = smoke_book.run("component_ablation")  # conftest.SMOKE: 2 seeds, fou,mor
     stored = json.loads((run.output_dir / "component_ablation.json").read_text())
     assert set(stored["paired_vs_full"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order",
                                              "fixed order",
                                              "reverse order"}
-    records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
+    records = smoke_book.records("component_ablation")
     assert (sorted({r["config"]["method_options"]["order"] for r in records})
             == ["fixed", "random", "reverse", "shapley"])
     assert sorted({r["config"]["method"] for r in records}) == ["ours", "ours_rownorm"]

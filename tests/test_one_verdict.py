@@ -5,12 +5,9 @@ import json
 
 import pytest
 
-from conftest import execute_chapter
+from conftest import READS, SMOKE, execute_chapter
 from mmlib.experiments import intersection_union
 from mmlib.verdicts import claim_row, disagreements
-
-TINY = {"seeds": 2, "epochs": 1, "protocol": "mla"}  # a protocol other than the book's
-METHODS = "concat,ours,ours_rownorm"
 
 
 def test_disagreements_names_a_claim_the_report_judges_otherwise_than_its_chapter():
@@ -31,32 +28,21 @@ def test_disagreements_names_a_claim_the_report_judges_otherwise_than_its_chapte
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """The feeding chapters at tiny parameters (Table 4 on six seeds, enough to decide), then the
-    report with the same parameters; the results store's records counted before and after it."""
-    tmp = tmp_path_factory.mktemp("one_verdict")
-    ran = {"main_comparison": execute_chapter(
-        "main_comparison", {**TINY, "methods": METHODS, "view_sets": "fou,mor"}, tmp)}
-    ran["component_ablation"] = execute_chapter("component_ablation", {**TINY, "modalities": "fou,mor"}, tmp)
-    ran["missing_modalities"] = execute_chapter(
-        "missing_modalities", {"seeds": 6, "baseline_seeds": 2, "epochs": 1, "rates": "0,0.5",
-                               "methods": "ours,mla,concat,tate"}, tmp)
-    ran["frozen_backbones"] = execute_chapter(
-        "frozen_backbones", {"seeds": 2, "epochs": 1, "methods": "joint,concat,ours", "fsdd_root": ""}, tmp)
-    ran["decision_layer"] = execute_chapter(
-        "decision_layer", {"seeds": 6, "stat_seeds": 2, "epochs": 1, "methods": "sum,concat,sum_calibrated"}, tmp)
-    store = ran["main_comparison"].results_dir
-    before = sorted(p.name for p in store.glob("*.json"))
-    report = execute_chapter("report", {**TINY, "methods": METHODS, "view_sets": "fou,mor",
-                                        "ablation_modalities": "fou,mor"}, tmp)
-    after = sorted(p.name for p in store.glob("*.json"))
-    stored = {name: json.loads((run.output_dir / f"{name}.json").read_text()) for name, run in ran.items()}
-    return tmp, ran, report, json.loads((report.output_dir / "report.json").read_text()), stored, before, after
+def book(smoke_book):
+    """The report of the smoke book (``conftest.SMOKE``: its feeding chapters run first, Table 4 and the
+    companion's calibration on six seeds, enough to decide; main comparison, ablation and report under
+    the mla protocol, not the book's), with the store's records listed before and after it."""
+    report = smoke_book.run("report")
+    after = sorted(p.name for p in smoke_book.results_dir.glob("*.json"))
+    stored = {name: json.loads((smoke_book.output_dir / f"{name}.json").read_text()) for name in READS["report"]}
+    summary = json.loads((smoke_book.output_dir / "report.json").read_text())
+    return report, summary, stored, smoke_book.stored_before_report, after
 
 
 @pytest.mark.slow
 def test_the_report_trains_nothing_and_judges_exactly_its_chapters_runs(book):
-    _, _, report, summary, stored, before, after = book
+    report, summary, stored, before, after = book
+    assert SMOKE["report"]["protocol"] == SMOKE["main_comparison"]["protocol"] == "mla"  # not the book's
     assert after == before  # not one run trained
     made = set(stored["main_comparison"]["run_ids"]) | set(stored["component_ablation"]["run_ids"])
     assert set(summary["run_ids"]) == made
@@ -69,29 +55,31 @@ def test_the_report_trains_nothing_and_judges_exactly_its_chapters_runs(book):
 
 @pytest.mark.slow
 def test_a_claim_in_a_chapter_and_in_the_report_has_one_verdict(book):
-    _, _, _, summary, stored, _, _ = book
-    chapters = {"missing_modalities": stored["missing_modalities"]["claims"],
-                "frozen_backbones": stored["frozen_backbones"]["claims"]}
+    _, summary, stored, _, _ = book
+    chapters = {name: stored[name]["claims"] for name in ("missing_modalities", "frozen_backbones", "av_evidence")}
     assert disagreements(summary["claims"], chapters) == []
     restated = [c for c in summary["claims"] if c.get("source")]
-    assert {c["chapter"] for c in restated} == {"missing_modalities", "frozen_backbones"}
+    assert {c["chapter"] for c in restated} == {"missing_modalities", "frozen_backbones", "av_evidence"}
     table4 = [c for c in restated if c["chapter"] == "missing_modalities"]
     own = stored["missing_modalities"]["claims"]
     assert len(table4) == len(own) == 1
+    assert SMOKE["missing_modalities"]["seeds"] == 6 and SMOKE["missing_modalities"]["baseline_seeds"] == 2
     # tate on two seeds: the claim cannot be reproduced, only refuted by a six-seed rival
     assert table4[0]["verdict"] in {"not reproduced", "not testable with 2 seeds"}
     assert (table4[0]["mean diff"], table4[0]["p"], table4[0]["seeds"]) == (own[0]["mean diff"], own[0]["p"],
                                                                           own[0]["seeds"])
     companion = [c for c in summary["claims"] if c["chapter"] == "decision_layer"]
     assert [c["verdict"] for c in companion] == [stored["decision_layer"]["calibration_verdict"]]
-    assert companion[0]["seeds"] == 6
+    assert companion[0]["seeds"] == SMOKE["decision_layer"]["seeds"] == 6  # the chapter's seeds, not the report's 2
     # every row shows its seeds; two seeds can decide nothing at 5%
     assert all(c["verdict"] == "not testable with 2 seeds" for c in summary["claims"] if c["seeds"] == 2)
 
 
 @pytest.mark.slow
-def test_a_report_asked_to_judge_runs_nobody_made_says_which_chapter_to_run(book):
-    tmp = book[0]
-    with pytest.raises(Exception, match=r"lacks 6 of the 6 runs to judge .*python -m mmlib chapter main_comparison"):
-        execute_chapter("report", {**TINY, "protocol": "book", "methods": METHODS, "view_sets": "fou,mor",
-                                   "ablation_modalities": "fou,mor"}, tmp)
+def test_a_report_asked_to_judge_runs_nobody_made_says_which_chapter_to_run(smoke_book, book, tmp_path):
+    """The smoke book's store holds the main comparison under mla: under the book's protocol it lacks
+    most runs (it holds only the tuning chapter's concat and ours at its defaults)."""
+    params = {**SMOKE["report"], "protocol": "book", "results_dir": str(smoke_book.results_dir)}
+    lacks = r"lacks \d+ of the \d+ runs to judge .*python -m mmlib chapter main_comparison"
+    with pytest.raises(Exception, match=lacks):
+        execute_chapter("report", params, tmp_path)
