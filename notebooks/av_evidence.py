@@ -61,6 +61,7 @@ import mmlib  # first: pins the CPU numerics before numpy loads (mmlib.numerics)
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
@@ -126,17 +127,26 @@ if have_fsdd:
     axes[1, 0].set_ylabel("audio\n(mel × time)")
     print(f"{sum(sizes.values())} samples, split {sizes}; image {data.input_shape('image')}, "
           f"audio {data.input_shape('audio')}")
+    # a frame of the zero padding holds one value in every mel band; a spoken frame does not
+    audio = data.inputs["audio"][:, 0].astype(np.float32)
+    padding = f"{100 * float((np.ptp(audio, axis=1) == 0).mean()):.0f}"
 else:
     fig = placeholder_figure(f"FSDD recordings not found at {fsdd_root}: no pairs to show")
+    padding = "–"
 glue_figure("av_pairs_fig", fig, paths.figures / "av_evidence_pairs.png")
+glue("av_padding_pct", padding, display=False)
 
 # %% [markdown]
 # ```{glue:figure} av_pairs_fig
 # :name: fig-av-pairs
 #
 # Five test pairs of AV-MNIST: each column is one sample, the image above and its recording's
-# spectrogram below (mel band up, time to the right).
+# spectrogram below (mel band up, time to the right). The flat dark part on the right is silence.
 # ```
+#
+# Every recording is cut or padded with silence to one second, the spectrogram's width, and most
+# spoken digits are shorter: {glue:text}`av_padding_pct` % of all frames are that padding, and
+# the encoders are trained on the padded spectrograms as shown.
 #
 # ## The main comparison on AV-MNIST
 #

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import SMOKE
 
 SHARED = Path(os.environ.get("MMLIB_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 FSDD = SHARED / "fsdd"
@@ -16,15 +17,17 @@ TINY = {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 
 
 @needs_fsdd
 @pytest.mark.slow
-def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(run_notebook):
-    run = run_notebook("av_evidence", {**TINY, "fsdd_root": str(FSDD)})
+def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(smoke_book):
+    assert SMOKE["av_evidence"] == TINY
+    run = smoke_book.run("av_evidence")
     stored = json.loads((run.output_dir / "av_evidence.json").read_text())
-    records = [json.loads(p.read_text()) for p in run.results_dir.glob("*.json")]
+    records = smoke_book.records("av_evidence")
     # concat + the seven ablation variants (full is ours), two seeds each
-    assert len(records) == (1 + 7) * 2 and len(stored["run_ids"]) == len(records)
+    assert len(records) == len(set(stored["run_ids"])) == (1 + 7) * 2
     assert {r["config"]["dataset"] for r in records} == {"avmnist"}
     assert {r["dataset_identity"]["split_sizes"]["test"] for r in records} == {40}
     assert run.glued["av_fsdd_present"] is True
+    assert 0 < float(run.glued["av_padding_pct"]) < 100  # one second per recording; most words are shorter
     assert set(stored["main"]) == {"concat", "ours"}
     assert set(stored["paired_ablation"]) == {"row-normalised", "w/o mapping", "w/o memory", "random order",
                                               "fixed order", "reverse order"}
