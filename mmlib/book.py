@@ -91,12 +91,13 @@ def mean_std_table(frame: pd.DataFrame, by: str | Sequence[str], columns: Mappin
 
 
 def p_value(p: float) -> str:
-    """A p-value as text: ``< 0.001`` below 0.001, else two significant figures at most."""
+    """A p-value as text: ``< 0.001`` below 0.001, three decimals below 0.0095 (``0.006``), else two
+    (0.0098 is ``0.01``, as 0.01 is: never ``0.010`` beside ``0.01``)."""
     if not np.isfinite(p):
         return "–"
     if p < 0.001:
         return "< 0.001"
-    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+    return f"{p:.3f}" if p < 0.0095 else f"{p:.2f}"
 
 
 def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable[str] = ()):

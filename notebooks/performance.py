@@ -66,7 +66,7 @@ from myst_nb import glue
 
 from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_methods, relative_cost
 from mmlib.benchmarks.shapley import measure
-from mmlib.book import glue_figure, pix_noise_spec, repo_path, save_summary, setup, show
+from mmlib.book import format_p, glue_figure, pix_noise_spec, repo_path, save_summary, setup, show
 from mmlib.methods import available_methods
 from mmlib.plots import METHOD_ORDER
 
@@ -368,9 +368,9 @@ if prefix_path.exists():
     prefix_text = (
         f"Recorded minus recomputed, paired over {accuracy['seeds']} seeds: test fused accuracy "
         f"{accuracy['mean_diff']:+.2f} ± {accuracy['se_diff']:.2f} points "
-        f"(standard error; Wilcoxon p = {accuracy['p_wilcoxon']:.2f}), and a whole epoch with its "
-        f"validation {prefix['recorded_over_recompute_epoch_s']:.2f} times as long "
-        f"(p = {seconds['p_wilcoxon']:.2f}); "
+        f"(standard error; Wilcoxon {format_p(accuracy['p_wilcoxon'])}), and a whole epoch "
+        f"with its validation {prefix['recorded_over_recompute_epoch_s']:.2f} times as long "
+        f"({format_p(seconds['p_wilcoxon'])}); "
         f"the training epoch alone, timed interleaved, "
         f"{prefix['recorded_over_recompute_training_epoch_s']:.2f} times. ")
     saves = seconds["p_wilcoxon"] < 0.05 and seconds["mean_diff"] < 0

@@ -66,7 +66,7 @@ from IPython.display import Markdown
 from matplotlib.ticker import NullFormatter
 from myst_nb import glue
 
-from mmlib.book import data_options, glue_figure, repo_path, save_summary, setup, show
+from mmlib.book import data_options, format_p, glue_figure, repo_path, save_summary, setup, show
 from mmlib.experiments import beats_all, comparison_configs, mean_std, paired_test, run_grid
 from mmlib.methods import parse_methods
 from mmlib.plots import METHOD_ORDER, method_palette
@@ -376,7 +376,7 @@ def verdict_text(frame, claim, views, setting):
     if not len(row):
         return "not tested"
     row = row.iloc[0]
-    return f"{row['verdict']} ({row['mean diff']:+.2f} points, p = {row['p']:.3f})"
+    return f"{row['verdict']} ({row['mean diff']:+.2f} points, {format_p(row['p'])})"
 
 
 answer = []

@@ -42,6 +42,7 @@ def test_format_p_writes_p_values_the_way_prose_reads_them():
     assert format_p(0.0004) == "p < 0.001"  # not "p = 0.000"
     assert format_p(0.0042) == "p = 0.004"
     assert format_p(0.31) == "p = 0.31"
+    assert format_p(0.0059) == "p = 0.006" and format_p(0.0098) == format_p(0.01) == "p = 0.01"  # not 0.010
     assert format_p(float("nan")) == "p = –"
 
 
