@@ -32,6 +32,7 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)
 
 from mmlib.experiments import mean_std  # noqa: E402
+from mmlib.methods import display_name  # noqa: E402
 from mmlib.numerics import numerics_info, pin_status  # noqa: E402
 from mmlib.plots import save_figure, use_book_style  # noqa: E402
 from mmlib.results import RUNS_DIR, weights_folder  # noqa: E402
@@ -101,11 +102,16 @@ def p_value(p: float) -> str:
 
 
 def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable[str] = ()):
-    """``table`` styled the book's way: caption, no index, numbers to ``digits``, p-values as text.
+    """``table`` styled the book's way: caption, no index, numbers to ``digits``, p-values as text,
+    methods by their names (:func:`mmlib.methods.display_name`: ``OGM-GE``, not ``ogm_ge``) in a
+    ``method`` column and in column headers.
 
     Columns named in ``p_columns`` (or whose header starts with ``p ``) go through
     :func:`p_value`; other numeric columns are rounded to ``digits`` decimals.
     """
+    table = table.rename(columns=display_name)
+    if "method" in table.columns:
+        table = table.assign(method=table["method"].map(display_name))
     p_columns = set(p_columns) | {c for c in table.columns if str(c).startswith("p ")}
     formats: dict[Any, Any] = {}
     for column in table.columns:

@@ -78,7 +78,7 @@ from myst_nb import glue
 from mmlib.book import data_options, format_p, repo_path, save_summary, setup, show
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, paper_ablation_deltas, stored_grid)
-from mmlib.methods import parse_methods
+from mmlib.methods import method_class, parse_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
 from mmlib.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim_row,
@@ -91,8 +91,8 @@ runs_dir = setup(results_dir).runs  # MMLIB_CPU_THREADS threads, quiet bars; the
 paper = pd.read_csv(repo_path("data/paper_reference/table1_main.csv"))
 paper_ablation = pd.read_csv(repo_path("data/paper_reference/table2_component_ablation_cremad.csv"))
 VERDICT_ORDER = {REPRODUCED: 0, NOT_REPRODUCED: 1, INCONCLUSIVE: 2, NOT_TESTABLE: 3}
-PAPER_NAMES = {"Sum": "sum", "Concat": "concat", "OGM": "ogm", "OGM-GE": "ogm_ge", "LFM": "lfm",
-               "CRMT": "crmt", "Late Fusion": "late_fusion", "MLA": "mla", "Ours": "ours"}
+# Table 1's rows, by the paper's names
+PAPER_NAMES = {method_class(m).display_name: m for m in METHOD_ORDER if m != "ours_rownorm"}
 
 # %% tags=["hide-input"]
 def command(chapter: str, **chosen_parameters) -> str:

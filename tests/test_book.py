@@ -116,21 +116,23 @@ def test_every_import_and_summary_cell_is_folded():
     assert not visible, "tag these cells hide-input:\n" + "\n".join(visible)
 
 
-def test_as_grid_puts_a_row_of_panels_two_to_a_row_with_legible_legends():
-    import matplotlib
+def test_the_glossary_names_every_registered_method_as_its_class_does():
+    from mmlib.methods import available_methods, method_class
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    text = (Path(__file__).resolve().parents[1] / "book" / "glossary.md").read_text()
+    rows = {ident: name for name, ident in re.findall(r"^\| ([^|]+?) \| `([a-z_]+)` \|", text, flags=re.M)}
+    assert rows == {m: method_class(m).display_name for m in available_methods()}
+    assert all(method_class(m).display_name for m in available_methods())
 
-    from mmlib.plots import SMALLEST_FONT_PT, as_grid
 
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
-    axes[1].plot([0, 1], [0, 1], label="head")
-    axes[1].legend(fontsize=6)
-    as_grid(fig)
-    rows = sorted({round(ax.get_position().y0, 3) for ax in axes})
-    columns = sorted({round(ax.get_position().x0, 3) for ax in axes})
-    assert (len(rows), len(columns)) == (2, 2)
-    assert tuple(fig.get_size_inches()) == (8.0, 6.4)
-    assert axes[1].get_legend().get_texts()[0].get_fontsize() == SMALLEST_FONT_PT
-    plt.close(fig)
+def test_tables_name_methods_as_prose_does_and_leave_other_text_alone():
+    import pandas as pd
+
+    from mmlib.book import show
+
+    table = pd.DataFrame({"method": ["ogm_ge", "w/o memory", "ours_rownorm"], "fused": [1.0, 2.0, 3.0],
+                          "sum": [4.0, 5.0, 6.0]})
+    shown = show(table, "caption").data
+    assert list(shown["method"]) == ["OGM-GE", "w/o memory", "Ours (row-normalised)"]
+    assert list(shown.columns) == ["method", "fused", "Sum"]
+    assert list(table["method"]) == ["ogm_ge", "w/o memory", "ours_rownorm"]  # the caller's frame is unchanged

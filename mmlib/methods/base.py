@@ -96,7 +96,8 @@ class Method(nn.Module):
     methods whose step order depends on it.
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # the id in configs, run ids and tables' method columns
+    display_name: ClassVar[str] = ""  # the name prose uses: the paper's (OGM-GE), else the book's (book/glossary.md)
     Options: ClassVar[type] = NoOptions
     distributed_refusal: ClassVar[str] = ""  # why one run cannot be split over processes ("" if it can)
     world: "World | None" = None  # set by distribute(): the processes one run is trained on
@@ -231,6 +232,12 @@ def parse_methods(text: str, parameter: str = "methods") -> list[str]:
     if unknown:
         raise ValueError(f"{parameter}: unknown method {unknown[0]!r}; valid choices are {available_methods()}")
     return names
+
+
+def display_name(name: Any) -> Any:
+    """What tables show for method ``name``: its ``Method.display_name`` (book/glossary.md maps the
+    two); anything else (a variant such as ``w/o memory``, a paper's row name) unchanged."""
+    return _METHODS[name].display_name if isinstance(name, str) and name in _METHODS else name
 
 
 def method_class(name: str) -> type[Method]:

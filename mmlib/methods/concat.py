@@ -25,6 +25,7 @@ SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmli
 @register_method
 class Concat(Method):
     name = "concat"
+    display_name = "Concat"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -162,6 +162,7 @@ def margin_regularizer(unimodal: Sequence[Tensor], labels: Tensor, eps: float = 
 @register_method
 class CRMT(Method):
     name = "crmt"
+    display_name = "CRMT"
     Options = CRMTOptions
     distributed_refusal = ('its Lipschitz estimate and second-step scales are accumulated from each batch without a '
                            'reduction over processes yet')

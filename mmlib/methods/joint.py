@@ -36,6 +36,7 @@ SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmli
 @register_method
 class Joint(Method):
     name = "joint"
+    display_name = "Joint"
 
     def __init__(self, modalities, input_shapes, *args, **kwargs) -> None:
         super().__init__(modalities, input_shapes, *args, **kwargs)

@@ -43,6 +43,7 @@ SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmli
 @register_method
 class LateFusion(Method):
     name = "late_fusion"
+    display_name = "Late Fusion"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

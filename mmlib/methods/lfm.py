@@ -134,6 +134,7 @@ def alignment(logits: Sequence[Tensor], divergence: str = "js") -> Tensor:
 @register_method
 class LFM(Method):
     name = "lfm"
+    display_name = "LFM"
     Options = LFMOptions
     distributed_refusal = ('its learned weight takes a hypergradient step on one validation batch through second '
                            "derivatives of the shard's loss; that step is not yet made the global batch's")

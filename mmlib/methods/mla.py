@@ -147,6 +147,7 @@ def entropy_weights(logits: Sequence[Tensor], mode: str = "sample") -> Tensor:
 @register_method
 class MLA(Method):
     name = "mla"
+    display_name = "MLA"
     Options = MLAOptions
 
     def __init__(self, *args, **kwargs) -> None:

@@ -133,6 +133,7 @@ SEARCH_SPACE = SearchSpace(
 @register_method
 class MMIN(Method):
     name = "mmin"
+    display_name = "MMIN"
     distributed_refusal = ('its missing-modality masks are drawn per shard, so they would not be the masks one '
                            'process draws for the batch')
 

@@ -146,6 +146,7 @@ def modulate_gradient(grad: Tensor, coefficient: float, noise: bool) -> Tensor:
 @register_method
 class OGM(Method):
     name = "ogm"
+    display_name = "OGM"
     Options = OGMOptions
     gaussian_enhancement = False
 
@@ -204,4 +205,5 @@ class OGM(Method):
 @register_method
 class OGMGE(OGM):
     name = "ogm_ge"
+    display_name = "OGM-GE"
     gaussian_enhancement = True

@@ -148,6 +148,7 @@ SEARCH_SPACE = SearchSpace(
 @register_method
 class Ours(Method):
     name = "ours"
+    display_name = "Ours"
     Options = OursOptions
 
     def __init__(self, *args, **kwargs) -> None:
@@ -247,4 +248,5 @@ class OursRowNorm(Ours):
     """Ours with each output row of the alignment weights divided by its sum (see the module docstring)."""
 
     name = "ours_rownorm"
+    display_name = "Ours (row-normalised)"
     Options = OursRowNormOptions

@@ -90,6 +90,7 @@ SEARCH_SPACE = SearchSpace(
 @register_method
 class QMF(Method):
     name = "qmf"
+    display_name = "QMF"
     distributed_refusal = ('its per-sample loss history is written at the rows of each batch, so each process would '
                            "hold only its shard's rows")
 

@@ -25,6 +25,7 @@ SEARCH_SPACE = SearchSpace()  # no options of its own: lr and weight decay (mmli
 @register_method
 class Sum(Method):
     name = "sum"
+    display_name = "Sum"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -41,6 +41,7 @@ SEARCH_SPACE = SearchSpace(
 @register_method
 class SumCalibrated(Method):
     name = "sum_calibrated"
+    display_name = "Sum (calibrated)"
 
     @dataclasses.dataclass
     class Options:

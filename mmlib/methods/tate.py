@@ -85,6 +85,7 @@ SEARCH_SPACE = SearchSpace(
 @register_method
 class TATE(Method):
     name = "tate"
+    display_name = "TATE"
     distributed_refusal = ('its missing-modality masks are drawn per shard, so they would not be the masks one '
                            'process draws for the batch')
 
