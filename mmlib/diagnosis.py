@@ -54,19 +54,21 @@ class Diagnosis:
     summary: dict
 
     def figure(self):
-        """Four panels: Shapley share, unimodal accuracy (head, probe), logit scale, follow rate."""
+        """Four panels, two to a row (legible at a book page's width): Shapley share, unimodal
+        accuracy (head, probe), logit scale, follow rate."""
         import matplotlib.pyplot as plt
 
         from mmlib.plots import modality_palette
 
         colors = modality_palette(list(self.table.index))
-        fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+        fig, axes = plt.subplots(2, 2, figsize=(8, 6.4))
+        axes = axes.ravel()
         panels = [("shapley_share", "Shapley share (%)"), (None, "unimodal accuracy (%)"),
                   ("logit_scale", "logit scale (std over classes)"), ("follow_rate", "fused follows m (% of disagr.)")]
         for ax, (column, label) in zip(axes, panels):
             if column is None:
                 self.table[["head_acc", "probe_acc"]].plot.bar(ax=ax, rot=0, color=["#4c72b0", "#bbbbbb"])
-                ax.legend(["head", "probe"], fontsize=8)
+                ax.legend(["head", "probe"])
             else:
                 ax.bar(self.table.index, self.table[column], color=[colors[m] for m in self.table.index])
             ax.set_ylabel(label)

@@ -58,21 +58,3 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
     return path
-
-
-def as_grid(fig: plt.Figure, columns: int = 2, panel_size: tuple[float, float] = (4.0, 3.2)) -> plt.Figure:
-    """``fig``'s panels rearranged ``columns`` to a row, each ``panel_size`` inches, legends at
-    :data:`SMALLEST_FONT_PT`: a long row of panels (``mmlib.diagnose``'s four) shown at page width
-    keeps its text legible. Returns ``fig``."""
-    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
-    rows = -(-len(axes) // columns)
-    grid = fig.add_gridspec(rows, columns)
-    for i, ax in enumerate(axes):
-        ax.set_subplotspec(grid[i // columns, i % columns])
-        legend = ax.get_legend()
-        if legend is not None:
-            for text in legend.get_texts():
-                text.set_fontsize(SMALLEST_FONT_PT)
-    fig.set_size_inches(panel_size[0] * columns, panel_size[1] * rows)
-    fig.tight_layout()
-    return fig

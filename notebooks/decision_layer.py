@@ -67,7 +67,7 @@ from mmlib.book import glue_figure, glue_p, mean_std_table, save_summary, setup,
 from mmlib.diagnosis import HEADERS  # human headers of the statistics of mmlib.diagnose
 from mmlib.experiments import paired_test
 from mmlib.methods import parse_methods
-from mmlib.plots import as_grid, modality_palette
+from mmlib.plots import modality_palette
 from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import verdict
@@ -224,7 +224,7 @@ config = TrainConfig(dataset=dataset, modalities=modalities, method=shown, epoch
                      probe=False)
 model, data, _ = train_model(config, paths.runs, paths.weights, force=force)
 result = mmlib.diagnose(model, data, batch_size=config.eval_batch_size, seed=config.eval_seed)
-figure = as_grid(result.figure())  # four panels in a 2 x 2 grid: legible at page width
+figure = result.figure()
 glue_figure("decision_diagnose_fig", figure, paths.figures / "decision_layer_diagnose.png")
 
 # %% [markdown]

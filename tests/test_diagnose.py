@@ -10,6 +10,7 @@ from torch import nn
 import mmlib
 from mmlib.__main__ import main as mmlib_main
 from mmlib.data.base import MultimodalDataset
+from mmlib.plots import SMALLEST_FONT_PT
 
 
 class ToyModel(nn.Module):
@@ -55,7 +56,11 @@ def test_diagnose_a_model_written_in_the_test():
     assert math.isclose(summary["disagreement"], 100 * 2 / 6)
     assert {"edm_sample", "edm_share", "probe_acc", "logit_scale", "feature_norm"} <= set(table.columns)
     figure = result.figure()
-    assert len(figure.axes) == 4
+    assert len(figure.axes) == 4 and tuple(figure.get_size_inches()) == (8.0, 6.4)
+    rows = {round(ax.get_position().y0, 3) for ax in figure.axes}
+    columns = {round(ax.get_position().x0, 3) for ax in figure.axes}
+    assert (len(rows), len(columns)) == (2, 2)  # two to a row: legible at a page's width
+    assert figure.axes[1].get_legend().get_texts()[0].get_fontsize() >= SMALLEST_FONT_PT
 
 
 def test_every_statistic_of_the_diagnosis_has_a_header():
