@@ -39,8 +39,9 @@
 # Where their papers are silent the three follow their authors' code: QMF's loss history covers
 # the training samples only, MMIN clips each network's gradient on its own (at 5.0 in the
 # teacher's epochs), and TATE's tag term weighs 0.1 / B beside the others, as the code's sums
-# and means make it. Against the earlier forms, in this chapter's setting over seeds 0-9 (measured
-# once and written here), at 50% missing: QMF 85.3 ± 1.4% in both forms, MMIN 83.1 ± 2.5% against
+# and means make it. Against the forms before these changes (commit 9bae1ac; this chapter at its
+# defaults, seeds 0-9, run once at each commit, so these figures are written here, not glued),
+# at 50% missing: QMF 85.3 ± 1.4% in both forms, MMIN 83.1 ± 2.5% against
 # 81.8 ± 2.5% (paired +1.3 ± 0.8 points, Wilcoxon p = 0.13), TATE 80.2 ± 2.1% against
 # 80.2 ± 1.9% (p = 0.98): no change is significant. The module docstrings cite the authors' lines.
 #
