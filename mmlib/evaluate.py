@@ -69,7 +69,8 @@ def encode_rows(method: Method, dataset: MultimodalDataset, split: str, batch_si
     rows, labels = [], []
     shard = (world.rank, world.size)
     with eval_mode(method):
-        for batch in dataset.batches(split, batch_size, device=device, shard=shard):
+        # only the encoded modalities' inputs are gathered (all of them when none is asked for: rows and labels)
+        for batch in dataset.batches(split, batch_size, device=device, shard=shard, modalities=modalities or None):
             if len(batch) == 0:
                 continue
             for m, f in method.encode(batch.inputs, modalities).items():

@@ -34,16 +34,20 @@ class FrozenPrefixCache:
         self.recorded = recorded
         self._tables: dict[str, Tensor] = {}
         self._training: str | None = None
+        self._rows: int | None = None
 
-    def start_pass(self, frozen: Sequence[str], trained: str, compute: ComputeFeatures) -> list[str]:
+    def start_pass(self, frozen: Sequence[str], trained: str, compute: ComputeFeatures, rows: int) -> list[str]:
         """Before a pass that trains ``trained`` with ``frozen`` fixed; returns the modalities it computed.
 
+        ``rows``: the dataset's rows (its highest row index + 1), the length of every table, which
+        is made whole when its first features are written: a write never reads the rows it is given
+        back to the host (on a GPU, ``int(rows.max())`` would wait for the step at every write).
         Drops the table of the encoder the previous pass trained (unless ``recorded``), then
         computes, in one call, every frozen modality that has no table.
         """
         if self._training is not None and not self.recorded:
             self._tables.pop(self._training, None)
-        self._training = trained
+        self._training, self._rows = trained, rows
         missing = [m for m in frozen if m not in self._tables]
         if missing:
             rows, features = compute(missing)
@@ -52,14 +56,13 @@ class FrozenPrefixCache:
         return missing
 
     def write(self, modality: str, rows: Tensor, features: Tensor) -> None:
-        """Store ``features`` ``(len(rows), d)`` at dataset ``rows``, growing the table as needed (float32)."""
+        """Store ``features`` ``(len(rows), d)`` at dataset ``rows`` of the modality's table (float32,
+        the length :meth:`start_pass` was given; rows never written hold zeros)."""
+        if self._rows is None:
+            raise ValueError("FrozenPrefixCache.write before start_pass: the tables' length is not known yet")
         table = self._tables.get(modality)
-        needed = int(rows.max()) + 1
-        if table is None or table.shape[0] < needed:
-            grown = features.new_zeros(needed, features.shape[1], dtype=torch.float32)
-            if table is not None:
-                grown[: table.shape[0]] = table
-            table = self._tables[modality] = grown
+        if table is None:
+            table = self._tables[modality] = features.new_zeros(self._rows, features.shape[1], dtype=torch.float32)
         table[rows] = features.float()
 
     def lookup(self, modalities: Sequence[str], rows: Tensor | None) -> dict[str, Tensor] | None:

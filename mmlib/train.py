@@ -132,8 +132,11 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
                     augmentation: torch.Generator | None = None, world: World = ONE_PROCESS) -> float:
     """Every pass and step the method plans for ``epoch``; returns the mean loss of its optimised steps.
 
-    ``augmentation``: the generator of train-time frame augmentation (None: off). The loss is
-    summed on the device and read once at the end of the epoch: no host synchronisation per step.
+    A pass gathers only the modalities its steps read (:meth:`Method.pass_inputs`; ours' pass that
+    trains pi_1 alone gathers no other input), and crops only the frames it gathered: a pass without
+    frames draws nothing from ``augmentation``, the generator of train-time frame augmentation (None:
+    off). The loss is summed on the device and read once at the end of the epoch: no host
+    synchronisation per step.
     ``world`` (several processes, see the module docstring): this rank steps on its shard of every
     batch, its loss scaled by the shard's share of the batch; gradients are summed over ranks before
     ``after_backward``, BatchNorm running statistics averaged on the CPU, and the epoch's loss is
@@ -161,10 +164,11 @@ def train_one_epoch(model: Method, dataset: MultimodalDataset, optimizer, config
         return next(dataset.batches("val", config.eval_batch_size, shuffle=True, generator=shuffled, device=device))
 
     for steps in plan:
-        model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch))
+        model.begin_pass(PassContext(epoch, steps, batches_per_pass, train_features, validation_batch,
+                                     len(dataset.labels)))
         batches = dataset.batches("train", config.batch_size, shuffle=True, generator=shuffle, device=device,
-                                  shard=shard,
-                                  full_frames=augmentation is not None)
+                                  shard=shard, full_frames=augmentation is not None,
+                                  modalities=model.pass_inputs(steps))
         for number, batch in enumerate(batches):
             global_batch = min(config.batch_size, train_size - number * config.batch_size)
             with world.step(global_batch):

@@ -153,3 +153,32 @@ def test_asking_for_an_unknown_modality_is_one_clear_line():
         assert str(error) == "batches: unknown modality 'text'; valid choices are ['audio', 'visual']"
     else:
         raise AssertionError("an unknown modality was accepted")
+
+
+def test_the_loop_gathers_for_each_pass_only_the_modalities_its_steps_read(monkeypatch):
+    """ours' epoch of two passes (pi_1 alone, then pi_1 -> pi_2) asks for pi_1's inputs, then both;
+    concat, whose one pass reads every modality, asks for all (None). (Shuffled: the training passes;
+    the frozen prefix's features are encoded in split order, from its own modalities alone.)"""
+    from mmlib.config import TrainConfig
+    from mmlib.data.base import MultimodalDataset
+    from mmlib.train import train
+
+    asked = []
+    batches = MultimodalDataset.batches
+
+    def recorded(self, split, *args, **kwargs):
+        if split == "train" and kwargs.get("shuffle"):
+            asked.append(kwargs.get("modalities"))
+        return batches(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(MultimodalDataset, "batches", recorded)
+    data = {"num_samples": 120}
+    ours = train(TrainConfig(method="ours", dataset="synthetic", dataset_options=data, epochs=2, probe=False),
+                 progress=False)
+    orders = [epoch["order"] for epoch in ours["history"]]
+    in_dataset_order = [tuple(m for m in ours["modalities"] if m in order[:k]) for order in orders for k in (1, 2)]
+    assert asked == in_dataset_order and len(asked) == 4
+    asked.clear()
+    train(TrainConfig(method="concat", dataset="synthetic", dataset_options=data, epochs=1, probe=False),
+          progress=False)
+    assert asked == [None]

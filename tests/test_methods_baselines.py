@@ -213,7 +213,7 @@ def test_lfm_fitted_schedule_values():
 
 
 def _pass_context(batches: int, validation_batch=None) -> PassContext:
-    return PassContext(1, [], batches, lambda modalities: None, lambda: validation_batch)
+    return PassContext(1, [], batches, lambda modalities: None, lambda: validation_batch, 0)
 
 
 def test_mla_code_alpha_schedule_decays_within_the_epoch():

@@ -33,7 +33,7 @@ def context(model, dataset, steps, config) -> PassContext:
         return rows, features
 
     return PassContext(1, [Step("prefix", prefix) for prefix in steps], 1, train_features,
-                       lambda: next(dataset.batches("val", 8)))
+                       lambda: next(dataset.batches("val", 8)), len(dataset.labels))
 
 
 def eval_mode_features(model, batch, modality):

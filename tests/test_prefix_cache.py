@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mmlib.prefix_cache import FrozenPrefixCache
@@ -23,7 +24,7 @@ class Counting:
 
 def run_epoch(cache: FrozenPrefixCache, order: str, compute: Counting) -> list[list[str]]:
     """One epoch of passes over ``order`` (e.g. "abc"): pass k trains order[k] with order[:k] frozen."""
-    return [cache.start_pass(list(order[:k]), order[k], compute) for k in range(len(order))]
+    return [cache.start_pass(list(order[:k]), order[k], compute, len(ROWS)) for k in range(len(order))]
 
 
 def test_each_frozen_encoder_is_computed_once_per_change_of_its_weights():
@@ -39,15 +40,15 @@ def test_the_encoder_trained_last_is_dropped_when_the_next_pass_starts():
     cache, compute = FrozenPrefixCache(), Counting()
     run_epoch(cache, "abc", compute)
     assert "a" in cache and "b" in cache and "c" not in cache
-    cache.start_pass([], "a", compute)  # epoch 2 starts with a: c (trained last) is stale, a and b not yet
+    cache.start_pass([], "a", compute, len(ROWS))  # epoch 2 starts with a: c (trained last) is stale, a and b not yet
     assert "a" in cache and "b" in cache
-    cache.start_pass(["a"], "b", compute)  # a trained in the previous pass: recomputed
+    cache.start_pass(["a"], "b", compute, len(ROWS))  # a trained in the previous pass: recomputed
     assert compute.asked[-1] == ["a"]
 
 
 def test_lookup_returns_rows_in_batch_order_or_none():
     cache, compute = FrozenPrefixCache(), Counting()
-    cache.start_pass(["a"], "b", compute)
+    cache.start_pass(["a"], "b", compute, len(ROWS))
     # the table row r holds 1 + r in both columns (compute's first answer, written at ROWS)
     assert cache.lookup(["a"], torch.tensor([1, 2]))["a"].tolist() == [[2.0, 2.0], [3.0, 3.0]]
     assert cache.lookup(["a", "b"], torch.tensor([1])) is None  # b is not tabulated
@@ -56,15 +57,19 @@ def test_lookup_returns_rows_in_batch_order_or_none():
 
 def test_recorded_mode_keeps_and_overwrites_instead_of_dropping():
     cache, compute = FrozenPrefixCache(recorded=True), Counting()
-    cache.start_pass([], "a", compute)
+    cache.start_pass([], "a", compute, len(ROWS))
     cache.write("a", torch.tensor([0, 1]), torch.tensor([[5.0, 5.0], [6.0, 6.0]]))  # recorded while a trained
-    assert cache.start_pass(["a"], "b", compute) == []  # a's recorded features serve: nothing computed
+    assert cache.start_pass(["a"], "b", compute, len(ROWS)) == []  # a's recorded features serve: nothing computed
     assert cache.lookup(["a"], torch.tensor([1]))["a"].tolist() == [[6.0, 6.0]]
 
 
-def test_write_grows_the_table_and_clear_forgets():
-    cache = FrozenPrefixCache()
+def test_a_table_holds_every_dataset_row_from_its_first_write_and_clear_forgets():
+    cache = FrozenPrefixCache(recorded=True)
+    with pytest.raises(ValueError, match="write before start_pass"):
+        cache.write("a", torch.tensor([0]), torch.ones(1, 2))
+    cache.start_pass([], "a", Counting(), rows=5)
     cache.write("a", torch.tensor([0]), torch.ones(1, 2))
+    assert cache._tables["a"].shape == (5, 2)  # whole at once: no write reads its rows back to size it
     cache.write("a", torch.tensor([4]), torch.full((1, 2), 2.0))
     assert cache.lookup(["a"], torch.tensor([0, 4, 2]))["a"].tolist() == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]
     cache.clear()

@@ -75,6 +75,8 @@ class PassContext:
                     encoders in eval mode and without gradient, with the dataset row of each
     validation_batch  ``() -> Batch``: ``eval_batch_size`` samples of the validation split, drawn in a
                     shuffled order seeded by ``eval_seed`` (the same batch every call; never class-sorted)
+    dataset_rows    the dataset's rows (its highest row index + 1): the length of a table indexed by
+                    a batch's dataset rows (``Batch.index``)
     """
 
     epoch: int
@@ -82,6 +84,7 @@ class PassContext:
     batches: int
     train_features: Callable[[Sequence[str]], tuple[Tensor, dict[str, Tensor]]]
     validation_batch: Callable[[], Batch]
+    dataset_rows: int
 
 
 @dataclasses.dataclass
@@ -158,6 +161,11 @@ class Method(nn.Module):
         return {}
 
     # ---- one step ------------------------------------------------------------------------------
+    def pass_inputs(self, steps: Sequence[Step]) -> tuple[str, ...] | None:
+        """The modalities whose inputs a pass of ``steps`` reads; the loop gathers only those for its
+        batches (:meth:`MultimodalDataset.batches`' ``modalities``). Default: None, every modality."""
+        return None
+
     def begin_step(self, batch: Batch, step: Step, epoch: int) -> None:
         """Before the loss of an optimised step: updates outside the optimizer. Default: nothing."""
 

@@ -186,7 +186,13 @@ class Ours(Method):
             return
         (step,) = context.steps
         *frozen, trained = step.modalities
-        self.prefix_cache.start_pass(frozen, trained, context.train_features)
+        self.prefix_cache.start_pass(frozen, trained, context.train_features, context.dataset_rows)
+
+    def pass_inputs(self, steps: Sequence[Step]) -> tuple[str, ...]:
+        """The modalities of the pass's chains, the only inputs :meth:`loss` reads: the pass that trains
+        pi_1 alone gathers no other modality (on CREMA-D, no video frames while audio trains)."""
+        chained = {m for step in steps for m in step.modalities}
+        return tuple(m for m in self.modalities if m in chained)
 
     def frozen_features(self, batch: Batch, frozen: Sequence[str]) -> dict[str, Tensor]:
         """Features of the frozen encoders for ``batch``: from the pass's tables, else computed in eval mode."""
