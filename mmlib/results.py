@@ -143,6 +143,8 @@ def writable_folder(path: str | Path, what: str) -> Path:
 #   results/frozen/KEY.npz, .pt   frozen-backbone features computed once, and the backbone (mmlib.data.frozen)
 #   results/chapters/NAME.json     a chapter's summary tables and verdicts
 #   results/performance/           benchmark timings of the performance chapter
+#   results/native/runs/           the performance chapter's drift grid trained without the CPU pin
+#   results/tuning/DATA-VIEWS.db   an Optuna study of `mmlib tune` (mmlib.tuning.files.study_path)
 RUNS_DIR = "results/runs"
 WEIGHTS_DIR = "results/weights"
 
