@@ -9,6 +9,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+from mmlib.methods import display_name
+
 # The smallest text of a figure (ticks, legends), in points; with figures at most 9 inches wide,
 # drawn at 100 dpi and shown at the book's page width, it stays above 8 px (tests/test_browser.py).
 SMALLEST_FONT_PT = 10
@@ -58,3 +60,10 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150, bbox_inches="tight")
     return path
+
+
+def legend_by_name(ax: plt.Axes, **options) -> None:
+    """``ax``'s legend (matplotlib's ``legend(**options)``) with each method id among its labels
+    shown by the method's name (:func:`mmlib.methods.display_name`), as the book's tables show it."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [display_name(label) for label in labels], **options)

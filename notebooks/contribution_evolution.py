@@ -54,7 +54,7 @@ from scipy import stats
 from mmlib.book import data_options, glue_figure, glue_p, mean_std_table, save_summary, setup, show
 from mmlib.experiments import comparison_configs, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, method_palette, modality_palette
+from mmlib.plots import METHOD_ORDER, legend_by_name, method_palette, modality_palette
 from mmlib.results import history_frame, records_frame
 
 paths = setup(results_dir, figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
@@ -127,7 +127,7 @@ sns.scatterplot(data=runs, x="modality gap", y="fused_acc", hue="method", hue_or
 ax.set_xlabel("modality gap: max − min unimodal head accuracy (points)")
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"Pearson r = {r:.3f}, {len(runs)} runs")
-ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+legend_by_name(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 glue_figure("gap_fig", fig, paths.figures / "contribution_gap_vs_accuracy.png")
 
 # %% [markdown]

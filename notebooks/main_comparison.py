@@ -89,7 +89,7 @@ from mmlib.book import (data_options, format_p, glue_figure, mean_std_table, rep
                         save_summary, setup, show)
 from mmlib.experiments import comparison_configs, paired_test, run_grid
 from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, method_palette
+from mmlib.plots import METHOD_ORDER, legend_by_name, method_palette
 from mmlib.results import records_frame
 
 paths = setup(results_dir, figures_dir)
@@ -210,7 +210,7 @@ for ax, (views, frame) in zip(axes[:, 0], frames.items()):
     ax.set_xlabel("EDM, sample reading (lower = more balanced)")
     ax.set_ylabel("fused test accuracy (%)")
     ax.set_title(f"{dataset} [{views}]")
-axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+legend_by_name(axes[0, 0], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 fig.tight_layout(h_pad=2.0)  # the lower panel's title clear of the upper panel's x label
 glue_figure("main_fig", fig, paths.figures / "main_comparison.png")
 

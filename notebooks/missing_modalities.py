@@ -85,7 +85,7 @@ from mmlib.book import (data_options, format_p, glue_figure, mean_std_table, pai
 from mmlib.evaluate import evaluate_missing
 from mmlib.experiments import intersection_union, paired_test
 from mmlib.methods import available_methods
-from mmlib.plots import method_palette
+from mmlib.plots import legend_by_name, method_palette
 from mmlib.results import weights_folder
 from mmlib.config import TrainConfig
 from mmlib.trained import train_model
@@ -152,6 +152,7 @@ fig, ax = plt.subplots(figsize=(6.5, 4))
 plot = runs.assign(percent=100 * runs["rate"])
 sns.lineplot(data=plot, x="percent", y="accuracy", hue="method", hue_order=method_list,
              palette=method_palette(method_list), marker="o", errorbar="sd", ax=ax)
+legend_by_name(ax)
 ax.set_xlabel("missing rate per modality (%)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_title(f"{dataset}, {seeds} seeds")

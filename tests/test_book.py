@@ -136,3 +136,19 @@ def test_tables_name_methods_as_prose_does_and_leave_other_text_alone():
     assert list(shown["method"]) == ["OGM-GE", "w/o memory", "Ours (row-normalised)"]
     assert list(shown.columns) == ["method", "fused", "Sum"]
     assert list(table["method"]) == ["ogm_ge", "w/o memory", "ours_rownorm"]  # the caller's frame is unchanged
+
+
+def test_legends_name_methods_as_tables_do():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmlib.plots import legend_by_name
+
+    fig, ax = plt.subplots()
+    for label in ("ogm_ge", "fou", "ours_rownorm"):
+        ax.plot([0, 1], [0, 1], label=label)
+    legend_by_name(ax, frameon=False)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["OGM-GE", "fou", "Ours (row-normalised)"]
+    plt.close(fig)
