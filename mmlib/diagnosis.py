@@ -68,7 +68,9 @@ class Diagnosis:
         for ax, (column, label) in zip(axes, panels):
             if column is None:
                 self.table[["head_acc", "probe_acc"]].plot.bar(ax=ax, rot=0, color=["#4c72b0", "#bbbbbb"])
-                ax.legend(["head", "probe"])
+                ax.set_ylim(0, 118)  # room above 100% for the legend, which then covers no bar
+                ax.set_yticks(range(0, 101, 20))
+                ax.legend(["head", "probe"], ncol=2, loc="upper center")
             else:
                 ax.bar(self.table.index, self.table[column], color=[colors[m] for m in self.table.index])
             ax.set_ylabel(label)
