@@ -50,9 +50,9 @@ class FrozenPrefixCache:
         self._training, self._rows = trained, rows
         missing = [m for m in frozen if m not in self._tables]
         if missing:
-            rows, features = compute(missing)
+            computed_rows, features = compute(missing)
             for m in missing:
-                self.write(m, rows, features[m])
+                self.write(m, computed_rows, features[m])
         return missing
 
     def write(self, modality: str, rows: Tensor, features: Tensor) -> None:

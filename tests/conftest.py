@@ -159,12 +159,23 @@ class SmokeBook:
             self.runs[name] = execute_chapter(name, params, self.work)
         return self.runs[name]
 
-    def records(self, name: str) -> list[dict]:
-        """The records of the runs the chapter lists in its stored ``run_ids``."""
+    def summary(self, name: str) -> dict:
+        """What the chapter stored (``output_dir/NAME.json``), running it first if it has not run."""
         import json
 
-        stored = json.loads((self.output_dir / f"{name}.json").read_text())
-        return [json.loads((self.results_dir / f"{run_id}.json").read_text()) for run_id in stored["run_ids"]]
+        self.run(name)
+        return json.loads((self.output_dir / f"{name}.json").read_text())
+
+    def records(self, name: str) -> list[dict]:
+        """The stored records of the runs the chapter lists in its summary's ``run_ids`` (every one must
+        be in the store)."""
+        from mmlib.results import find_record
+
+        run_ids = self.summary(name)["run_ids"]
+        records = [find_record(self.results_dir, run_id) for run_id in run_ids]
+        missing = [run_id for run_id, record in zip(run_ids, records) if record is None]
+        assert not missing, f"{name} lists runs the store lacks: {missing}"
+        return records
 
 
 @pytest.fixture(scope="session")

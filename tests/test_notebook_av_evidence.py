@@ -20,8 +20,7 @@ TINY = {"seeds": 2, "epochs": 1, "methods": "concat,ours", "samples_per_class": 
 def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(smoke_book):
     assert SMOKE["av_evidence"] == TINY
     run = smoke_book.run("av_evidence")
-    stored = json.loads((run.output_dir / "av_evidence.json").read_text())
-    records = smoke_book.records("av_evidence")
+    stored, records = smoke_book.summary("av_evidence"), smoke_book.records("av_evidence")
     # concat + the seven ablation variants (full is ours), two seeds each
     assert len(records) == len(set(stored["run_ids"])) == (1 + 7) * 2
     assert {r["config"]["dataset"] for r in records} == {"avmnist"}

@@ -29,8 +29,7 @@ def _run(run_notebook, tmp_path, name, **extra):
 def _smoke(smoke_book, name):
     """The smoke book's run of ``name`` and its summary; its runs are in the shared store, so the
     records it lists must be there (``smoke_book.records`` reads each)."""
-    run = smoke_book.run(name)
-    stored = json.loads((smoke_book.output_dir / f"{name}.json").read_text())
+    run, stored = smoke_book.run(name), smoke_book.summary(name)
     assert len(smoke_book.records(name)) == len(stored["run_ids"])
     assert run.glued["provenance_records"] == stored["run_ids"]
     return run, stored
@@ -48,8 +47,9 @@ def _assert_provenance(run, stored):
     assert run.glued["provenance_records"] == stored["run_ids"]
 
 
-def _figures(tmp_path):
-    return {p.name for p in (tmp_path / "figures").glob("*.png") if p.stat().st_size > 1000}
+def _figures(folder):
+    """The figures saved in ``folder`` (PNG files over 1 kB)."""
+    return {p.name for p in folder.glob("*.png") if p.stat().st_size > 1000}
 
 
 @pytest.mark.slow
@@ -58,7 +58,7 @@ def test_modality_ablation_trains_every_subset_and_glues_the_full_set(smoke_book
     assert len(stored["fused"]) == 7  # every non-empty subset of three modalities
     assert run.glued["modality_ablation_full_acc"] == pytest.approx(stored["fused"]["pix + fou + mor"])
     assert set(stored["gain"]) == {"pix + fou", "pix + mor", "fou + mor", "pix + fou + mor"}
-    assert "modality_ablation.png" in _figures(smoke_book.work / "book")
+    assert "modality_ablation.png" in _figures(smoke_book.figures_dir)
     assert len(set(stored["run_ids"])) == 7 * 2  # subsets x seeds
 
 
@@ -68,7 +68,7 @@ def test_order_upper_bound_oracle_is_at_least_every_fixed_order(smoke_book):
     acc = stored["mean_accuracy"]
     assert acc["oracle"] >= acc["best fixed (per seed)"] >= acc["mean fixed"]
     assert run.glued["order_upper_bound_hybrid"] == pytest.approx(acc["hybrid"])
-    assert "order_upper_bound.png" in _figures(smoke_book.work / "book")
+    assert "order_upper_bound.png" in _figures(smoke_book.figures_dir)
     assert len(set(stored["run_ids"])) == 2  # one model per seed
 
 
@@ -79,7 +79,7 @@ def test_feature_distributions_scores_every_snapshot(smoke_book):
     assert {r["features"] for r in stored["silhouette"]} == {"pix", "fou", "mor", "fused"}
     assert -1.0 <= run.glued["feature_distributions_first_fused"] <= 1.0
     assert {"feature_distributions_modalities.png", "feature_distributions_fused.png",
-            "feature_distributions_silhouette.png"} <= _figures(smoke_book.work / "book")
+            "feature_distributions_silhouette.png"} <= _figures(smoke_book.figures_dir)
     # its snapshot runs are stopped runs under results/snapshots: no record of the store is read
     assert stored["run_ids"] == [] == run.glued["provenance_records"]
 
@@ -98,7 +98,7 @@ def test_ambiguities_compares_every_variant_with_the_default(smoke_book):
     assert 1.0 < run.glued["ambiguities_scale_64"] < run.glued["ambiguities_scale_256"]
     assert run.glued["ambiguities_paper_two_rows"] >= 1
     assert run.glued["ambiguities_range_default"] >= 0.0
-    assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(smoke_book.work / "book")
+    assert {"ambiguities_variants.png", "ambiguities_batch_size.png"} <= _figures(smoke_book.figures_dir)
     # mfeat's rows are sorted by class: split-order chunks of 64 hold two or three digits, shuffled ones nearly all ten
     assert run.glued["ambiguities_leak_digits_sorted"] < 4 < 8 < run.glued["ambiguities_leak_digits_shuffled"]
     assert -100 < run.glued["ambiguities_leak_default_diff"] < 100
@@ -115,6 +115,6 @@ def test_missing_modalities_rate_zero_is_the_complete_data_accuracy(run_notebook
     ours = [r["test"]["fused_acc"] for r in runs if r["config"]["method"] == "ours"]
     assert stored["mean"]["ours"]["0.0"] == pytest.approx(sum(ours) / len(ours))
     assert run.glued["missing_modalities_first_lo"] == pytest.approx(stored["mean"]["ours"]["0.0"])
-    assert "missing_modalities.png" in _figures(tmp_path)
+    assert "missing_modalities.png" in _figures(tmp_path / "figures")
     _assert_provenance(run, stored)
     assert len(stored["run_ids"]) == 2 * 2  # methods x seeds

@@ -4,9 +4,10 @@ with tiny parameters, asserting on what they stored."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+
+from mmlib.results import read_record, record_paths
 
 TINY = {"seeds": 2, "epochs": 2}
 
@@ -22,8 +23,7 @@ def _run(run_notebook, tmp_path, name, **extra):
 
 @pytest.mark.slow
 def test_frozen_backbones_trains_every_method_at_both_fractions(smoke_book, shared_data):
-    run = smoke_book.run("frozen_backbones")
-    stored = json.loads((smoke_book.output_dir / "frozen_backbones.json").read_text())
+    run, stored = smoke_book.run("frozen_backbones"), smoke_book.summary("frozen_backbones")
     runs = smoke_book.records("frozen_backbones")
     mfeat = [r for r in runs if r["dataset_identity"]["name"] == "frozen-mfeat"]
     avmnist = [r for r in runs if r["dataset_identity"]["name"] == "frozen-avmnist"]
@@ -38,7 +38,7 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(smoke_book, shar
     assert len(stored["claims"]) == 2 * 2  # per fraction: ours vs the best baseline, Joint vs the best
     assert len(stored["avmnist"]["claims"]) == 2 * 2 and stored["avmnist"]["backbone"]["pool_size"] > 0
     assert set(stored["avmnist"]["mean"]["0.15"]) == {"joint", "concat", "ours"}
-    frozen_in_store = [r["run_id"] for r in map(json.loads, map(Path.read_text, smoke_book.results_dir.glob("*.json")))
+    frozen_in_store = [r["run_id"] for r in map(read_record, record_paths(smoke_book.results_dir))
                        if r["dataset_identity"]["name"].startswith("frozen-")]
     assert sorted(stored["run_ids"]) == sorted(frozen_in_store)  # the chapter lists every run it trained
     collapse = stored["collapse"]
@@ -69,8 +69,7 @@ def test_frozen_backbones_without_fsdd_says_so_and_keeps_its_glue(run_notebook, 
 
 @pytest.mark.slow
 def test_decision_layer_measures_every_method_and_tests_calibration(smoke_book):
-    run = smoke_book.run("decision_layer")
-    stored = json.loads((smoke_book.output_dir / "decision_layer.json").read_text())
+    run, stored = smoke_book.run("decision_layer"), smoke_book.summary("decision_layer")
     assert set(stored["follow_rate"]) == {"sum", "concat", "ours", "sum_calibrated"}
     assert all(0.0 <= v <= 100.0 for v in stored["follow_rate"].values())
     assert stored["calibration"]["a"] == "sum_calibrated" and stored["calibration"]["seeds"] == 6  # SMOKE's

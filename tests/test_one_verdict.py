@@ -34,8 +34,8 @@ def book(smoke_book):
     the mla protocol, not the book's), with the store's records listed before and after it."""
     report = smoke_book.run("report")
     after = sorted(p.name for p in smoke_book.results_dir.glob("*.json"))
-    stored = {name: json.loads((smoke_book.output_dir / f"{name}.json").read_text()) for name in READS["report"]}
-    summary = json.loads((smoke_book.output_dir / "report.json").read_text())
+    stored = {name: smoke_book.summary(name) for name in READS["report"]}
+    summary = smoke_book.summary("report")
     return report, summary, stored, smoke_book.stored_before_report, after
 
 
