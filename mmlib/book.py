@@ -101,17 +101,18 @@ def p_value(p: float) -> str:
     return f"{p:.3f}" if p < 0.0095 else f"{p:.2f}"
 
 
-def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable[str] = ()):
+def show(table: pd.DataFrame, caption: str, digits: int = 2, p_columns: Iterable[str] = (),
+         method_columns: Iterable[str] = ("method", "baseline", "against")):
     """``table`` styled the book's way: caption, no index, numbers to ``digits``, p-values as text,
-    methods by their names (:func:`mmlib.methods.display_name`: ``OGM-GE``, not ``ogm_ge``) in a
-    ``method`` column and in column headers.
+    methods by their names (:func:`mmlib.methods.display_name`: ``OGM-GE``, not ``ogm_ge``) in the
+    cells of ``method_columns`` and in column headers.
 
     Columns named in ``p_columns`` (or whose header starts with ``p ``) go through
     :func:`p_value`; other numeric columns are rounded to ``digits`` decimals.
     """
+    table = table.assign(**{column: table[column].map(display_name)
+                            for column in method_columns if column in table.columns})
     table = table.rename(columns=display_name)
-    if "method" in table.columns:
-        table = table.assign(method=table["method"].map(display_name))
     p_columns = set(p_columns) | {c for c in table.columns if str(c).startswith("p ")}
     formats: dict[Any, Any] = {}
     for column in table.columns:

@@ -67,3 +67,15 @@ def legend_by_name(ax: plt.Axes, **options) -> None:
     shown by the method's name (:func:`mmlib.methods.display_name`), as the book's tables show it."""
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, [display_name(label) for label in labels], **options)
+
+
+def ticks_by_name(ax: plt.Axes, axis: str = "x") -> None:
+    """``ax``'s tick labels on ``axis`` (``"x"`` or ``"y"``) with each method id shown by the
+    method's name (:func:`mmlib.methods.display_name`), as :func:`legend_by_name` does for legends:
+    for a categorical axis of method ids (seaborn's ``x="method"``). Call it before styling the
+    labels, which it replaces."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    labels = [display_name(label.get_text()) for label in target.get_ticklabels()]
+    target.set_ticks(target.get_ticklocs(), labels)

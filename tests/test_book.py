@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from mmlib.book import data_options, pix_noise_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,10 +133,16 @@ def test_tables_name_methods_as_prose_does_and_leave_other_text_alone():
     from mmlib.book import show
 
     table = pd.DataFrame({"method": ["ogm_ge", "w/o memory", "ours_rownorm"], "fused": [1.0, 2.0, 3.0],
-                          "sum": [4.0, 5.0, 6.0]})
+                          "sum": [4.0, 5.0, 6.0], "baseline": ["concat", "sum", "late_fusion"],
+                          "protocol": ["ogm_ge", "mla", "book"], "best": ["lfm", "mla", "mla"],
+                          "against": ["tate", "fou", "qmf"]})
     shown = show(table, "caption").data
     assert list(shown["method"]) == ["OGM-GE", "w/o memory", "Ours (row-normalised)"]
-    assert list(shown.columns) == ["method", "fused", "Sum"]
+    assert list(shown["baseline"]) == ["Concat", "Sum", "Late Fusion"]
+    assert list(shown["protocol"]) == ["ogm_ge", "mla", "book"]  # a protocol's id, not a method
+    assert list(shown["against"]) == ["TATE", "fou", "QMF"]  # paired_table's second column
+    assert list(shown.columns) == ["method", "fused", "Sum", "baseline", "protocol", "best", "against"]
+    assert list(show(table, "caption", method_columns=["best"]).data["best"]) == ["LFM", "MLA", "MLA"]
     assert list(table["method"]) == ["ogm_ge", "w/o memory", "ours_rownorm"]  # the caller's frame is unchanged
 
 
@@ -151,4 +159,29 @@ def test_legends_name_methods_as_tables_do():
         ax.plot([0, 1], [0, 1], label=label)
     legend_by_name(ax, frameon=False)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["OGM-GE", "fou", "Ours (row-normalised)"]
+    plt.close(fig)
+
+
+def test_tick_labels_name_methods_on_a_categorical_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    from mmlib.plots import ticks_by_name
+
+    frame = pd.DataFrame({"method": ["sum_calibrated", "w/o memory", "late_fusion"], "acc": [1.0, 2.0, 3.0]})
+    fig, (left, right) = plt.subplots(1, 2)
+    sns.barplot(data=frame, x="method", y="acc", ax=left)
+    sns.barplot(data=frame, y="method", x="acc", ax=right)
+    ticks_by_name(left, "x")
+    ticks_by_name(right, "y")
+    named = ["Sum (calibrated)", "w/o memory", "Late Fusion"]
+    assert [t.get_text() for t in left.get_xticklabels()] == named
+    assert [t.get_text() for t in right.get_yticklabels()] == named
+    assert list(left.get_xticks()) == [0, 1, 2]  # the bars keep their places
+    with pytest.raises(ValueError, match="axis must be 'x' or 'y', got 'z'"):
+        ticks_by_name(left, "z")
     plt.close(fig)
