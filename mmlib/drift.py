@@ -22,6 +22,7 @@ from typing import Iterator, Sequence
 import pandas as pd
 
 from mmlib.experiments import paired_test, run_grid
+from mmlib.methods import display_name
 from mmlib.numerics import OPT_OUT, PIN, numerics_mode
 from mmlib.results import records_frame
 from mmlib.config import TrainConfig
@@ -157,7 +158,7 @@ def describe_drift(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     verdicts (:func:`compare_verdicts`) changed."""
     moved_epochs = int(table["best_epoch_moved"].sum())
     moved = int(verdicts["verdict moved"].sum())
-    forms = " and ".join(dict.fromkeys(verdicts["method"])) or "the method"
+    forms = " and ".join(map(display_name, dict.fromkeys(verdicts["method"]))) or "the method"
     metrics = ", ".join(metric_name(m) for m in dict.fromkeys(verdicts["metric"]))
     seeds = table.groupby("method")["seed"].nunique().min()
     change = (": no verdict of the comparison depends on the code path." if not moved else

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mmlib.methods import display_name
+
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_TESTABLE = "not testable"
 
@@ -117,12 +119,12 @@ def judged_again(row: Mapping, alpha: float = 0.05) -> str:
 
 def p_source(test: Mapping, alpha: float = 0.05, higher_is_better: bool = True) -> str:
     """What the p of a "beats every rival" row is, for its evidence: ``p: the largest of 3``, or
-    ``p: the test against mla, which refutes the claim`` when a rival's test decides
-    (:func:`deciding_test`)."""
+    ``p: the test against MLA, which refutes the claim`` when a rival's test decides
+    (:func:`deciding_test`; a method by its :func:`mmlib.methods.display_name`)."""
     decided_by = deciding_test(test, alpha, higher_is_better)
     if decided_by is test:
         return f"p: the largest of {len(test['tests'])}"
-    return f"p: the test against {decided_by['b']}, which refutes the claim"
+    return f"p: the test against {display_name(decided_by['b'])}, which refutes the claim"
 
 
 def disagreements(restated_rows, chapter_rows) -> list[str]:

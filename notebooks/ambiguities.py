@@ -202,7 +202,7 @@ for (ds, _method), part in paper[paper["row"] != "Multi"].groupby(["dataset", "m
 for reading in ("sample", "share"):
     for _seed, part in edm[edm["reading"] == reading].groupby("seed"):
         terms = part["term"].to_numpy()
-        spread_rows.append({"source": f"ours, {reading} reading",
+        spread_rows.append({"source": f"Ours, {reading} reading",
                             "relative spread": relative_spread(terms)})
 spread = pd.DataFrame(spread_rows)
 spread_table = spread.groupby("source")["relative spread"].agg(["median", "min", "max", "count"])
@@ -329,7 +329,7 @@ show(leak_table.reset_index(), f"Fused test accuracy (%) in chunks of {leak_batc
 # gradient is computed twice on the same training batches and dropout draws, with and without
 # gradient through C; the table gives the relative change ‖g − g_const‖ / ‖g‖.
 #
-# **The scale of the mapped features.** The raw sum of Eq. 11 (`ours`) grows with the batch; the
+# **The scale of the mapped features.** The raw sum of Eq. 11 (Ours) grows with the batch; the
 # row-normalised form keeps x̂ on the scale of x. Mean ‖x̂‖ / mean ‖x‖ of the first mapping of the
 # order, on the test features, in chunks of 64 (the training batch) and 256 (the evaluation chunk).
 
@@ -390,7 +390,7 @@ for key, name in (("feature", "mapping = feature"), ("none", "mapping = none"),
     glue(f"ambiguities_{key}_diff", float(diff(name)["mean_diff"]), display=False)
     glue_p(f"ambiguities_{key}_p", float(diff(name)["p_wilcoxon"]))
 glue("ambiguities_default_acc", float(default_runs["fused_acc"].mean()), display=False)
-for key, source in (("sample", "ours, sample reading"), ("share", "ours, share reading")):
+for key, source in (("sample", "Ours, sample reading"), ("share", "Ours, share reading")):
     glue(f"ambiguities_{key}_spread", float(spread_table.loc[source, "median"]), display=False)
 ranges = batch_table["range over sizes (mean over seeds)"]
 glue("ambiguities_range_default", float(ranges["default (sample, epoch)"]), display=False)

@@ -72,7 +72,7 @@ from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, run_grid)
-from mmlib.methods import parse_methods
+from mmlib.methods import display_name, parse_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
 from mmlib.verdicts import claim_row, deciding_test, p_source, verdict_kind
@@ -196,7 +196,7 @@ if have_fsdd:
 #
 # ## The component ablation on AV-MNIST
 #
-# The variants of {doc}`component_ablation`: the full method (`ours`, the literal Eq. 11), its
+# The variants of {doc}`component_ablation`: the full method (Ours, the literal Eq. 11), its
 # row-normalised form, and one change at a time, including the strongest-first `reverse order`.
 
 # %% tags=["hide-input"]
@@ -268,17 +268,18 @@ if have_fsdd:
     rival = others["fused_acc"].idxmax()
     for form in forms:
         t = paired_test(main, "method", form, rival, "fused_acc")
-        claims.append(claim(f"{form} has the highest fused accuracy of all methods", t,
-                            evidence=f"{form} − best other ({rival}) {t['mean_diff']:+.2f}"))
+        claims.append(claim(f"{display_name(form)} has the highest fused accuracy of all methods",
+                            t, evidence=f"{display_name(form)} − best other "
+                            f"({display_name(rival)}) {t['mean_diff']:+.2f}"))
     if "concat" in chosen and "ours" in forms:
         t = paired_test(main, "method", "ours", "concat", "edm")
-        claims.append(claim("ours has lower EDM than joint training (concat)", t,
+        claims.append(claim("Ours has lower EDM than joint training (Concat)", t,
                             higher_is_better=False,
-                            evidence=f"ours − concat {t['mean_diff']:+.2f}"))
+                            evidence=f"Ours − Concat {t['mean_diff']:+.2f}"))
         weakest = min(views, key=lambda m: main[f"head_acc_{m}"].mean())
         t = paired_test(main, "method", "ours", "concat", f"head_acc_{weakest}")
-        claims.append(claim("ours keeps the weak modality usable alone better than joint "
-                            "training", t, evidence=f"head {weakest}: ours − concat "
+        claims.append(claim("Ours keeps the weak modality usable alone better than joint "
+                            "training", t, evidence=f"head {weakest}: Ours − Concat "
                             f"{t['mean_diff']:+.2f}"))
     for variant in ("w/o mapping", "w/o memory", "random order", "fixed order"):
         # variant − full, the report's sign: a cost is a negative difference
@@ -315,15 +316,16 @@ if have_fsdd and "concat" in chosen and forms:
     exercise_runs = sorted(weak_frame["run_id"])
     gaps = {label: paired_test(part, "method", forms[0], "concat", "fused_acc")
             for label, part in (("chapter", main), ("0 dB", weak_frame))}
-    exercise = (f"The book ran `concat` and `{forms[0]}` again with the audio at 0 dB SNR, same "
-                f"seeds and epochs. `{forms[0]}` − `concat` in fused accuracy is "
+    exercise = (f"The book ran Concat and {display_name(forms[0])} again with the audio at 0 dB "
+                f"SNR, same seeds and epochs. {display_name(forms[0])} − Concat in fused accuracy "
+                f"is "
                 f"{gaps['0 dB']['mean_diff']:+.2f} points ({format_p(gaps['0 dB']['p_wilcoxon'])}) "
                 f"there, against {gaps['chapter']['mean_diff']:+.2f} "
                 f"({format_p(gaps['chapter']['p_wilcoxon'])}) with the chapter's audio, over "
                 f"{seeds} seeds. The paper's argument predicts the gap turns in the method's "
                 f"favour as the weak modality weakens; read the p-values before the means.")
 else:
-    exercise = (f"This build has no FSDD recordings (or no `concat` and no form of the method "
+    exercise = (f"This build has no FSDD recordings (or no Concat and no form of the method "
                 f"among the methods), so the book could not run the exercise: {status}")
 glue("av_ex_solution", Markdown(exercise), display=False)
 glue("provenance_exercise_records", exercise_runs, display=False)
@@ -336,10 +338,11 @@ if have_fsdd:
     order_row = claims.iloc[-1]
     glue("av_order_delta", float(order_row["mean diff"]), display=False)
     spread = main.groupby("method")["fused_acc"].std()
-    form_text = "; ".join(f"`{f}` {mean_std(means.loc[f, 'fused_acc'], spread[f])}%"
+    form_text = "; ".join(f"{display_name(f)} {mean_std(means.loc[f, 'fused_acc'], spread[f])}%"
                           for f in forms)
     answer = (f"On AV-MNIST ({seeds} seeds, {epochs} epochs), the best fused accuracy is "
-              f"`{best}`'s ({means.loc[best, 'fused_acc']:.1f}%); the paper's method reaches "
+              f"{display_name(best)}'s ({means.loc[best, 'fused_acc']:.1f}%); the paper's method "
+              f"reaches "
               f"{form_text}. Of {len(claims)} claims tested here, "
               f"{counts.get('reproduced', 0)} are reproduced, "
               f"{counts.get('not reproduced', 0)} not reproduced, "
@@ -376,7 +379,7 @@ print(f"{minutes:.1f} minutes")
 # :label: ex-av-weaken
 #
 # Rerun with `-p audio_snr_db 0` (noise as loud as the speech). Predict first: does the gap
-# between `concat` and the paper's method grow when the weak modality gets weaker?
+# between Concat and the paper's method grow when the weak modality gets weaker?
 # ```
 #
 # ````{solution} ex-av-weaken

@@ -19,12 +19,12 @@
 # order). It reports that every removal costs fused accuracy, and the fixed order most of all
 # (8.7 points). This chapter trains the same five variants on the book's embedded data (mfeat,
 # not CREMA-D) over many seeds and tests each against the full method seed by seed. The full
-# method is the literal Eq. 11 (`ours`, neighbour weights summed raw); a sixth row,
-# `row-normalised`, is the same method with each sample's weights divided by their sum
-# (`ours_rownorm`, the form to run, see the method chapter). A last row, `reverse order`, trains
-# the strongest modality first: the paper's second version (arXiv 2506.00030v2) claims that the
-# weak-to-strong order has the tightest convergence bound of all orders, so it should beat this
-# row as well as the random and fixed orders.
+# method is the literal Eq. 11 (the method Ours, `ours`, neighbour weights summed raw); a sixth
+# row, `row-normalised`, is the same method with each sample's weights divided by their sum
+# (Ours (row-normalised), `ours_rownorm`, the form to run, see the method chapter). A last row,
+# `reverse order`, trains the strongest modality first: the paper's second version (arXiv
+# 2506.00030v2) claims that the weak-to-strong order has the tightest convergence bound of all
+# orders, so it should beat this row as well as the random and fixed orders.
 #
 # ```{admonition} The answer, measured
 # :class: tip

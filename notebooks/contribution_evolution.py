@@ -53,7 +53,7 @@ from scipy import stats
 
 from mmlib.book import data_options, glue_figure, glue_p, mean_std_table, save_summary, setup, show
 from mmlib.experiments import comparison_configs, run_grid
-from mmlib.methods import parse_methods
+from mmlib.methods import display_name, parse_methods
 from mmlib.plots import METHOD_ORDER, legend_by_name, method_palette, modality_palette
 from mmlib.results import history_frame, records_frame
 
@@ -82,7 +82,7 @@ for ax, method in zip(axes[0], shown):
     sns.lineplot(data=curves[curves["method"] == method], x="epoch", y="share", hue="modality",
                  hue_order=views, palette=modality_palette(views), errorbar="sd", ax=ax)
     ax.axhline(100 / len(views), color="grey", lw=1, ls="--")
-    ax.set_title(method)
+    ax.set_title(display_name(method))
     ax.set_xlabel("epoch")
     ax.set_ylabel("Shapley share (%)")
 fig.suptitle(f"{dataset} [{modalities}]: mean ± std over {seeds} seeds; dashed: equal share")
@@ -178,14 +178,14 @@ save_summary("contribution_evolution", output_dir, {
 # ```{exercise}
 # :label: ex-evolution-epochs
 #
-# Rerun with twice the epochs (`-p epochs 30`). Predict first: do the shares of `ours` move
+# Rerun with twice the epochs (`-p epochs 30`). Predict first: do the shares of Ours move
 # closer to the equal share than at the chapter's epochs?
 # ```
 #
 # ```{solution} ex-evolution-epochs
 # :class: dropdown
 #
-# The book ran `ours` with {glue:text}`evolution_ex_epochs` epochs on the same seeds. At the last
+# The book ran Ours with {glue:text}`evolution_ex_epochs` epochs on the same seeds. At the last
 # epoch the gap between the largest and the smallest Shapley share is
 # {glue:text}`evolution_ex_gap_long:.1f` ± {glue:text}`evolution_ex_gap_long_std:.1f` points,
 # against {glue:text}`evolution_ex_gap_short:.1f` ±

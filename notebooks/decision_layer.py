@@ -25,8 +25,9 @@
 # the norm of each modality's effective classifier weights, the scale of its logits and of its
 # features, and, on the test samples where the unimodal predictions disagree, how often the
 # fused decision follows each modality. It then tests one adaptive weighting, per-modality logit
-# calibration (`sum_calibrated`), against the plain Sum it modifies, and shows `mmlib.diagnose`,
-# the diagnostic that gathers all of this for any model, on a model written in this chapter.
+# calibration (the method Sum (calibrated), `sum_calibrated` in code), against the plain Sum it
+# modifies, and shows `mmlib.diagnose`, the diagnostic that gathers all of this for any model, on
+# a model written in this chapter.
 # Data: the embedded `mfeat` digits, views `fou` and `mor` (not the paper's data).
 #
 # ````{admonition} The answer, measured
@@ -66,8 +67,8 @@ from torch import nn
 from mmlib.book import glue_figure, glue_p, mean_std_table, save_summary, setup, show
 from mmlib.diagnosis import HEADERS  # human headers of the statistics of mmlib.diagnose
 from mmlib.experiments import paired_test
-from mmlib.methods import parse_methods
-from mmlib.plots import modality_palette
+from mmlib.methods import display_name, parse_methods
+from mmlib.plots import modality_palette, ticks_by_name
 from mmlib.config import TrainConfig
 from mmlib.trained import train_model
 from mmlib.verdicts import verdict
@@ -120,13 +121,16 @@ sns.barplot(data=first, y="method", x="follow_rate", hue="modality", order=metho
             palette=palette, errorbar="sd", ax=axes[0])
 axes[0].axvline(100 / len(views), color="#444444", lw=1, ls="--")
 axes[0].set_xlabel("fused decision follows\nthe modality (% of disagreements)")
-sns.move_legend(axes[0], "lower right", title="modality")
+# above the panel, beside its title: inside it, the legend would cover the longest bars
+sns.move_legend(axes[0], "lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(views), title=None,
+                frameon=False)
 ratio = first.pivot_table(index=["method", "seed"], columns="modality", values="logit_scale")
 ratio = (ratio[views[0]] / ratio[views[1]]).rename("ratio").reset_index()
 sns.barplot(data=ratio, y="method", x="ratio", order=method_list, color="#4c72b0",
             errorbar="sd", ax=axes[1])
 axes[1].axvline(1.0, color="#444444", lw=1, ls="--")
 axes[1].set_xlabel(f"logit scale\n{views[0]} / {views[1]}")
+ticks_by_name(axes[0], "y")  # the axes share y: their method labels are one set
 axes[0].set_title(f"{dataset} [{modalities}], {stat_seeds} seeds", loc="left")
 fig.tight_layout()
 glue_figure("decision_follow_fig", fig, paths.figures / "decision_layer_follow.png")
@@ -152,9 +156,11 @@ always = [m for m in method_list if (by_method.get_group(m) > even).all()]
 never = [m for m in method_list if (by_method.get_group(m) < even).all()]
 rho = float(per_run["follow"].corr(per_run["scale_ratio"], method="spearman"))
 glue("decision_lead", Markdown(f"`{views[0]}`"), display=False)
-glue("decision_always", Markdown(", ".join(f"`{m}`" for m in always) or "none"), display=False)
+glue("decision_always", Markdown(", ".join(map(display_name, always)) or "none"),
+     display=False)
 glue("decision_always_count", len(always), display=False)
-glue("decision_never", Markdown(", ".join(f"`{m}`" for m in never) or "none"), display=False)
+glue("decision_never", Markdown(", ".join(map(display_name, never)) or "none"),
+     display=False)
 glue("decision_never_count", len(never), display=False)
 glue("decision_methods", len(method_list), display=False)
 glue("decision_rho", rho, display=False)
@@ -170,7 +176,7 @@ glue("decision_rho", rho, display=False)
 #
 # ## One adaptive decision layer: per-modality logit calibration
 #
-# `sum_calibrated` is the Sum baseline with every modality's logits divided by their running
+# Sum (calibrated) is the Sum baseline with every modality's logits divided by their running
 # scale (measured on the training batches) and multiplied by the mean scale, so both enter the
 # sum at the same scale (`mmlib/methods/sum_calibrated.py`). Paired by seed against Sum:
 
@@ -187,10 +193,10 @@ show(pd.DataFrame([{"measure": "fused accuracy (%)", **calibration},
     ["measure", "mean_diff", "se_diff", "seeds", "p_wilcoxon", "p_ttest"]].rename(columns={
         "mean_diff": "Δ", "se_diff": "± se", "p_wilcoxon": "p (Wilcoxon)",
         "p_ttest": "p (t-test)"}),
-     "sum_calibrated − sum, paired by seed")
+     "Sum (calibrated) − Sum, paired by seed")
 
 # %% [markdown]
-# Δ = `sum_calibrated` − `sum`, over the same seeds: fused test accuracy, and how far the fused
+# Δ = Sum (calibrated) − Sum, over the same seeds: fused test accuracy, and how far the fused
 # decision is from following each modality in an even share of disagreements (higher = closer).
 
 # %% tags=["hide-input"]
@@ -199,7 +205,7 @@ points = pair.pivot(index="seed", columns="method", values="fused_acc")
 ax.plot([0, 1], points[["sum", "sum_calibrated"]].T, color="#999999", lw=1)
 ax.scatter([0] * len(points), points["sum"], color="#7f7f7f", zorder=3)
 ax.scatter([1] * len(points), points["sum_calibrated"], color="#c44e52", zorder=3)
-ax.set_xticks([0, 1], ["sum", "sum_calibrated"])
+ax.set_xticks([0, 1], [display_name("sum"), display_name("sum_calibrated")])
 ax.set_xlim(-0.4, 1.4)
 ax.set_ylabel("fused test accuracy (%)")
 ax.set_title(f"paired by seed ({len(points)} seeds)")

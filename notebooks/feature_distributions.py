@@ -69,6 +69,7 @@ from mmlib.book import (data_options, glue_figure, glue_p, mean_std_table, paire
 from mmlib.embedding import class_silhouette, fused_features
 from mmlib.evaluate import encode_split
 from mmlib.experiments import paired_test
+from mmlib.methods import display_name
 from mmlib.plots import modality_palette
 from mmlib.results import load_arrays, save_arrays, snapshots_folder
 from mmlib.config import TrainConfig
@@ -145,7 +146,7 @@ for ax, epoch in zip(axes.flat, snapshots):
     n = len(feats[(first, 0, epoch, "labels")])
     for k, p in enumerate(parts):
         ax.scatter(*xy[k * n:(k + 1) * n].T, s=4, alpha=0.5, color=palette[p], label=p)
-    ax.set_title(f"{first}, epoch {epoch}")
+    ax.set_title(f"{display_name(first)}, epoch {epoch}")
     ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
     ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
 axes.flat[0].legend(markerscale=3, loc="best")
@@ -172,7 +173,7 @@ for j, method in enumerate(method_list):
         points = ax.scatter(*xy.T, c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=5, alpha=0.7)
         s = scores.query("method == @method and seed == 0 and epoch == @epoch "
                          "and features == 'fused'")["silhouette"].iloc[0]
-        ax.set_title(f"{method}, epoch {epoch}: silhouette {s:.2f}")
+        ax.set_title(f"{display_name(method)}, epoch {epoch}: silhouette {s:.2f}")
         ax.set_xlabel(f"{embedding.upper()} 1 (a.u.)")
         ax.set_ylabel(f"{embedding.upper()} 2 (a.u.)")
 fig.colorbar(points, ax=axes, ticks=range(10), label="digit class", shrink=0.8)  # the ten colours
@@ -233,7 +234,7 @@ for seed in range(seeds):
 louder_mean = pd.DataFrame(louder).groupby("features")["silhouette"].mean()
 default_mean = scores.query("method == @method_list[0] and epoch == @epochs").groupby(
     "features")["silhouette"].mean()
-glue("features_ex_method", Markdown(f"`{method_list[0]}`"), display=False)
+glue("features_ex_method", Markdown(display_name(method_list[0])), display=False)
 glue("features_ex_noise", 2 * pix_noise, display=False)
 for key, part in (("first", views[0]), ("fused", "fused")):
     glue(f"features_ex_{key}_louder", float(louder_mean[part]), display=False)
@@ -258,8 +259,8 @@ results = {"dataset": dataset, "seeds": seeds, "epochs": epochs, "snapshots": sn
 # the snapshots are runs stopped at chosen epochs (results/snapshots), which store no record in
 # the results store: the chapter reads none, and says so (an empty ``run_ids``)
 save_summary("feature_distributions", output_dir, results, records=[])
-glue("feature_distributions_first_method", Markdown(f"`{method_list[0]}`"), display=False)
-glue("feature_distributions_second_method", Markdown(f"`{method_list[-1]}`"), display=False)
+glue("feature_distributions_first_method", Markdown(display_name(method_list[0])), display=False)
+glue("feature_distributions_second_method", Markdown(display_name(method_list[-1])), display=False)
 glue("feature_distributions_first_fused", mean_of(method_list[0], "fused"), display=False)
 glue("feature_distributions_second_fused", mean_of(method_list[-1], "fused"), display=False)
 glue("feature_distributions_first_initial", mean_of(first, "fused", epoch=0), display=False)

@@ -72,7 +72,8 @@ from mmlib.data import load_dataset
 from mmlib.data.avmnist import FSDD_COMMAND, avmnist_options
 from mmlib.evaluate import encode_split
 from mmlib.experiments import mean_std, paired_test, run_grid
-from mmlib.methods import parse_methods
+from mmlib.methods import display_name, parse_methods
+from mmlib.plots import ticks_by_name
 from mmlib.readings import mapped_scale
 from mmlib.results import records_frame, weights_folder
 from mmlib.config import TrainConfig
@@ -137,8 +138,12 @@ def fraction_bars(frame, order, title):
     ax.set_ylim(max(0, frame["fused_acc"].min() - 10), 100)
     ax.set_xlabel("method (frozen backbone, trained adapters)")
     ax.set_ylabel("fused test accuracy (%)")
-    ax.set_title(f"{title}; bars: std over seeds")
-    ax.tick_params(axis="x", rotation=30)
+    ax.set_title(f"{title}; bars: std over seeds", pad=26)
+    # above the bars, under the title: inside the axes the legend covers the lower bars
+    sns.move_legend(ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, title=None,
+                    frameon=False)
+    ticks_by_name(ax, "x")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     return fig
 
 
@@ -164,17 +169,19 @@ def table3_claims(frame, fractions):
         means = part.groupby("method")["fused_acc"].mean()
         rival = means.drop([m for m in ("ours", "ours_rownorm") if m in means]).idxmax()
         setting = f"{int(round(100 * f))}% of the training split"
-        pairs = [(f"{m} beats every baseline (best: {rival})", m, rival)
+        named = {m: display_name(m) for m in means.index}  # as the tables name them
+        pairs = [(f"{named[m]} beats every baseline (best: {named[rival]})", m, rival)
                  for m in ("ours", "ours_rownorm") if m in means]
         if "joint" in means:
             best = means.drop("joint").idxmax()
-            pairs.append((f"Joint is below the best other method ({best})", best, "joint"))
+            pairs.append((f"Joint is below the best other method ({named[best]})", best,
+                          "joint"))
         for text, a, b in pairs:
             test = paired_test(part, "method", a, b, "fused_acc")
             tests.append({"setting": setting, **test})
-            claims.append(claim_row(text, setting, test, f"{a} − {b} {test['mean_diff']:+.2f} ± "
-                                    f"{test['se_diff']:.2f} (std. error), {test['seeds']} seeds",
-                                    alpha))
+            evidence = (f"{named[a]} − {named[b]} {test['mean_diff']:+.2f} ± "
+                        f"{test['se_diff']:.2f} (std. error), {test['seeds']} seeds")
+            claims.append(claim_row(text, setting, test, evidence, alpha))
     return pd.DataFrame(claims), tests
 
 
@@ -260,13 +267,14 @@ if have_fsdd:
 # The same claims, read the same way, on the second dataset.
 
 # %% [markdown]
-# ## Why does `ours` fall on frozen features?
+# ## Why does Ours fall on frozen features?
 #
-# On frozen features the literal Eq. 11 (`ours`) can fall far below the baselines. Four
+# On frozen features the literal Eq. 11 (Ours) can fall far below the baselines. Four
 # variants of it on the same data (AV-MNIST when the spoken digits are on disk, else the base
 # dataset; all of the adapters' training split), {glue:text}`collapse_seeds` seeds each: the
 # default; without the cross-modal mapping (`mapping="none"`, Table 2's w/o mapping); with
-# row-normalised weights (`ours_rownorm`); and at a learning rate ten times smaller. For each
+# row-normalised weights (the Ours (row-normalised) method); and at a learning rate ten times
+# smaller. For each
 # trained model, the scale of the mapped features, mean ‖x̂‖ / mean ‖x‖ of the first mapping of
 # its order on the test features in chunks of 64 (`mmlib.readings.mapped_scale`; 1 without
 # mapping).
@@ -274,7 +282,7 @@ if have_fsdd:
 # %% tags=["hide-input"]
 COLLAPSE_VARIANTS = [("default", "ours", {}, 1.0),
                      ("mapping none", "ours", {"mapping": "none"}, 1.0),
-                     ("ours_rownorm", "ours_rownorm", {}, 1.0), ("lr / 10", "ours", {}, 0.1)]
+                     ("row-normalised", "ours_rownorm", {}, 1.0), ("lr / 10", "ours", {}, 0.1)]
 
 
 def collapse_runs(dataset_options, views, seeds):
@@ -317,8 +325,9 @@ collapse_table = pd.DataFrame({
     "p (Wilcoxon)": [collapse_tests[v]["p_wilcoxon"] if v in collapse_tests else float("nan")
                      for v in collapse_stats.index],
     "‖x̂‖ / ‖x‖": [mean_std(r.scale, r.scale_std, 2) for r in collapse_stats.itertuples()]})
-show(collapse_table, f"{collapse_data} on frozen features, variants of ours: fused test accuracy "
-     f"(%) and mapped scale, mean ± std over {collapse_seeds} seeds", p_columns=["p (Wilcoxon)"])
+show(collapse_table, f"{collapse_data} on frozen features, variants of Ours: fused "
+     f"test accuracy (%) and mapped scale, mean ± std over {collapse_seeds} seeds",
+     p_columns=["p (Wilcoxon)"])
 
 # %% [markdown]
 # Fused test accuracy (%) of each variant (mean ± std over seeds), its paired difference from
@@ -338,18 +347,18 @@ def variant_text(name):
 
 default_row = collapse_stats.loc["default"]
 collapse_text = (
-    f"On {collapse_data}'s frozen features the default `ours` reaches {default_row['acc']:.1f}% "
+    f"On {collapse_data}'s frozen features the default Ours reaches {default_row['acc']:.1f}% "
     f"and its mapped features are {default_row['scale']:.2f} times as large as the features "
     f"they stand in for. Without the mapping it reaches {variant_text('mapping none')}; with "
-    f"row-normalised weights {variant_text('ours_rownorm')}; at a tenth of the learning rate "
+    f"row-normalised weights {variant_text('row-normalised')}; at a tenth of the learning rate "
     f"{variant_text('lr / 10')}.")
 recovers = {v: collapse_tests[v]["mean_diff"] > 0 and collapse_tests[v]["p_wilcoxon"] < alpha
             for v in collapse_tests}
-if recovers["mapping none"] and not recovers["ours_rownorm"]:
+if recovers["mapping none"] and not recovers["row-normalised"]:
     collapse_text += (" Removing the mapping recovers the accuracy; row normalisation, which keeps "
                       "‖x̂‖ near ‖x‖, does not at this alpha: the growth of the mapped features "
                       "alone does not account for the fall.")
-elif recovers["mapping none"] and recovers["ours_rownorm"]:
+elif recovers["mapping none"] and recovers["row-normalised"]:
     collapse_text += (" Both removing the mapping and row-normalising it recover accuracy, so the "
                       "growth of the mapped features accounts for at least part of the fall.")
 else:
@@ -380,8 +389,8 @@ drop = {m: float(means[(full, m)] - means[(low, m)]) for m in method_list}
 forms = ""
 if {"ours", "ours_rownorm"} <= set(method_list):  # they differ only in row-normalising Eq. 11
     gap = drop["ours"] - drop["ours_rownorm"]
-    forms = (f"From full to limited data the literal Eq. 11 (`ours`) loses {drop['ours']:.1f} "
-             f"points of fused accuracy, its row-normalised form (`ours_rownorm`) "
+    forms = (f"From full to limited data the literal Eq. 11 (Ours) loses {drop['ours']:.1f} "
+             f"points of fused accuracy, its row-normalised form (Ours (row-normalised)) "
              f"{drop['ours_rownorm']:.1f} points: " + (
                  f"the raw neighbour sums cost {gap:.1f} points more on few samples."
                  if gap > 0 else "row-normalising does not reduce the loss."))
@@ -395,8 +404,8 @@ if have_fsdd:
                            for f in fractions}}
     av_text = (f"On AV-MNIST (CNN backbones pretrained on "
                f"{av_info['pool_size']} pairs) the best method with the full split is "
-               f"`{av_means[full].idxmax()}` ({av_means[full].max():.2f}%), and with "
-               f"{round(100 * low)}% of it `{av_means[low].idxmax()}` "
+               f"{display_name(av_means[full].idxmax())} ({av_means[full].max():.2f}%), and with "
+               f"{round(100 * low)}% of it {display_name(av_means[low].idxmax())} "
                f"({av_means[low].max():.2f}%). Verdicts:\n\n{verdict_text(av_claims)}")
 save_summary("frozen_backbones", output_dir, {
     "base": base, "modalities": modalities, "seeds": seeds, "epochs": epochs, "backbone": info,
@@ -407,16 +416,16 @@ save_summary("frozen_backbones", output_dir, {
                  "runs": collapse.to_dict(orient="records"), "paired_tests": collapse_tests}},
     records=records + av_records + collapse_records, frozen_seeds=seeds,
     frozen_pool=info["pool_size"],
-    frozen_full_best=Markdown(f"`{means[full].idxmax()}`"),
+    frozen_full_best=Markdown(display_name(means[full].idxmax())),
     frozen_full_best_acc=float(means[full].max()),
-    frozen_low_best=Markdown(f"`{means[low].idxmax()}`"),
+    frozen_low_best=Markdown(display_name(means[low].idxmax())),
     frozen_low_best_acc=float(means[low].max()), frozen_low_pct=int(round(100 * low)),
     frozen_verdicts=Markdown(verdict_text(claims)), frozen_claims=len(claims),
     frozen_base=Markdown(f"`{base}`"),
     frozen_reproduced=int((claims["verdict"] == "reproduced").sum()),
-    frozen_largest_drop_method=Markdown(f"`{max(drop, key=drop.get)}`"),
     frozen_ours_drop=drop.get("ours", float("nan")),
-    frozen_largest_drop=Markdown(f"`{max(drop, key=drop.get)}` ({max(drop.values()):.1f} points)"),
+    frozen_largest_drop=Markdown(f"{display_name(max(drop, key=drop.get))} "
+                                 f"({max(drop.values()):.1f} points)"),
     frozen_forms=Markdown(forms), frozen_av=Markdown(av_text))
 
 # %% [markdown]
@@ -462,9 +471,9 @@ save_summary("frozen_backbones", output_dir, {
 # ```{solution} ex-frozen-drop
 # :class: dropdown
 #
-# In this run the largest fall from full to limited data is {glue:md}`frozen_largest_drop`; `ours`
+# In this run the largest fall from full to limited data is {glue:md}`frozen_largest_drop`; Ours
 # loses {glue:text}`frozen_ours_drop:.1f` points. The paper's claim is that the method degrades
-# least with little data; it holds here only if `ours` is not among the largest falls in the
+# least with little data; it holds here only if Ours is not among the largest falls in the
 # figure, and the claims above say whether its lead at the limited fraction exceeds the variation
 # between seeds.
 # ```

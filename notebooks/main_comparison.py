@@ -21,10 +21,12 @@
 # (the paper's method in two forms, below), through one training loop, with the same encoders
 # and data, on the book's embedded data (mfeat, real handwritten-digit features; not the paper's
 # datasets), over many seeds, and tests each
-# difference seed by seed. The paper's method appears in two forms: `ours`, the literal Eq. 11
-# (each sample adds its batch neighbours' features with raw weights, so the mapped feature grows
-# with the batch), and `ours_rownorm`, the same method with the weights of each sample divided by
-# their sum (a weighted mean of neighbours, the form to run).
+# difference seed by seed. The paper's method appears in two forms: Ours (`ours`), the literal
+# Eq. 11 (each sample adds its batch neighbours' features with raw weights, so the mapped feature
+# grows with the batch), and Ours (row-normalised) (`ours_rownorm`), the same method with the
+# weights of each sample divided by their sum (a weighted mean of neighbours, the form to run).
+# Tables and text name methods; {doc}`the glossary <../glossary>` gives each name's id for
+# `-p methods`.
 #
 # Unimodal accuracy is shown two ways: through the model's own classifier with the other
 # modalities zeroed (`head`), and by a logistic regression on the frozen encoder (`probe`). EDM is
@@ -39,16 +41,16 @@
 # Seed-by-seed tests are below ({numref}`fig-main`); {doc}`report` turns them into verdicts.
 # ````
 #
-# The baselines: `sum` and `concat` train all encoders jointly on one fused loss; `ogm` and
-# `ogm_ge` slow down the dominant encoder's gradient, the latter adding noise
-# {cite:p}`peng2022ogm`; `lfm` balances the fused loss against the disagreement between unimodal
-# predictions {cite:p}`yang2024lfm`; `crmt` first measures each modality's robustness and then
-# recalibrates {cite:p}`yang2024crmt`; `late_fusion` trains one model per modality and averages
-# their predictions {cite:p}`gunes2005late`; `mla` alternates unimodal steps through a shared
-# head {cite:p}`zhang2024mla`. The paper's method {cite:p}`shi2025equilibrium` is described in
-# {doc}`method`.
+# The baselines: Sum (`sum`) and Concat (`concat`) train all encoders jointly on one fused
+# loss; OGM (`ogm`) and OGM-GE (`ogm_ge`) slow down the dominant encoder's gradient, the latter
+# adding noise {cite:p}`peng2022ogm`; LFM (`lfm`) balances the fused loss against the disagreement
+# between unimodal predictions {cite:p}`yang2024lfm`; CRMT (`crmt`) first measures each
+# modality's robustness and then recalibrates {cite:p}`yang2024crmt`; Late Fusion (`late_fusion`)
+# trains one model per modality and averages their predictions {cite:p}`gunes2005late`; MLA
+# (`mla`) alternates unimodal steps through a shared head {cite:p}`zhang2024mla`. The paper's
+# method {cite:p}`shi2025equilibrium` is described in {doc}`method`.
 #
-# `crmt` runs the margin regulariser as its paper writes it, the log of a sum of exponentials; the
+# CRMT runs the margin regulariser as its paper writes it, the log of a sum of exponentials; the
 # authors' code adds 1e-5 inside the log, which bounds the term once the margins grow large. That
 # constant is not cosmetic here: with it (`margin_eps=1e-5`), CRMT scored 85.3 ± 0.9% fused on
 # `fou,mor` against 84.2 ± 1.3% without (seeds 0-9, paired +1.15 ± 0.47 points, Wilcoxon
@@ -88,7 +90,7 @@ from myst_nb import glue
 from mmlib.book import (data_options, format_p, glue_figure, mean_std_table, repo_path,
                         save_summary, setup, show)
 from mmlib.experiments import comparison_configs, paired_test, run_grid
-from mmlib.methods import parse_methods
+from mmlib.methods import display_name, parse_methods
 from mmlib.plots import METHOD_ORDER, legend_by_name, method_palette
 from mmlib.results import records_frame
 
@@ -265,18 +267,19 @@ for i, views in enumerate(sets):
         glued[f"main_{form}_edm_{i}"] = float(got["means"][form]["edm"])
         cells.append(f"{got['rank_fused'][form]} ({got['means'][form]['fused_acc']:.1f}%, "
                      f"EDM {got['means'][form]['edm']:.1f})")
-    rows.append(f"| [{views}] | " + " | ".join(cells)
-                + f" | {got['best_fused']} | {got['lowest_edm']} |")
+    best, lowest = display_name(got["best_fused"]), display_name(got["lowest_edm"])
+    rows.append(f"| [{views}] | " + " | ".join(cells) + f" | {best} | {lowest} |")
     answer.append(f"on [{views}] " + " and ".join(
-        f"`{form}` ranks **{got['rank_fused'][form]} of {len(chosen)}**" for form in forms)
-        + f" in fused accuracy (best: `{got['best_fused']}`; lowest EDM: `{got['lowest_edm']}`)")
-header = "| modality set | " + " | ".join(f"`{f}` rank (accuracy, EDM)" for f in forms)
+        f"{display_name(form)} ranks **{got['rank_fused'][form]} of {len(chosen)}**"
+        for form in forms) + f" in fused accuracy (best: {best}; lowest EDM: {lowest})")
+header = "| modality set | " + " | ".join(f"{display_name(f)}: rank (accuracy, EDM)" for f in forms)
 conclusion = "\n".join([header + " | best accuracy | lowest EDM |",
                         "|---|" + "--:|" * len(forms) + "---|---|", *rows])
 glue("main_answer", Markdown(f"On {dataset}, " + "; ".join(answer) + "."), display=False)
 glued["main_headline"] = "; ".join(  # plain text, for the introduction
     f"on {dataset} [{views}] " + " and ".join(
-        f"{form} ranks {summary[views]['rank_fused'][form]} of {len(chosen)}" for form in forms)
+        f"{display_name(form)} ranks {summary[views]['rank_fused'][form]} of {len(chosen)}"
+        for form in forms)
     for views in sets) if forms else "the paper's method was not among the methods compared"
 glue("main_conclusion", Markdown(conclusion), display=False)
 save_summary("main_comparison", output_dir, {
@@ -307,18 +310,18 @@ save_summary("main_comparison", output_dir, {
 # :label: ex-main-epochs
 #
 # Rerun the chapter with twice the epochs (`-p epochs 30`). Predict first: does the rank of
-# `ours` on the first modality set rise, fall or stay, and does the gap between `ours` and
-# `ours_rownorm` shrink?
+# Ours on the first modality set rise, fall or stay, and does the gap between Ours and
+# Ours (row-normalised) shrink?
 # ```
 #
 # ```{solution} ex-main-epochs
 # :class: dropdown
 #
-# At the chapter's epochs `ours` ranks {glue:text}`main_ours_rank_0` of
-# {glue:text}`main_n_methods` on the first set and `ours_rownorm`
+# At the chapter's epochs Ours ranks {glue:text}`main_ours_rank_0` of
+# {glue:text}`main_n_methods` on the first set and Ours (row-normalised)
 # {glue:text}`main_ours_rownorm_rank_0`.
 # The book ran the two forms again with {glue:text}`main_ex_epochs_long` epochs on the same seeds:
-# `ours_rownorm` − `ours` is {glue:text}`main_ex_gap_long:+.2f` points of fused accuracy
+# Ours (row-normalised) − Ours is {glue:text}`main_ex_gap_long:+.2f` points of fused accuracy
 # ({glue:text}`main_ex_p_long`), against {glue:text}`main_ex_gap_short:+.2f`
 # ({glue:text}`main_ex_p_short`) at the chapter's epochs. A gap that persists comes from the raw
 # neighbour sums of the literal Eq. 11, which inflate the mapped feature however long one trains;

@@ -259,5 +259,6 @@ show(pd.DataFrame({"modality": list(share_terms),
 # {glue:text}`method_ex_norm_default:.2f` to {glue:text}`method_ex_norm_zero:.2f` (the features
 # before mapping: {glue:text}`method_ex_norm_input:.2f`). More neighbours add their features in
 # {eq}`eq-mapping` and the mapped features grow with the batch: this is why {doc}`main_comparison`
-# also runs the row-normalised form `ours_rownorm`, whose weights of each sample sum to one.
+# also runs the row-normalised form, Ours (row-normalised) (`ours_rownorm`), whose weights of each
+# sample sum to one.
 # ```

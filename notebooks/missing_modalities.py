@@ -32,7 +32,7 @@
 # method, zeroed at the fusion input for the baselines). All four of the paper's baselines run:
 # QMF, MMIN and TATE (our implementations from the authors' code, `mmlib/methods/qmf.py`,
 # `mmin.py`, `tate.py`; MMIN and TATE drop modalities from their own training batches, as their
-# papers do) and MLA; Concat and late fusion are reference points. QMF, MMIN and TATE run on
+# papers do) and MLA; Concat and Late Fusion are reference points. QMF, MMIN and TATE run on
 # `baseline_seeds` seeds ({glue:text}`missing_modalities_baseline_seeds` here; below 6 a test
 # against them cannot reach p < 0.05); a paired test pairs the seeds both ran.
 #
@@ -84,7 +84,7 @@ from mmlib.book import (data_options, format_p, glue_figure, mean_std_table, pai
                         repo_path, save_summary, setup, show)
 from mmlib.evaluate import evaluate_missing
 from mmlib.experiments import intersection_union, paired_test
-from mmlib.methods import available_methods
+from mmlib.methods import available_methods, display_name
 from mmlib.plots import legend_by_name, method_palette
 from mmlib.results import weights_folder
 from mmlib.config import TrainConfig
@@ -132,7 +132,7 @@ table = mean_std_table(wide, "method", {f"{int(round(100 * r))}% missing": r
                                         for r in sorted(set(rate_list))}, order=method_list)
 show(table,
      f"Test accuracy (%) by missing rate, mean ± std over {seeds} seeds "
-     f"({baseline_seeds} for qmf, mmin, tate; {dataset})")
+     f"({baseline_seeds} for QMF, MMIN, TATE; {dataset})")
 
 # %% [markdown]
 # Test accuracy (%) at each missing rate, mean ± std over seeds (our data: mfeat).
@@ -181,8 +181,10 @@ if len(tests):
     beats = intersection_union({t["b"]: t for t in hardest_tests})
     decided_by = deciding_test(beats, alpha)
     claims.append(claim_row(
-        f"Table 4: ours beats every method with {round(100 * hardest)}% of modalities missing",
-        f"{dataset} [{modalities}]", beats, f"ours − {decided_by.get('b', beats['closest'])} "
+        f"Table 4: Ours beats every method with {round(100 * hardest)}% of modalities "
+        "missing",
+        f"{dataset} [{modalities}]", beats,
+        f"Ours − {display_name(decided_by.get('b', beats['closest']))} "
         f"{decided_by['mean_diff']:+.2f}; {p_source(beats, alpha)}", alpha))
 
 # %% tags=["hide-input"]
@@ -227,32 +229,32 @@ loss = {m: float(mean.loc[m, lo] - mean.loc[m, hi]) for m in method_list}
 
 
 def losses_in_words() -> str:
-    """The answer: how much each method loses, who leads, which gaps of `ours` are real."""
+    """The answer: how much each method loses, who leads, which gaps of Ours are real."""
     pct = round(100 * hi)
     by_loss = sorted(method_list, key=loss.get)
-    text = [f"Going from {round(100 * lo)}% to {pct}% missing, `{first}` loses "
+    text = [f"Going from {round(100 * lo)}% to {pct}% missing, {display_name(first)} loses "
             f"**{loss[first]:.1f} points** ({mean.loc[first, lo]:.1f}% → "
             f"{mean.loc[first, hi]:.1f}%)"
-            + "".join(f", `{m}` {loss[m]:.1f}" for m in method_list if m != first) + "."]
-    text.append(f"The gentlest decline is `{by_loss[0]}`'s and the steepest `{by_loss[-1]}`'s; "
-                f"at {pct}% the best is `{best_at[hi]}` ({mean.loc[best_at[hi], hi]:.1f}%).")
+            + "".join(f", {display_name(m)} {loss[m]:.1f}" for m in method_list if m != first)
+            + "."]
+    text.append(f"The gentlest decline is {display_name(by_loss[0])}'s and the steepest "
+                f"{display_name(by_loss[-1])}'s; at {pct}% the best is "
+                f"{display_name(best_at[hi])} ({mean.loc[best_at[hi], hi]:.1f}%).")
     if "ours" in method_list:
-        text.append(f"`ours` has the best mean at {ours_best} of {len(rate_list)} rates.")
+        text.append(f"Ours has the best mean at {ours_best} of {len(rate_list)} rates.")
     if len(tests):
         worse = tests[(tests["rate"] == hi) & (tests["mean_diff"] < 0)]
-        behind = [f"`{r.b}` by {-r.mean_diff:.1f} points ({format_p(r.p_wilcoxon)})"
+        behind = [f"{display_name(r.b)} by {-r.mean_diff:.1f} points ({format_p(r.p_wilcoxon)})"
                   for r in worse.itertuples()]
-        text.append(f"At {pct}% missing `ours` is behind " + "; ".join(behind) + "."
-                    if behind else f"At {pct}% missing `ours` is behind no method on average.")
+        text.append(f"At {pct}% missing Ours is behind " + "; ".join(behind) + "."
+                    if behind else f"At {pct}% missing Ours is behind no method on average.")
     for row in claims:
-        text.append(f"The paper's claim that `ours` beats every method at {pct}% missing is "
+        text.append(f"The paper's claim that Ours beats every method at {pct}% missing is "
                     f"**{row['verdict']}** ({row['seeds']} paired seeds; {format_p(row['p'])}).")
     return " ".join(text)
 
 
 glue("missing_modalities_answer", Markdown(losses_in_words()), display=False)
-glue("missing_modalities_first", Markdown(f"`{first}`"), display=False)
-glue("missing_modalities_best_hi", Markdown(f"`{best_at[hi]}`"), display=False)
 save_summary("missing_modalities", output_dir, {
     "dataset": dataset, "seeds": seeds, "epochs": epochs, "methods": method_list,
     "skipped": skipped, "mean": {m: {str(r): float(mean.loc[m, r]) for r in rate_list}
@@ -288,17 +290,17 @@ save_summary("missing_modalities", output_dir, {
 # :label: ex-missing-noise
 #
 # Rerun with `-p pix_noise 0` (a clean, strong `pix` view). Predict first: does every method
-# lose more or fewer points at 50% missing, and does the gap between `concat` and `late_fusion`
+# lose more or fewer points at 50% missing, and does the gap between Concat and Late Fusion
 # grow?
 # ```
 #
 # ```{solution} ex-missing-noise
 # :class: dropdown
 #
-# The book ran `concat` and `late_fusion` again with a clean `pix`, same seeds, epochs and masks.
-# From complete data to 50% missing, `concat` loses {glue:text}`missing_ex_concat_clean:.1f`
+# The book ran Concat and Late Fusion again with a clean `pix`, same seeds, epochs and masks.
+# From complete data to 50% missing, Concat loses {glue:text}`missing_ex_concat_clean:.1f`
 # points with a clean `pix` and {glue:text}`missing_ex_concat_noisy:.1f` with the noisy one;
-# `late_fusion`, whose per-view models were trained apart and still answer alone, loses
+# Late Fusion, whose per-view models were trained apart and still answer alone, loses
 # {glue:text}`missing_ex_late_fusion_clean:.1f` and {glue:text}`missing_ex_late_fusion_noisy:.1f`.
 # The gap between the two losses is the answer to the second question; the other methods are
 # yours to rerun.

@@ -68,7 +68,7 @@ from mmlib.benchmarks.methods import TARGET_OURS_OVER_MLA, VARIANTS, measure_met
 from mmlib.benchmarks.shapley import measure
 from mmlib.book import format_p, glue_figure, pix_noise_spec, repo_path, save_summary, setup, show
 from mmlib.methods import available_methods
-from mmlib.plots import METHOD_ORDER
+from mmlib.plots import METHOD_ORDER, ticks_by_name
 
 paths = setup(figures_dir=figures_dir)  # figure style, MMLIB_CPU_THREADS threads, quiet bars
 chosen = [m.strip() for m in methods.split(",") if m.strip()]
@@ -119,6 +119,7 @@ sns.barplot(data=cost_long, x="method", y="ratio", hue="measure", palette=["#4c7
 ax.axhline(1.0, color="grey", lw=1, ls="--")
 ax.set_xlabel("method")
 ax.set_ylabel("epoch cost / Concat's (ratio)")
+ticks_by_name(ax, "x")
 plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 ax.legend(title=None)
 ax.set_title(f"Training cost on mfeat [{modalities}], CPU, one thread")
@@ -235,8 +236,8 @@ show(ratios[["kind", *TIMED, "Shapley / validation pass", "hybrid / single order
 #
 # A prepared CREMA-D clip is stored as it came out of the preparer: three uint8 frames and a
 # float16 spectrogram. Every training batch is gathered from those arrays, converted to float32,
-# its frames standardised with ImageNet's statistics and randomly cropped and flipped (the
-# `ogm_ge` protocol). On a GPU the arrays move to the device once when they fit, and otherwise
+# its frames standardised with ImageNet's statistics and randomly cropped and flipped (OGM-GE's
+# protocol, `ogm_ge`). On a GPU the arrays move to the device once when they fit, and otherwise
 # batches are copied one step ahead on a second stream; on this CPU they are gathered in place.
 # `python -m mmlib bench scale` times training epochs through this path against the same epochs
 # on batches prepared once beforehand, its ceiling, in one run, at CREMA-D's layout (here at toy

@@ -210,7 +210,7 @@ orders = pd.DataFrame({
     "epoch": [h["epoch"] for h in record["history"]],
     "training order (weakest first)": [" → ".join(h["order"]) for h in record["history"]],
     "validation fused accuracy (%)": [h["fused_acc"] for h in record["history"]]})
-show(orders, f"ours on mfeat [{train_modalities}]: the order of each epoch", digits=1)
+show(orders, f"Ours on mfeat [{train_modalities}]: the order of each epoch", digits=1)
 
 # %% [markdown]
 # Epoch 1 follows the listed order; from epoch 2 on, the order is the ranking of the previous
@@ -253,7 +253,7 @@ sns.lineplot(data=history, x="epoch", y="share", hue="modality",
 ax.axhline(100 / len(train_views), color="grey", lw=1, ls="--", label="equal share")
 ax.set_xlabel("epoch")
 ax.set_ylabel("Shapley share of validation accuracy (%)")
-ax.set_title(f"ours on mfeat [{train_modalities}], seed {seed}")
+ax.set_title(f"Ours on mfeat [{train_modalities}], seed {seed}")
 ax.legend(title="view")
 glue_figure("quickstart_shares_fig", fig, paths.figures / "quickstart_shapley_shares.png")
 

@@ -27,9 +27,10 @@
 # parameters, with the same names and defaults, and judges exactly the runs they made), and
 # restates the verdicts that {doc}`frozen_backbones` (Table 3), {doc}`missing_modalities`
 # (Table 4), {doc}`av_evidence` (AV-MNIST) and {doc}`decision_layer` (the companion paper) gave
-# their own claims, by the same rule. The paper's method appears in two forms: `ours`, the
-# literal Eq. 11, and `ours_rownorm`, the same method with each sample's neighbour weights
-# divided by their sum (the row-normalised form; {doc}`main_comparison` explains why).
+# their own claims, by the same rule. The paper's method appears in two forms: Ours (`ours`), the
+# literal Eq. 11, and Ours (row-normalised) (`ours_rownorm`), the same method with each sample's
+# neighbour weights divided by their sum ({doc}`main_comparison` explains why). Methods go by the
+# names of {doc}`the glossary <../glossary>`.
 #
 # ```{admonition} The verdict, measured
 # :class: tip
@@ -78,7 +79,7 @@ from myst_nb import glue
 from mmlib.book import data_options, format_p, repo_path, save_summary, setup, show
 from mmlib.experiments import (ablation_configs, beats_all, comparison_configs, mean_std,
                                paired_test, paper_ablation_deltas, stored_grid)
-from mmlib.methods import method_class, parse_methods
+from mmlib.methods import display_name, method_class, parse_methods
 from mmlib.plots import METHOD_ORDER
 from mmlib.results import records_frame
 from mmlib.verdicts import (INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, claim_row,
@@ -147,14 +148,15 @@ if all("ours_rownorm" in f["method"].values for f in frames.values()):
     row = {c: "–" for c in cells.columns if c.startswith("paper")}
     row.update({f"book [{v}]": mean_std(*f[f.method == "ours_rownorm"]["fused_acc"].agg(
         ["mean", "std"]), 2) for v, f in frames.items()})
-    cells.loc["Ours, row-normalised"] = row
+    cells.loc[display_name("ours_rownorm")] = row
 cells = cells.reset_index()
 show(cells, "Table 1 (v1) beside the book: fused accuracy (%), the paper's single runs and the "
      "book's mean ± std over seeds").set_properties(subset=["method"], **{"white-space": "normal"})
 
 
 # %% [markdown]
-# The last row, `ours_rownorm`, is not in the paper: it is the row-normalised form of Eq. 11.
+# The last row, Ours (row-normalised), is not in the paper: it is the row-normalised form of
+# Eq. 11.
 #
 # (report-claims)=
 # ## The paper's claims, tested
@@ -209,23 +211,25 @@ for views, frame in frames.items():
             rival = others.idxmax() if positive else others.idxmin()
             ours_cell = mean_std(means.loc[form, metric], spread.loc[form, metric], 2)
             rival_cell = mean_std(means.loc[rival, metric], spread.loc[rival, metric], 2)
-            claims.append(claim(f"{form} has the {label} of all methods", data,
-                                f"{form} {ours_cell} vs best other ({rival}) {rival_cell}",
+            claims.append(claim(f"{display_name(form)} has the {label} of all methods", data,
+                                f"{display_name(form)} {ours_cell} vs best other "
+                                f"({display_name(rival)}) {rival_cell}",
                                 paired_test(frame, "method", form, rival, metric),
                                 "main_comparison", positive))
         for metric, label, positive in (
-                ("fused_acc", "higher fused accuracy than joint training (concat)", True),
-                ("edm", "lower EDM than joint training (concat)", False)):
+                ("fused_acc", "higher fused accuracy than joint training (Concat)", True),
+                ("edm", "lower EDM than joint training (Concat)", False)):
             test = paired_test(frame, "method", form, "concat", metric)
-            claims.append(claim(f"{form} has {label}", data,
-                                f"{form} − concat {test['mean_diff']:+.2f}", test,
+            claims.append(claim(f"{display_name(form)} has {label}", data,
+                                f"{display_name(form)} − Concat {test['mean_diff']:+.2f}", test,
                                 "main_comparison", positive))
         weakest = min(frame["modalities"].iloc[0].split(","),
                       key=lambda m: frame[f"head_acc_{m}"].mean())
         test = paired_test(frame, "method", form, "concat", f"head_acc_{weakest}")
-        claims.append(claim(f"{form} keeps the weak modality usable alone better than joint "
-                            "training", data, f"head accuracy of {weakest}: {form} − concat "
-                            f"{test['mean_diff']:+.2f}", test, "main_comparison"))
+        claims.append(claim(f"{display_name(form)} keeps the weak modality usable alone better "
+                            "than joint training", data, f"head accuracy of {weakest}: "
+                            f"{display_name(form)} − Concat {test['mean_diff']:+.2f}", test,
+                            "main_comparison"))
 
 # %% tags=["hide-input"]
 # Table 2 (component ablation): each variant against the full model, and the order claim of v2
@@ -261,9 +265,9 @@ decision = stored("decision_layer")
 if decision:  # the companion paper: an adaptive decision layer helps
     calibration = decision["calibration"]
     claims.append(claim("companion: calibrating each modality's logits helps "
-                        "(sum_calibrated vs sum)",
+                        "(Sum (calibrated) against Sum)",
                         f"{decision['dataset']} [{decision['modalities']}]",
-                        f"sum_calibrated − sum {calibration['mean_diff']:+.2f}", calibration,
+                        f"Sum (calibrated) − Sum {calibration['mean_diff']:+.2f}", calibration,
                         "decision_layer"))
 claims = pd.DataFrame(claims)
 claims["smallest p"] = [smallest_p(n) for n in claims["seeds"]]

@@ -35,7 +35,7 @@
 # that the performance-dominant modality (the best one alone) should lead the optimisation; it
 # does so by modulating gradients, and its counterpart in an alternating schedule is the reverse
 # of the paper's weakest-first order (`order="reverse"`, strongest first). Both orders are trained
-# here, at the defaults and at the tuned values of `ours`.
+# here, at the defaults and at the tuned values of Ours.
 
 # %% tags=["parameters"]
 methods: str = "sum,concat,ogm,ogm_ge,lfm,crmt,late_fusion,mla,ours,ours_rownorm"  # to compare
@@ -68,8 +68,8 @@ from myst_nb import glue
 
 from mmlib.book import data_options, format_p, glue_figure, repo_path, save_summary, setup, show
 from mmlib.experiments import beats_all, comparison_configs, mean_std, paired_test, run_grid
-from mmlib.methods import parse_methods
-from mmlib.plots import METHOD_ORDER, method_palette
+from mmlib.methods import display_name, parse_methods
+from mmlib.plots import METHOD_ORDER, legend_by_name, method_palette
 from mmlib.results import records_frame
 from mmlib.config import TrainConfig
 from mmlib.tuning.files import (
@@ -90,6 +90,8 @@ paths = setup(results_dir, figures_dir)
 chosen = [m for m in METHOD_ORDER if m in parse_methods(methods, "methods")]
 sets = [s.strip() for s in view_sets.split("|") if s.strip()]
 forms = [m for m in ("ours", "ours_rownorm") if m in chosen]
+EQ11_FORM = {"ours": "raw sum", "ours_rownorm": "row-normalised"}  # what the two forms change
+WEAKEST_FIRST = "weakest-first beats strongest-first (Ours against its reverse order)"
 if tune_trials < 0 or tune_seeds < 1:
     raise ValueError(
         f"tune_trials must be 0 (read the stored values) or more, and tune_seeds at least 1; "
@@ -249,7 +251,7 @@ for views, frame in frames.items():
                     {
                         "setting": setting,
                         **claim_row(
-                            f"{form} beats every baseline",
+                            f"{display_name(form)} beats every baseline",
                             f"{dataset} [{views}]",
                             beats_all(part, "variant", form, baselines, "fused_acc"),
                         ),
@@ -260,7 +262,7 @@ for views, frame in frames.items():
                 {
                     "setting": setting,
                     **claim_row(
-                        "weakest-first beats strongest-first (ours vs reverse)",
+                        WEAKEST_FIRST,
                         f"{dataset} [{views}]",
                         paired_test(part, "variant", "ours", "ours (reverse)", "fused_acc"),
                     ),
@@ -288,9 +290,9 @@ show(
 # A verdict that differs between the two columns depends on the hyperparameters; one that does
 # not survives an equal tuning budget.
 #
-# ## What matters for `ours`
+# ## What matters for Ours
 #
-# From the stored trials of `ours` and `ours_rownorm` (the same search space: learning rate,
+# From the stored trials of Ours and Ours (row-normalised) (the same search space: learning rate,
 # weight decay, tau of Eq. 10 and the memory kind), each parameter's importance (fANOVA,
 # {cite:p}`hutter2014fanova`, Optuna's default evaluator) and the validation accuracy of every
 # completed trial against each parameter.
@@ -350,19 +352,19 @@ for row, views in zip(axes, sets):
     row[1].set_xlim(-0.5, 1.5)
     row[3].set_xlim(-0.5, len(forms) - 0.5)
     row[2].set_xlabel("learning rate")
-    row[3].set_xticks(range(len(forms)), forms)
+    row[3].set_xticks(range(len(forms)), [EQ11_FORM[f] for f in forms])
     row[3].set_xlabel("Eq. 11 scale")
     row[0].set_ylabel(f"[{views}] validation accuracy (%)")
-axes[0, 0].legend(frameon=False)
+legend_by_name(axes[0, 0], frameon=False)
 glue_figure("tuning_fig", fig, paths.figures / "tuning_ours.png")
 
 # %% [markdown]
 # ```{glue:figure} tuning_fig
 # :name: fig-tuning
 #
-# Validation accuracy (mean over the tuning seeds) of every completed tuning trial of `ours` and
-# `ours_rownorm`, against tau, the memory kind, the learning rate and the form of Eq. 11 (raw sum
-# or row-normalised), one row per modality set.
+# Validation accuracy (mean over the tuning seeds) of every completed tuning trial of Ours and
+# Ours (row-normalised), against tau, the memory kind, the learning rate and the form of Eq. 11
+# (raw sum or row-normalised), one row per modality set.
 # ```
 
 
@@ -386,16 +388,16 @@ for views in sets:
     parts = [
         f"On [{views}] tuning changed the test accuracy by {gains.min():+.1f} to "
         f"{gains.max():+.1f} points "
-        f"(largest gain: `{gains.idxmax()}`)"
+        f"(largest gain: {display_name(gains.idxmax())})"
     ]
     for form in forms:
-        claim = f"{form} beats every baseline"
+        claim = f"{display_name(form)} beats every baseline"
         parts.append(
             f'"{claim}" is {verdict_text(claims, claim, views, "defaults")} at the defaults and '
             f"{verdict_text(claims, claim, views, 'tuned')} tuned"
         )
     if "ours" in forms:
-        claim = "weakest-first beats strongest-first (ours vs reverse)"
+        claim = WEAKEST_FIRST
         parts.append(
             f"weakest-first against PDMP's strongest-first order is "
             f"{verdict_text(claims, claim, views, 'defaults')} at the defaults and "
@@ -435,5 +437,5 @@ save_summary(
 # :label: ex-tuning-budget
 #
 # Re-tune with a larger budget (`-p tune_trials 30 -p tuned_dir results/tuned`). Predict first: does
-# the gap between `ours` and `ours_rownorm` shrink once each has its own learning rate?
+# the gap between Ours and Ours (row-normalised) shrink once each has its own learning rate?
 # ```

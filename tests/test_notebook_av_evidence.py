@@ -34,6 +34,10 @@ def test_av_evidence_trains_every_method_and_variant_and_stores_its_claims(smoke
     assert len(claims) == 1 + 2 + 4 + 1  # best method, two against concat, four removals, v2's order
     assert {c["verdict"] for c in claims} == {"not testable with 2 seeds"}  # 2 pairs cannot reach p < 0.05
     assert {c["seeds"] for c in claims} == {2}
+    assert [c["claim"] for c in claims[:3]] == [  # methods by their names, as the tables show them
+        "Ours has the highest fused accuracy of all methods", "Ours has lower EDM than joint training (Concat)",
+        "Ours keeps the weak modality usable alone better than joint training"]
+    assert claims[0]["evidence"].startswith("Ours − best other (Concat) ")
     order = claims[-1]
     assert order["claim"].startswith("v2:")
     reverse = stored["paired_ablation"]["reverse order"]["mean_diff"]

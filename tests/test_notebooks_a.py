@@ -61,12 +61,12 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     av = [claim_row(f"claim {k}", "AV-MNIST (2,000 MNIST digits + FSDD)",
                     {"mean_diff": 2.0, "p_wilcoxon": 0.01, "seeds": 3 + 3 * k}, higher_is_better=k == 1)
           for k in range(2)]
-    frozen = claim_row("ours beats every baseline (best: sum)", "15% of the training split",
-                       {"mean_diff": -3.0, "p_wilcoxon": 0.02, "seeds": 8}, "ours − sum -3.00")
+    frozen = claim_row("Ours beats every baseline (best: Sum)", "15% of the training split",
+                       {"mean_diff": -3.0, "p_wilcoxon": 0.02, "seeds": 8}, "Ours − Sum -3.00")
     table4 = intersection_union({b: {"b": b, "mean_diff": d, "p_wilcoxon": p, "seeds": 10}
                                  for b, d, p in (("mla", -3.1, 0.004), ("concat", 12.0, 0.002), ("tate", 0.0, 1.0))})
-    missing = claim_row("Table 4: ours beats every method with 50% of modalities missing", "mfeat [pix,fou,mor]",
-                        table4, "ours − mla -3.10; p: the test against mla, which refutes the claim")
+    missing = claim_row("Table 4: Ours beats every method with 50% of modalities missing", "mfeat [pix,fou,mor]",
+                        table4, "Ours − MLA -3.10; p: the test against MLA, which refutes the claim")
     stored_chapters = {
         "av_evidence": {"seeds": 3, "claims": av},
         "frozen_backbones": {"base": "mfeat", "modalities": "fou,mor", "claims": [frozen]},
@@ -81,7 +81,9 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     claims = stored["claims"]
     # five per form of ours and modality set, four ablation claims, v2's order, AV-MNIST, Table 3, Table 4, companion
     assert len(claims) == 2 * 5 + 4 + 1 + 2 + 1 + 1 + 1
-    assert [c["claim"].split(" ")[0] for c in claims[:10]] == ["ours"] * 5 + ["ours_rownorm"] * 5
+    # claims name methods as the tables do (Method.display_name), never by id
+    assert [c["claim"].split(" has ")[0].split(" keeps ")[0] for c in claims[:10]] == (
+        ["Ours"] * 5 + ["Ours (row-normalised)"] * 5)
     # two seeds decide nothing at 5%: the report's own claims are not testable, never inconclusive
     assert {c["verdict"] for c in claims[:15]} == {"not testable with 2 seeds"}
     assert all(c["seeds"] == 2 for c in claims[:15])
@@ -96,10 +98,10 @@ def test_report_gives_a_verdict_per_claim_and_finds_the_paper_mismatches(run_not
     # Table 4: mla beats ours at the hardest rate (-3.1, p = 0.004) and refutes the claim, although
     # tate's test (p = 1.0) holds the largest p of that rate: one verdict, the missing chapter's
     assert table4["mean diff"] == -3.1 and table4["p"] == 0.004 and table4["verdict"] == "not reproduced"
-    assert table4["evidence"].endswith("p: the test against mla, which refutes the claim")
+    assert table4["evidence"].endswith("p: the test against MLA, which refutes the claim")
     assert companion["data"] == "mfeat [fou,mor]" and companion["seeds"] == 10
     assert companion["verdict"] == "inconclusive"
-    assert all("ours_rownorm" not in c["evidence"].split("best other")[-1]
+    assert all("Ours (row-normalised)" not in c["evidence"].split("best other")[-1]
                for c in claims[:10] if "best other" in c["evidence"])
     assert len(stored["cells"]) == 9 + 1  # the paper's nine methods, then the row-normalised form
     # the paper's numbers as it prints them (77.26, not 77.260000); the book's as mean ± std

@@ -28,7 +28,7 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(smoke_book, shar
     mfeat = [r for r in runs if r["dataset_identity"]["name"] == "frozen-mfeat"]
     avmnist = [r for r in runs if r["dataset_identity"]["name"] == "frozen-avmnist"]
     # methods x fractions x seeds, on each dataset; AV-MNIST adds the collapse section's variants
-    # (mapping none, ours_rownorm, lr / 10; its default is the grid's ours at the full split)
+    # (mapping none, row-normalised, lr / 10; its default is the grid's ours at the full split)
     assert len(mfeat) == 3 * 2 * 2 and len(avmnist) == 3 * 2 * 2 + 3 * 2
     assert {r["config"]["dataset_options"]["train_fraction"] for r in runs} == {1.0, 0.15}
     full = [r["test"]["fused_acc"] for r in mfeat if r["config"]["method"] == "joint"
@@ -43,7 +43,7 @@ def test_frozen_backbones_trains_every_method_at_both_fractions(smoke_book, shar
     assert sorted(stored["run_ids"]) == sorted(frozen_in_store)  # the chapter lists every run it trained
     collapse = stored["collapse"]
     assert collapse["data"] == "AV-MNIST" and collapse["seeds"] == 2
-    assert sorted({r["variant"] for r in collapse["runs"]}) == ["default", "lr / 10", "mapping none", "ours_rownorm"]
+    assert sorted({r["variant"] for r in collapse["runs"]}) == ["default", "lr / 10", "mapping none", "row-normalised"]
     assert all(r["scale"] == pytest.approx(1.0) for r in collapse["runs"] if r["variant"] == "mapping none")
     default = {r["seed"]: r["fused_acc"] for r in collapse["runs"] if r["variant"] == "default"}
     book_lr = {r["config"]["lr"] for r in avmnist if r["config"]["method"] == "joint"}.pop()

@@ -165,6 +165,6 @@ def test_drift_is_summed_per_method_and_described_in_two_sentences():
                              "verdict moved": [False, True]})
     assert describe_drift(table, verdicts) == (
         "Of 3 runs, 2 store at least one other number (5 of 32 numbers in all); 1 of them picks another best "
-        "epoch, and test fused accuracy moves by at most 0.50 points. Of the 2 paired verdicts of ours against "
+        "epoch, and test fused accuracy moves by at most 0.50 points. Of the 2 paired verdicts of Ours against "
         "every other method (fused accuracy, mor's head accuracy; Wilcoxon over 1 seeds), 1 changes, listed "
         "above: those claims sit near the threshold on either path.")

@@ -292,8 +292,8 @@ def test_tuning_chapter_retunes_in_place_and_judges_each_claim_under_both_settin
     assert all(entry["budget"] == 3 and entry["trials"]["complete"] == 3 for entry in tuned["methods"].values())
     claims = {(c["claim"], c["setting"]) for c in stored["claims"]}
     assert claims == {(claim, setting) for setting in ("defaults", "tuned")
-                      for claim in ("ours beats every baseline", "ours_rownorm beats every baseline",
-                                    "weakest-first beats strongest-first (ours vs reverse)")}
+                      for claim in ("Ours beats every baseline", "Ours (row-normalised) beats every baseline",
+                                    "weakest-first beats strongest-first (Ours against its reverse order)")}
     assert set(stored["tables"]["fou,mor"]) == {"concat", "ours", "ours_rownorm"}
     assert set(stored["importance"]) == {"fou,mor|ours", "fou,mor|ours_rownorm"}
     assert all(abs(sum(v.values()) - 1) < 1e-6 for v in stored["importance"].values())

@@ -62,7 +62,7 @@ def test_a_rival_that_significantly_beats_the_claimant_refutes_beats_all():
     assert (row["mean diff"], row["p"], row["verdict"]) == (-3.15, 0.002, "not reproduced")
     # the stored row judged again (the report's restated rows) keeps its verdict
     assert judged_again(row) == row["verdict"] and row["seeds"] == 10
-    assert p_source(combined) == "p: the test against mla, which refutes the claim"
+    assert p_source(combined) == "p: the test against MLA, which refutes the claim"
     # at a level that makes no rival significant, the largest p decides as before; ten pairs cannot
     # reach 0.001 (2 / 1024 = 0.00195), so the claim is not testable there
     assert verdict(combined, alpha=0.001) == "not testable with 10 seeds"
