@@ -518,3 +518,62 @@ def test_reader_checks_catch_a_wide_table_a_shrunk_figure_and_a_scrolling_equati
     found = reader_problems(browser, page)
     assert set(found) == {"tables", "figures", "equations", "plumbing", "code"}, found
     assert f"text {SMALLEST_FONT_PT * 100 / 72 / 4:.1f} px" in found["figures"][0]
+
+
+def method_ids_shown(page: Path) -> list[str]:
+    """Where a page shows a reader a method's code id instead of its name (book/glossary.md maps
+    the two): a table cell that is an id, a header or prose that uses one, or an inline ``id`` that
+    does not follow the method's name (``Ours (row-normalised) (`ours_rownorm`)`` introduces it).
+    Code cells and printed output are code, and left alone; so are ``ours``, ``sum`` and ``joint``
+    in plain prose, which are English words."""
+    from bs4 import BeautifulSoup
+
+    from mmlib.methods import available_methods, display_name
+
+    ids = set(available_methods())
+    coded = re.compile(r"(?<![\w\-/.\[])(" + "|".join(sorted(ids - {"ours", "sum", "joint"}, key=len, reverse=True))
+                       + r")(?![\w\-/\]])")
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    article = soup.find("main") or soup
+    for code in article.select("div.cell_input, pre, div.highlight, script, style"):
+        code.decompose()
+    found = []
+    for block in article.find_all(["p", "li", "th", "td", "caption", "figcaption", "h1", "h2", "h3"]):
+        if block.find(["p", "li", "td"]):
+            continue
+        if block.name == "td" and block.get_text(strip=True) in ids:
+            found.append(f"table cell {block.get_text(strip=True)!r}")
+            continue
+        for code in block.find_all("code"):
+            name = code.get_text()
+            before = "".join(str(s) for s in code.find_all_previous(string=True, limit=3)[::-1])[-60:]
+            if name in ids and display_name(name) not in before:
+                found.append(f"`{name}` without its name: {block.get_text(' ', strip=True)[:100]!r}")
+            code.decompose()
+        found += [f"{hit!r} in {block.get_text(' ', strip=True)[:100]!r}"
+                  for hit in coded.findall(block.get_text(" ", strip=True))]
+    return found
+
+
+@pytest.mark.slow
+def test_every_page_names_methods_as_the_glossary_does(built_html):
+    shown = {str(page.relative_to(built_html)): found for page in sorted(built_html.rglob("*.html"))
+             if page.name not in ("search.html", "genindex.html", "glossary.html")
+             and "_static" not in page.parts and "_sources" not in page.parts
+             and (found := method_ids_shown(page))}
+    assert shown == {}
+
+
+def test_method_id_check_catches_ids_and_leaves_names_and_code_alone(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("""<html><body><main>
+<p>The method Ours (row-normalised) (<code>ours_rownorm</code>) divides; OGM-GE, <code>ogm_ge</code> in code.</p>
+<p>Sum (calibrated) beats Sum; ours is an English word, and so is the joint sum.</p>
+<div class="cell_input"><pre>run(method="late_fusion")</pre></div>
+<pre>printed: ogm_ge</pre>
+<table><tr><th>ours rank</th><th>lfm rank</th></tr><tr><td>concat</td><td>Late Fusion</td></tr></table>
+<p>The best is <code>mla</code>; ogm_ge leads.</p>
+</main></body></html>""")
+    assert method_ids_shown(page) == [
+        "'lfm' in 'lfm rank'", "table cell 'concat'",
+        "`mla` without its name: 'The best is mla ; ogm_ge leads.'", "'ogm_ge' in 'The best is ; ogm_ge leads.'"]
