@@ -121,7 +121,7 @@ sns.barplot(data=first, y="method", x="follow_rate", hue="modality", order=metho
             palette=palette, errorbar="sd", ax=axes[0])
 axes[0].axvline(100 / len(views), color="#444444", lw=1, ls="--")
 axes[0].set_xlabel("fused decision follows\nthe modality (% of disagreements)")
-# above the panel, beside its title: inside it, the legend would cover the longest bars
+# above the panel, under its title: inside it, the legend would cover the longest bars
 sns.move_legend(axes[0], "lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(views), title=None,
                 frameon=False)
 ratio = first.pivot_table(index=["method", "seed"], columns="modality", values="logit_scale")
@@ -131,7 +131,7 @@ sns.barplot(data=ratio, y="method", x="ratio", order=method_list, color="#4c72b0
 axes[1].axvline(1.0, color="#444444", lw=1, ls="--")
 axes[1].set_xlabel(f"logit scale\n{views[0]} / {views[1]}")
 ticks_by_name(axes[0], "y")  # the axes share y: their method labels are one set
-axes[0].set_title(f"{dataset} [{modalities}], {stat_seeds} seeds", loc="left")
+axes[0].set_title(f"{dataset} [{modalities}], {stat_seeds} seeds", loc="left", pad=24)
 fig.tight_layout()
 glue_figure("decision_follow_fig", fig, paths.figures / "decision_layer_follow.png")
 
