@@ -316,9 +316,9 @@ if have_fsdd and "concat" in chosen and forms:
     exercise_runs = sorted(weak_frame["run_id"])
     gaps = {label: paired_test(part, "method", forms[0], "concat", "fused_acc")
             for label, part in (("chapter", main), ("0 dB", weak_frame))}
-    exercise = (f"The book ran Concat and {display_name(forms[0])} again with the audio at 0 dB "
-                f"SNR, same seeds and epochs. {display_name(forms[0])} − Concat in fused accuracy "
-                f"is "
+    form_name = display_name(forms[0])
+    exercise = (f"The book ran Concat and {form_name} again with the audio at 0 dB SNR, same seeds "
+                f"and epochs. {form_name} − Concat in fused accuracy is "
                 f"{gaps['0 dB']['mean_diff']:+.2f} points ({format_p(gaps['0 dB']['p_wilcoxon'])}) "
                 f"there, against {gaps['chapter']['mean_diff']:+.2f} "
                 f"({format_p(gaps['chapter']['p_wilcoxon'])}) with the chapter's audio, over "

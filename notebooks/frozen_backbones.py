@@ -274,10 +274,9 @@ if have_fsdd:
 # dataset; all of the adapters' training split), {glue:text}`collapse_seeds` seeds each: the
 # default; without the cross-modal mapping (`mapping="none"`, Table 2's w/o mapping); with
 # row-normalised weights (the Ours (row-normalised) method); and at a learning rate ten times
-# smaller. For each
-# trained model, the scale of the mapped features, mean ‖x̂‖ / mean ‖x‖ of the first mapping of
-# its order on the test features in chunks of 64 (`mmlib.readings.mapped_scale`; 1 without
-# mapping).
+# smaller. For each trained model, the scale of the mapped features, mean ‖x̂‖ / mean ‖x‖ of the
+# first mapping of its order on the test features in chunks of 64
+# (`mmlib.readings.mapped_scale`; 1 without mapping).
 
 # %% tags=["hide-input"]
 COLLAPSE_VARIANTS = [("default", "ours", {}, 1.0),
