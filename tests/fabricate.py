@@ -1,4 +1,5 @@
-"""Tiny fabricated raw files in the exact on-disk layouts of the real datasets (test helpers).
+"""Tiny fabricated raw files in the exact on-disk layouts of the real datasets, and the pid of a
+process that has exited (test helpers).
 
 FLV clips are written by OpenCV's VideoWriter with fourcc ``FLV1`` (Sorenson Spark, the codec of
 CREMA-D's VideoFlash files), which this OpenCV build encodes and decodes.
@@ -6,11 +7,20 @@ CREMA-D's VideoFlash files), which this OpenCV build encodes and decodes.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
 CREMAD_EMOTIONS = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
+
+
+def dead_pid() -> int:
+    """The pid of a child that has already exited (a lease or trial holder that was killed)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 def write_wav(path: Path, seconds: float, rate: int, seed: int) -> Path:

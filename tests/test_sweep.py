@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fabricate import dead_pid
 
 from mmlib.config import TrainConfig
 from mmlib.experiments import comparison_configs, run_grid
@@ -50,12 +51,6 @@ def write_lease(path: Path, owner: Owner, age_s: float = 0.0) -> None:
     path.write_text(json.dumps(dataclasses.asdict(owner)))
     then = time.time() - age_s
     os.utime(path, (then, then))
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 # ---- leases -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fabricate import dead_pid
+from optuna.trial import TrialState
 
 import mmlib.train
 from mmlib.__main__ import main as mmlib_main
@@ -36,7 +39,7 @@ from mmlib.tuning.files import (
     write_tuned,
 )
 from mmlib.tuning.space import COMMON, Float, SearchSpace
-from mmlib.tuning.study import FINISHED, method_space, study_name, tune_method
+from mmlib.tuning.study import FINISHED, HOST, method_space, open_study, study_name, tune_method
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = TrainConfig(dataset="synthetic", modalities="m0,m1", dataset_options={"num_samples": 300}, epochs=2,
@@ -130,6 +133,34 @@ def test_a_finished_study_trains_nothing_more(clean_study, monkeypatch):
     again = tune_method(TINY, (0, 1), 5, root / "runs", study_path(root / "runs", "synthetic", "m0,m1"),
                         log=lambda _: None)
     assert trials_of(again) == trials_of(study)
+
+
+@pytest.mark.parametrize("left_by, counted", [
+    ({}, False),  # killed between asking for the trial and writing its pid
+    ({"pid": "dead", "host": HOST}, False),  # killed while training it
+    ({"pid": "self", "host": HOST}, True),  # still running it
+    ({"pid": "dead", "host": "another-host"}, True),  # cannot be checked from here
+])
+def test_reopening_a_study_fails_the_trials_no_live_process_will_finish(left_by, counted, tmp_path):
+    study = open_study(TINY, (0,), 3, tmp_path / "study.db")
+    trial = study.ask()
+    pids = {"dead": dead_pid(), "self": os.getpid()}
+    for key, value in left_by.items():
+        trial.set_user_attr(key, pids.get(value, value))
+    reopened = open_study(TINY, (0,), 3, tmp_path / "study.db")
+    assert reopened.trials[0].state == (TrialState.RUNNING if counted else TrialState.FAIL)
+
+
+def test_a_resumed_study_runs_the_budget_less_its_finished_trials(tmp_path, monkeypatch):
+    """The resume of the killed-process test above, without the race: one trial finished, one
+    asked for by a process killed before it wrote its pid; the budget of 3 runs two more."""
+    runs, path = tmp_path / "runs", tmp_path / "study.db"
+    tune_method(TINY, (0,), 1, runs, path, log=lambda _: None)
+    open_study(TINY, (0,), 3, path).ask()
+    ran = []
+    study = tune_method(TINY, (0,), 3, runs, path, log=ran.append)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, *[TrialState.COMPLETE] * 2]
+    assert len(ran) == 2
 
 
 def test_the_tuned_file_holds_budget_trials_time_commit_versions_and_applies_back(clean_study, tmp_path):

@@ -46,7 +46,13 @@ class Owner:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still runs (one owned by another user counts as running)."""
+    """Whether process ``pid`` of this host still runs (one owned by another user counts as running).
+
+    0 and negative numbers name process groups, not a process (``os.kill(0, 0)`` always succeeds),
+    so they are never alive.
+    """
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

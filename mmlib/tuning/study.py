@@ -13,8 +13,8 @@ earlier trials at the same seed.
 The study lives in an SQLite file (``tuning/DATASET-VIEWS.db`` beside the runs store), one study
 per method and base config, so:
 - a killed ``tune`` resumes: finished trials (complete or pruned) stay, and only the rest of the
-  budget is run; a trial left running by a killed process of this host is marked failed and does
-  not count;
+  budget is run; a trial left running by a killed process of this host (or by one killed while
+  asking for it, before it wrote its pid) is marked failed and does not count;
 - several processes fill one study (``mmlib tune`` started N times on the same file, each with its
   own ``--worker``): each asks for its next trial under a lock beside the file, so no trial is
   run by two processes (Optuna's SQLite storage alone can give one waiting trial to two), and the
@@ -37,7 +37,6 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,12 +47,11 @@ from optuna.trial import TrialState
 
 from mmlib.methods import build_options, method_class
 from mmlib.config import TrainConfig
-from mmlib.sweep.lease import pid_alive
+from mmlib.sweep.lease import HOST, pid_alive
 from mmlib.train import load_config_dataset, train
 from mmlib.tuning.space import COMMON, SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states the budget counts
-HOST = socket.gethostname()
 WORKER_SEED_STRIDE = 7919
 
 
@@ -127,13 +125,28 @@ def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str
             study.set_user_attr("seeds", list(seeds))
             study.enqueue_trial(default_values(base), user_attrs={"defaults": True})
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.user_attrs.get("host", HOST) == HOST and not pid_alive(trial.user_attrs.get("pid", 0)):
+            if abandoned(trial):
                 study.tell(trial.number, state=TrialState.FAIL)
         known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
                                                n_startup_trials=max(2, budget // 3))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=max(2, budget // 4), n_warmup_steps=0)
     return study
+
+
+def abandoned(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a running ``trial`` has no live process left to finish it; call it under :func:`study_lock`.
+
+    A trial without a ``pid`` was asked by a process killed before it could name itself: asking
+    and naming happen under the lock, so no live process is between the two while the caller holds
+    it. (Reading a missing pid as 0 would ask ``os.kill(0, 0)``, which signals this process's own
+    group and always answers "alive": the trial would count against the budget forever.) A trial
+    of another host is left alone, since its process cannot be checked from here.
+    """
+    pid = trial.user_attrs.get("pid")
+    if pid is None:
+        return True
+    return trial.user_attrs.get("host", HOST) == HOST and not pid_alive(pid)
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
