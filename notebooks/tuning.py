@@ -332,7 +332,10 @@ trials = pd.DataFrame(
     ]
 )
 palette = method_palette(forms)
-fig, axes = plt.subplots(len(sets), 4, figsize=(14, 3.4 * len(sets)), squeeze=False, sharey="row")
+fig, axes = plt.subplots(
+    len(sets), 4, figsize=(14, 3.4 * len(sets)), squeeze=False, sharey="row",
+    gridspec_kw={"hspace": 0.35},  # room for the x labels above the next row
+)
 for row, views in zip(axes, sets):
     part = trials[trials["set"] == views] if len(trials) else trials
     for form in forms:
