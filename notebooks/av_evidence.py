@@ -342,8 +342,7 @@ if have_fsdd:
                           for f in forms)
     answer = (f"On AV-MNIST ({seeds} seeds, {epochs} epochs), the best fused accuracy is "
               f"{display_name(best)}'s ({means.loc[best, 'fused_acc']:.1f}%); the paper's method "
-              f"reaches "
-              f"{form_text}. Of {len(claims)} claims tested here, "
+              f"reaches {form_text}. Of {len(claims)} claims tested here, "
               f"{counts.get('reproduced', 0)} are reproduced, "
               f"{counts.get('not reproduced', 0)} not reproduced, "
               f"{counts.get('inconclusive', 0)} inconclusive and "

@@ -151,7 +151,7 @@ def test_reopening_a_study_fails_the_trials_no_live_process_will_finish(left_by,
     assert reopened.trials[0].state == (TrialState.RUNNING if counted else TrialState.FAIL)
 
 
-def test_a_resumed_study_runs_the_budget_less_its_finished_trials(tmp_path, monkeypatch):
+def test_a_resumed_study_runs_the_budget_less_its_finished_trials(tmp_path):
     """The resume of the killed-process test above, without the race: one trial finished, one
     asked for by a process killed before it wrote its pid; the budget of 3 runs two more."""
     runs, path = tmp_path / "runs", tmp_path / "study.db"

@@ -114,7 +114,9 @@ def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str
 
     Opening holds :func:`study_lock`: two processes creating one new SQLite file at once collide in
     Optuna's schema setup (``UNIQUE constraint failed: alembic_version``). A trial left running by
-    a process of this host that no longer exists (killed) is marked failed; it does not count.
+    a process of this host that no longer exists (killed) is marked failed; it does not count. So
+    is one without a pid (read as 0, never alive): its process was killed between asking for it
+    and naming itself, both of which happen under the lock held here.
     """
     path = Path(path)
     with study_lock(path):
@@ -125,28 +127,13 @@ def open_study(base: TrainConfig, seeds: tuple[int, ...], budget: int, path: str
             study.set_user_attr("seeds", list(seeds))
             study.enqueue_trial(default_values(base), user_attrs={"defaults": True})
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if abandoned(trial):
+            if trial.user_attrs.get("host", HOST) == HOST and not pid_alive(trial.user_attrs.get("pid", 0)):
                 study.tell(trial.number, state=TrialState.FAIL)
         known = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=seed + WORKER_SEED_STRIDE * worker + known, constant_liar=True,
                                                n_startup_trials=max(2, budget // 3))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=max(2, budget // 4), n_warmup_steps=0)
     return study
-
-
-def abandoned(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a running ``trial`` has no live process left to finish it; call it under :func:`study_lock`.
-
-    A trial without a ``pid`` was asked by a process killed before it could name itself: asking
-    and naming happen under the lock, so no live process is between the two while the caller holds
-    it. (Reading a missing pid as 0 would ask ``os.kill(0, 0)``, which signals this process's own
-    group and always answers "alive": the trial would count against the budget forever.) A trial
-    of another host is left alone, since its process cannot be checked from here.
-    """
-    pid = trial.user_attrs.get("pid")
-    if pid is None:
-        return True
-    return trial.user_attrs.get("host", HOST) == HOST and not pid_alive(pid)
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
